@@ -1,0 +1,1 @@
+//! Side-by-side benchmarks of smtp-proto against peers; see `benches/`.

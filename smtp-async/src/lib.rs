@@ -1,0 +1,6 @@
+//! Async SMTP/LMTP client: drives the sans-IO [`smtp_proto`] core on tokio and futures-io.
+//!
+//! This crate is a placeholder until the session core lands; it re-exports the core so that
+//! users can already reach the wire layer from here.
+
+pub use smtp_proto as proto;
