@@ -14,7 +14,7 @@
 //!   inside a command line;
 //! - [`body`]: streaming DATA (dot-stuffing, CRLF normalisation) and BDAT encoders.
 //!
-//! ```ignore
+//! ```
 //! use smtp_proto::{ReplyReader, ReplyCode};
 //!
 //! let mut reader = ReplyReader::new();
@@ -33,3 +33,5 @@ pub mod command;
 pub mod ehlo;
 pub mod reply;
 
+pub use ehlo::Capabilities;
+pub use reply::{EnhancedStatus, Reply, ReplyCode, ReplyError, ReplyLimits, ReplyReader, ReplyRef};

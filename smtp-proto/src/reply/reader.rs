@@ -1,0 +1,298 @@
+//! The line framer and the incremental reply reader.
+
+use super::grammar::{self, Separator};
+use super::{EnhancedStatus, ReplyCode, ReplyError, ReplyLimits, ReplyRef};
+
+/// Framing progress through the reply that starts at `start`.
+#[derive(Clone, Copy, Debug)]
+struct Frame {
+    /// Offset of the next line to frame.
+    scan: usize,
+    /// Lines framed so far in this reply.
+    lines: usize,
+    /// The first line's code (valid once `lines > 0`).
+    code: ReplyCode,
+    /// The first line's enhanced status.
+    enhanced: Option<EnhancedStatus>,
+}
+
+impl Frame {
+    const fn new(start: usize) -> Self {
+        Frame {
+            scan: start,
+            lines: 0,
+            code: ReplyCode(0),
+            enhanced: None,
+        }
+    }
+}
+
+/// Advances `frame` over the complete lines in `buf[frame.scan..]` of the reply that starts
+/// at `start`. Returns `Ok(Some(end))` when the reply ends at `end`, `Ok(None)` when more
+/// bytes are needed (the partial tail has been checked against the limits).
+#[inline]
+fn advance(
+    buf: &[u8],
+    start: usize,
+    frame: &mut Frame,
+    limits: &ReplyLimits,
+) -> Result<Option<usize>, ReplyError> {
+    loop {
+        let rest = &buf[frame.scan..];
+        let Some(lf) = memchr::memchr(b'\n', rest) else {
+            // A partial line: refuse it as soon as it cannot fit, not when its LF arrives.
+            if rest.len() >= limits.max_line_len {
+                return Err(ReplyError::LineTooLong {
+                    limit: limits.max_line_len,
+                });
+            }
+            if buf.len() - start > limits.max_reply_len {
+                return Err(ReplyError::ReplyTooLong {
+                    limit: limits.max_reply_len,
+                });
+            }
+            return Ok(None);
+        };
+        let line_no = frame.lines + 1;
+        if lf + 1 > limits.max_line_len {
+            return Err(ReplyError::LineTooLong {
+                limit: limits.max_line_len,
+            });
+        }
+        let content = match rest[..lf].split_last() {
+            Some((b'\r', content)) => content,
+            _ if limits.allow_bare_lf => &rest[..lf],
+            _ => return Err(ReplyError::BareLineFeed { line: line_no }),
+        };
+        let line = grammar::reply_line(content).map_err(|kind| ReplyError::Malformed {
+            line: line_no,
+            kind,
+        })?;
+        if frame.lines == 0 {
+            frame.code = line.code;
+            frame.enhanced = grammar::enhanced_for(line.code, line.text);
+        } else if line.code != frame.code {
+            return Err(ReplyError::CodeChanged {
+                first: frame.code,
+                then: line.code,
+            });
+        }
+        frame.lines = line_no;
+        if line_no > limits.max_lines {
+            return Err(ReplyError::TooManyLines {
+                limit: limits.max_lines,
+            });
+        }
+        let end = frame.scan + lf + 1;
+        if end - start > limits.max_reply_len {
+            return Err(ReplyError::ReplyTooLong {
+                limit: limits.max_reply_len,
+            });
+        }
+        frame.scan = end;
+        if line.separator == Separator::Last {
+            return Ok(Some(end));
+        }
+    }
+}
+
+/// Parses one complete reply from the front of `input`.
+///
+/// Returns the number of bytes the reply used and the reply, borrowing `input`. Fails with
+/// [`ReplyError::Incomplete`] when `input` ends inside the reply (and within the limits).
+///
+/// ```
+/// use smtp_proto::reply::{parse, ReplyLimits};
+/// let input = b"250-first\r\n250 second\r\n354 next";
+/// let (used, reply) = parse(input, &ReplyLimits::default()).unwrap();
+/// assert_eq!(used, 23);
+/// assert_eq!(reply.lines().collect::<Vec<_>>(), [&b"first"[..], b"second"]);
+/// ```
+pub fn parse<'a>(
+    input: &'a [u8],
+    limits: &ReplyLimits,
+) -> Result<(usize, ReplyRef<'a>), ReplyError> {
+    let mut frame = Frame::new(0);
+    match advance(input, 0, &mut frame, limits)? {
+        Some(end) => Ok((
+            end,
+            ReplyRef {
+                code: frame.code,
+                enhanced: frame.enhanced,
+                raw: &input[..end],
+            },
+        )),
+        None => Err(ReplyError::Incomplete),
+    }
+}
+
+/// An incremental, sans-IO reply reader.
+///
+/// Feed it whatever the connection delivered with [`push`](Self::push), split anywhere,
+/// then call [`next_reply`](Self::next_reply) until it returns `None`. Limits are checked
+/// while bytes arrive, so the buffer never holds more than one reply's cap plus one push.
+/// The first error poisons the reader: it is returned once, then nothing more is parsed.
+///
+/// In steady state (replies drained after each push) the reader does not allocate.
+///
+/// ```
+/// use smtp_proto::{ReplyReader, ReplyError};
+/// let mut reader = ReplyReader::new();
+/// for byte in b"220 mx.example.org ESMTP\r\n250 Ok\r\n" {
+///     reader.push(&[*byte]);
+///     while let Some(reply) = reader.next_reply() {
+///         println!("{}", reply.unwrap());
+///     }
+/// }
+/// reader.push(b"250-a\r\n251 b\r\n");
+/// assert!(matches!(reader.next_reply(), Some(Err(ReplyError::CodeChanged { .. }))));
+/// assert!(reader.next_reply().is_none());
+/// ```
+#[derive(Debug, Clone)]
+pub struct ReplyReader {
+    buf: Vec<u8>,
+    /// Start of the first unconsumed reply.
+    start: usize,
+    /// End of the reply returned by the last `next_reply`, consumed on the next call.
+    consumed: usize,
+    frame: Frame,
+    /// The end of a complete, validated reply starting at `start`.
+    ready: Option<usize>,
+    error: Option<ReplyError>,
+    poisoned: bool,
+    limits: ReplyLimits,
+}
+
+impl Default for ReplyReader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ReplyReader {
+    /// A reader with the default [`ReplyLimits`].
+    pub fn new() -> Self {
+        Self::with_limits(ReplyLimits::DEFAULT)
+    }
+
+    /// A reader with the given limits.
+    pub fn with_limits(limits: ReplyLimits) -> Self {
+        ReplyReader {
+            buf: Vec::new(),
+            start: 0,
+            consumed: 0,
+            frame: Frame::new(0),
+            ready: None,
+            error: None,
+            poisoned: false,
+            limits,
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &ReplyLimits {
+        &self.limits
+    }
+
+    /// Appends received bytes and frames as far as they go.
+    ///
+    /// Ignored once the reader is poisoned. Drain [`next_reply`](Self::next_reply) after
+    /// each push: a reader holding a complete reply keeps buffering what follows it.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.poisoned || self.error.is_some() {
+            return;
+        }
+        self.discard_consumed();
+        self.buf.extend_from_slice(bytes);
+        self.frame_next();
+    }
+
+    /// Returns the next complete reply, `None` if more bytes are needed, or the error that
+    /// poisoned the reader (once; `None` after that).
+    #[inline]
+    pub fn next_reply(&mut self) -> Option<Result<ReplyRef<'_>, ReplyError>> {
+        if self.consumed > self.start {
+            self.start = self.consumed;
+            self.frame = Frame::new(self.start);
+            self.frame_next();
+        }
+        if let Some(end) = self.ready.take() {
+            self.consumed = end;
+            return Some(Ok(ReplyRef {
+                code: self.frame.code,
+                enhanced: self.frame.enhanced,
+                raw: &self.buf[self.start..end],
+            }));
+        }
+        if let Some(e) = self.error.take() {
+            self.poisoned = true;
+            self.buf = Vec::new();
+            self.start = 0;
+            self.consumed = 0;
+            return Some(Err(e));
+        }
+        None
+    }
+
+    /// Whether an error was returned; a poisoned reader parses nothing more.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    /// Octets received but not yet returned in a reply (nor discarded by an error).
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.consumed.max(self.start)..]
+    }
+
+    /// Whether bytes of an unfinished reply are buffered. At end of stream this means the
+    /// connection closed mid-reply.
+    pub fn has_partial_reply(&self) -> bool {
+        self.ready.is_none() && !self.buffered().is_empty()
+    }
+
+    /// Removes and returns every buffered octet that is not part of a returned reply, and
+    /// resets framing. Used at a STARTTLS boundary, where such bytes must be refused, never
+    /// parsed later.
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        let rest = self.buffered().to_vec();
+        self.buf.clear();
+        self.start = 0;
+        self.consumed = 0;
+        self.frame = Frame::new(0);
+        self.ready = None;
+        self.error = None;
+        rest
+    }
+
+    fn discard_consumed(&mut self) {
+        if self.consumed > self.start {
+            self.start = self.consumed;
+            self.frame = Frame::new(self.start);
+        }
+        if self.start == 0 {
+            return;
+        }
+        if self.start == self.buf.len() {
+            self.buf.clear();
+        } else {
+            self.buf.drain(..self.start);
+        }
+        self.frame.scan -= self.start;
+        if let Some(end) = self.ready.as_mut() {
+            *end -= self.start;
+        }
+        self.consumed = 0;
+        self.start = 0;
+    }
+
+    #[inline]
+    fn frame_next(&mut self) {
+        if self.ready.is_some() || self.error.is_some() {
+            return;
+        }
+        match advance(&self.buf, self.start, &mut self.frame, &self.limits) {
+            Ok(end) => self.ready = end,
+            Err(e) => self.error = Some(e),
+        }
+    }
+}
