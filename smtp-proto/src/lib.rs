@@ -26,6 +26,7 @@
 //! assert_eq!(reply.lines().count(), 3);
 //! ```
 
+#![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod body;

@@ -1,13 +1,15 @@
 //! The line framer and the incremental reply reader.
 
 use super::grammar::{self, Separator};
-use super::{EnhancedStatus, ReplyCode, ReplyError, ReplyLimits, ReplyRef};
+use super::{EnhancedStatus, LineErrorKind, ReplyCode, ReplyError, ReplyLimits, ReplyRef};
 
 /// Framing progress through the reply that starts at `start`.
 #[derive(Clone, Copy, Debug)]
 struct Frame {
     /// Offset of the next line to frame.
     scan: usize,
+    /// Octets of the partial line at `scan` already searched for a line end.
+    searched: usize,
     /// Lines framed so far in this reply.
     lines: usize,
     /// The first line's code (valid once `lines > 0`).
@@ -20,6 +22,7 @@ impl Frame {
     const fn new(start: usize) -> Self {
         Frame {
             scan: start,
+            searched: 0,
             lines: 0,
             code: ReplyCode(0),
             enhanced: None,
@@ -39,31 +42,51 @@ fn advance(
 ) -> Result<Option<usize>, ReplyError> {
     loop {
         let rest = &buf[frame.scan..];
-        let Some(lf) = memchr::memchr(b'\n', rest) else {
-            // A partial line: refuse it as soon as it cannot fit, not when its LF arrives.
-            if rest.len() >= limits.max_line_len {
-                return Err(ReplyError::LineTooLong {
-                    limit: limits.max_line_len,
-                });
+        // One scan finds the line end: the first CR or LF must be the CRLF that ends the line
+        // (or, when allowed, a bare LF). Searching resumes where the last partial scan ended.
+        let found =
+            memchr::memchr2(b'\r', b'\n', &rest[frame.searched..]).map(|i| i + frame.searched);
+        let (content, len) = match found {
+            Some(i) if rest[i] == b'\n' => {
+                if !limits.allow_bare_lf {
+                    return Err(ReplyError::BareLineFeed {
+                        line: frame.lines + 1,
+                    });
+                }
+                (&rest[..i], i + 1)
             }
-            if buf.len() - start > limits.max_reply_len {
-                return Err(ReplyError::ReplyTooLong {
-                    limit: limits.max_reply_len,
-                });
+            Some(i) if i + 1 < rest.len() => {
+                if rest[i + 1] != b'\n' {
+                    return Err(ReplyError::Malformed {
+                        line: frame.lines + 1,
+                        kind: LineErrorKind::BareCarriageReturn,
+                    });
+                }
+                (&rest[..i], i + 2)
             }
-            return Ok(None);
+            _ => {
+                // A partial line (possibly ending in CR): refuse it as soon as it cannot fit,
+                // not when its line end arrives.
+                if rest.len() >= limits.max_line_len {
+                    return Err(ReplyError::LineTooLong {
+                        limit: limits.max_line_len,
+                    });
+                }
+                if buf.len() - start > limits.max_reply_len {
+                    return Err(ReplyError::ReplyTooLong {
+                        limit: limits.max_reply_len,
+                    });
+                }
+                frame.searched = found.unwrap_or(rest.len());
+                return Ok(None);
+            }
         };
         let line_no = frame.lines + 1;
-        if lf + 1 > limits.max_line_len {
+        if len > limits.max_line_len {
             return Err(ReplyError::LineTooLong {
                 limit: limits.max_line_len,
             });
         }
-        let content = match rest[..lf].split_last() {
-            Some((b'\r', content)) => content,
-            _ if limits.allow_bare_lf => &rest[..lf],
-            _ => return Err(ReplyError::BareLineFeed { line: line_no }),
-        };
         let line = grammar::reply_line(content).map_err(|kind| ReplyError::Malformed {
             line: line_no,
             kind,
@@ -83,13 +106,14 @@ fn advance(
                 limit: limits.max_lines,
             });
         }
-        let end = frame.scan + lf + 1;
+        let end = frame.scan + len;
         if end - start > limits.max_reply_len {
             return Err(ReplyError::ReplyTooLong {
                 limit: limits.max_reply_len,
             });
         }
         frame.scan = end;
+        frame.searched = 0;
         if line.separator == Separator::Last {
             return Ok(Some(end));
         }
