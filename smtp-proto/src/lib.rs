@@ -34,6 +34,7 @@ pub mod command;
 pub mod ehlo;
 pub mod reply;
 pub mod sasl;
+pub mod session;
 
 pub use ehlo::Capabilities;
 pub use reply::{EnhancedStatus, Reply, ReplyCode, ReplyError, ReplyLimits, ReplyReader, ReplyRef};
