@@ -550,6 +550,14 @@ fn all() -> Vec<Mechanism> {
     .into()
 }
 
+/// Advertised, allowed, credentials, expected choice.
+type Row<'a> = (
+    &'a [&'a str],
+    &'a [Mechanism],
+    &'a Credentials,
+    Option<&'a str>,
+);
+
 #[test]
 fn selection_table() {
     let token = Credentials::oauth2("user@example.com", "tok");
@@ -566,7 +574,7 @@ fn selection_table() {
     ];
     let all = all();
     #[rustfmt::skip]
-    let table: &[(&[&str], &[Mechanism], &Credentials, Option<&str>)] = &[
+    let table: &[Row<'_>] = &[
         (&["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-256"], &all, &pw(), Some("SCRAM-SHA-256")),
         (&["LOGIN", "PLAIN", "CRAM-MD5"], &all, &pw(), Some("CRAM-MD5")),
         (&["LOGIN", "PLAIN"], &all, &pw(), Some("PLAIN")),

@@ -146,7 +146,8 @@ impl ScramSha256 {
         self
     }
 
-    /// Sets the accepted range of server iteration counts (inclusive).
+    /// Sets the accepted range of server iteration counts (inclusive); RFC 7677 asks for
+    /// at least 4096, and the cap bounds the PBKDF2 work a server can demand.
     pub fn with_iteration_limits(mut self, min: u32, max: u32) -> Self {
         self.min_iterations = min;
         self.max_iterations = max;
