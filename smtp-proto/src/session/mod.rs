@@ -28,15 +28,17 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 pub use types::{
-    Action, BodyType, CloseReason, Config, Dialect, Envelope, Event, Failure, PeerError, Phase,
-    RcptOutcome, RcptStatus, Stage, Timeouts, TlsPolicy, TranscriptLine, TxId, TxOutcome,
+    Action, AuthError, BodyType, CloseReason, Config, Dialect, Envelope, Event, Failure, PeerError,
+    Phase, RcptOutcome, RcptStatus, Stage, Timeouts, TlsPolicy, TranscriptLine, TxId, TxOutcome,
     UsageError,
 };
 
 use crate::body::DataEncoder;
+use crate::command::Mechanism;
 use crate::command::{Body, Command, RawCommand, SmtpString, Verb};
 use crate::ehlo::Capabilities;
 use crate::reply::{Reply, ReplyCode, ReplyReader};
+use crate::sasl::{Credentials, MAX_CHALLENGE_LEN, SaslError, SaslMechanism, select_mechanism};
 
 /// Most transcript lines kept when the driver does not drain them.
 const MAX_TRANSCRIPT: usize = 1024;
@@ -57,6 +59,10 @@ enum Expect {
     EndOfData(TxId, Option<usize>),
     /// RSET sent by the core between transactions (no event).
     SilentRset,
+    /// AUTH or an AUTH continuation line.
+    Auth,
+    /// The AUTH cancel line `*`; the exchange already failed.
+    AuthCancel,
     Quit,
     Simple(Verb),
 }
@@ -67,6 +73,7 @@ impl Expect {
             Expect::Greeting => Phase::Greeting,
             Expect::Ehlo | Expect::Helo => Phase::Ehlo,
             Expect::StartTls => Phase::StartTls,
+            Expect::Auth | Expect::AuthCancel => Phase::Auth,
             Expect::Mail(_) => Phase::Mail,
             Expect::Rcpt(..) => Phase::Rcpt,
             Expect::Data(_) => Phase::DataInit,
@@ -105,6 +112,26 @@ enum Op {
     Tx(TxId),
     Simple(Command),
     Quit,
+    /// AUTH with this mechanism.
+    Auth(Box<dyn SaslMechanism>),
+    /// AUTH with the strongest usable mechanism; on refusal, try the next weaker one only
+    /// when `fallback` is set.
+    Login {
+        credentials: Credentials,
+        allowed: Vec<Mechanism>,
+        nonce: String,
+        fallback: bool,
+    },
+}
+
+/// An AUTH exchange in progress.
+#[derive(Debug)]
+struct AuthRun {
+    mech: Box<dyn SaslMechanism>,
+    /// Why the exchange failed, once `*` was sent.
+    failed: Option<SaslError>,
+    /// For `Login` with fallback: what to try next after a refusal.
+    retry: Option<Op>,
 }
 
 #[derive(Debug)]
@@ -183,6 +210,7 @@ pub struct Client {
     /// (`u64::MAX` until `finish_body`).
     content_end: Option<u64>,
     close_reason: Option<CloseReason>,
+    auth: Option<AuthRun>,
 }
 
 impl Client {
@@ -218,6 +246,7 @@ impl Client {
             body_progress: now,
             content_end: None,
             close_reason: None,
+            auth: None,
         };
         if !implicit {
             c.expect_greeting(now);
@@ -633,6 +662,50 @@ impl Client {
         Ok(())
     }
 
+    /// Queues AUTH with this mechanism (RFC 4954). The result comes as
+    /// [`Event::AuthDone`]. Credentials never leave over plaintext unless
+    /// [`Config::allow_plaintext_auth`] is set.
+    pub fn authenticate(&mut self, mech: Box<dyn SaslMechanism>) -> Result<(), UsageError> {
+        self.check_open()?;
+        self.check_plaintext_auth()?;
+        self.ops.push_back(Op::Auth(mech));
+        self.pump();
+        Ok(())
+    }
+
+    /// Queues AUTH with the strongest mechanism that the server offers, `allowed` permits
+    /// and the credentials fit (see [`crate::sasl::choose_mechanism`]). After a refusal,
+    /// weaker mechanisms are tried only when `fallback` is set. `nonce` is SCRAM's client
+    /// nonce: 24+ random bytes, base64-encoded, fresh for every call.
+    pub fn login(
+        &mut self,
+        credentials: Credentials,
+        allowed: &[Mechanism],
+        nonce: &str,
+        fallback: bool,
+    ) -> Result<(), UsageError> {
+        self.check_open()?;
+        self.check_plaintext_auth()?;
+        self.ops.push_back(Op::Login {
+            credentials,
+            allowed: allowed.to_vec(),
+            nonce: nonce.to_owned(),
+            fallback,
+        });
+        self.pump();
+        Ok(())
+    }
+
+    fn check_plaintext_auth(&self) -> Result<(), UsageError> {
+        let will_encrypt =
+            self.encrypted || matches!(self.cfg.tls, TlsPolicy::Required | TlsPolicy::Implicit);
+        if will_encrypt || self.cfg.allow_plaintext_auth {
+            Ok(())
+        } else {
+            Err(UsageError::PlaintextAuth)
+        }
+    }
+
     /// Queues `QUIT`, after everything queued before it. The session closes on its reply.
     pub fn quit(&mut self) -> Result<(), UsageError> {
         self.check_open()?;
@@ -744,6 +817,15 @@ impl Client {
                         self.close(CloseReason::Usage(e), true);
                         return;
                     }
+                }
+                Op::Auth(_) | Op::Login { .. } => {
+                    if !self.can_send(true) {
+                        return;
+                    }
+                    let Some(op) = self.ops.pop_front() else {
+                        return;
+                    };
+                    self.start_auth(op);
                 }
                 Op::Quit => {
                     if !self.can_send(false) {
@@ -895,15 +977,15 @@ impl Client {
         if env.mail_params.requiretls && !has(Capabilities::require_tls) {
             return Err(UsageError::NotAdvertised("REQUIRETLS"));
         }
-        if let Some(size) = env.size_hint {
-            if let Some(limit) = caps.as_ref().and_then(Capabilities::size) {
-                if let Some(max) = limit.limit()
-                    && size > max
-                {
-                    return Err(UsageError::TooLarge { size, limit: max });
-                }
-                env.mail_params.size = Some(size);
+        if let Some(size) = env.size_hint
+            && let Some(limit) = caps.as_ref().and_then(Capabilities::size)
+        {
+            if let Some(max) = limit.limit()
+                && size > max
+            {
+                return Err(UsageError::TooLarge { size, limit: max });
             }
+            env.mail_params.size = Some(size);
         }
         if env.mail_params.size.is_some() && caps.as_ref().and_then(Capabilities::size).is_none() {
             env.mail_params.size = None;
@@ -1012,7 +1094,7 @@ impl Client {
         let code = reply.code();
         let phase = head.expect.phase();
         if code.is_intermediate()
-            && !matches!(head.expect, Expect::Data(_))
+            && !matches!(head.expect, Expect::Data(_) | Expect::Auth)
             && head.expect != Expect::Greeting
         {
             return self.wrong_code(phase, code);
@@ -1109,6 +1191,7 @@ impl Client {
                 }
             }
             Expect::SilentRset => {}
+            Expect::Auth | Expect::AuthCancel => self.on_auth_reply(head.expect, reply),
             Expect::Quit => {
                 self.close(CloseReason::Quit(Some(reply)), false);
                 return;
@@ -1217,6 +1300,144 @@ impl Client {
         }
     }
 
+    fn auth_done(&mut self, mechanism: String, result: Result<Reply, AuthError>) {
+        self.events.push_back(Event::AuthDone { mechanism, result });
+    }
+
+    /// Starts an `Op::Auth` or `Op::Login` (the pipeline is empty).
+    fn start_auth(&mut self, op: Op) {
+        if !self.encrypted && !self.cfg.allow_plaintext_auth {
+            return self.auth_done(String::new(), Err(AuthError::Plaintext));
+        }
+        let (mut mech, retry) = match op {
+            Op::Auth(mech) => (mech, None),
+            Op::Login {
+                credentials,
+                mut allowed,
+                nonce,
+                fallback,
+            } => {
+                let offered: Vec<String> = self
+                    .caps
+                    .as_ref()
+                    .map(|c| c.auth_mechanisms().map(str::to_owned).collect())
+                    .unwrap_or_default();
+                let Some(mech) = select_mechanism(
+                    offered.iter().map(String::as_str),
+                    &allowed,
+                    &credentials,
+                    &nonce,
+                ) else {
+                    return self.auth_done(String::new(), Err(AuthError::NoMechanism));
+                };
+                let retry = fallback.then(|| {
+                    allowed.retain(|m| !m.as_str().eq_ignore_ascii_case(mech.name()));
+                    Op::Login {
+                        credentials,
+                        allowed,
+                        nonce,
+                        fallback,
+                    }
+                });
+                (mech, retry)
+            }
+            _ => return,
+        };
+        let name = mech.name().to_owned();
+        let mechanism = match Mechanism::new(&name) {
+            Ok(m) => m,
+            Err(e) => return self.auth_done(name, Err(AuthError::Usage(UsageError::Command(e)))),
+        };
+        let initial = match mech.initial_response() {
+            Ok(i) => i,
+            Err(e) => return self.auth_done(name, Err(AuthError::Sasl(e))),
+        };
+        let with_initial = Command::Auth {
+            mechanism: mechanism.clone(),
+            initial_response: initial,
+        };
+        let sent = match self.emit(&with_initial, Expect::Auth) {
+            Ok(()) => Ok(()),
+            // Too long for one line: send the response after the server's empty 334
+            // (the mechanism answers it from `step`).
+            Err(UsageError::Command(crate::command::CommandError::LineTooLong { .. })) => self
+                .emit(
+                    &Command::Auth {
+                        mechanism,
+                        initial_response: None,
+                    },
+                    Expect::Auth,
+                ),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            return self.auth_done(name, Err(AuthError::Usage(e)));
+        }
+        self.auth = Some(AuthRun {
+            mech,
+            failed: None,
+            retry,
+        });
+    }
+
+    fn on_auth_reply(&mut self, expect: Expect, reply: Reply) {
+        let Some(mut run) = self.auth.take() else {
+            return self.wrong_code(Phase::Auth, reply.code());
+        };
+        let name = run.mech.name().to_owned();
+        let code = reply.code();
+        if expect == Expect::AuthCancel {
+            // The reply to `*`: the exchange is over, whatever it says.
+            let err = run
+                .failed
+                .take()
+                .unwrap_or(SaslError::UnexpectedChallenge { mechanism: "SASL" });
+            return self.auth_done(name, Err(AuthError::Sasl(err)));
+        }
+        if code == ReplyCode::AUTH_CHALLENGE {
+            let text = reply.lines().next().unwrap_or_default();
+            let step = decode_challenge(text).and_then(|c| run.mech.step(&c));
+            match step {
+                Ok(response) => {
+                    if let Err(e) = self.emit(&Command::AuthResponse(response), Expect::Auth) {
+                        let _ = e;
+                        run.failed = Some(SaslError::InvalidCredential {
+                            field: "response",
+                            reason: "longer than an AUTH line may be",
+                        });
+                        let _ = self.emit(&Command::AuthCancel, Expect::AuthCancel);
+                    }
+                }
+                Err(e) => {
+                    run.failed = Some(e);
+                    let _ = self.emit(&Command::AuthCancel, Expect::AuthCancel);
+                }
+            }
+            self.auth = Some(run);
+            return;
+        }
+        if code.is_positive() {
+            match run.mech.finish() {
+                Ok(()) => self.auth_done(name, Ok(reply)),
+                Err(e) => {
+                    // The server accepted without proving it knows the password (SCRAM):
+                    // it may be an impostor. Report and end the session.
+                    self.auth_done(name, Err(AuthError::Sasl(e.clone())));
+                    self.close(CloseReason::Peer(PeerError::Sasl(e.to_string())), true);
+                }
+            }
+            return;
+        }
+        let detail = run.mech.take_server_error();
+        let permanent = code.is_permanent();
+        self.auth_done(name, Err(AuthError::Rejected { reply, detail }));
+        if let Some(retry) = run.retry.take()
+            && permanent
+        {
+            self.ops.push_front(retry);
+        }
+    }
+
     /// Ends the session: settles every transaction, sends QUIT when `quit` and the
     /// protocol allows it, then closes once the output is flushed.
     fn close(&mut self, reason: CloseReason, quit: bool) {
@@ -1274,6 +1495,27 @@ impl Client {
         let reason = self.close_reason.clone().unwrap_or(CloseReason::Quit(None));
         self.events.push_back(Event::Closed(reason));
     }
+}
+
+/// Decodes a 334 challenge (base64; `=` or nothing for an empty one), refusing oversized or
+/// undecodable ones.
+fn decode_challenge(text: &[u8]) -> Result<Vec<u8>, SaslError> {
+    use base64::Engine as _;
+    if text.len() > MAX_CHALLENGE_LEN / 3 * 4 + 4 {
+        return Err(SaslError::ChallengeTooLarge {
+            len: text.len() / 4 * 3,
+            max: MAX_CHALLENGE_LEN,
+        });
+    }
+    if text == b"=" {
+        return Ok(Vec::new());
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|_| SaslError::MalformedChallenge {
+            mechanism: "SASL",
+            reason: "not base64",
+        })
 }
 
 #[cfg(test)]

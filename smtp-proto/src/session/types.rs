@@ -6,6 +6,7 @@ use crate::command::{
     CommandError, Domain, ForwardPath, MailParams, RcptParams, ReversePath, Verb,
 };
 use crate::reply::{Reply, ReplyError, ReplyLimits};
+use crate::sasl::SaslError;
 
 /// SMTP (RFC 5321) or LMTP (RFC 2033).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -404,12 +405,13 @@ pub enum Event {
     StartTlsRefused(Reply),
     /// The TLS handshake is done and the session restarted with EHLO.
     TlsEstablished,
-    /// AUTH ended: `accepted` tells whether the server took the credentials.
+    /// AUTH ended. `Ok` carries the 235 reply (and, for SCRAM, the server proved it knows
+    /// the password).
     AuthDone {
-        /// The server's final reply.
-        reply: Reply,
-        /// 235 received (and, for SCRAM, the server proved it knows the password).
-        accepted: bool,
+        /// The mechanism used (empty when none could be chosen).
+        mechanism: String,
+        /// The result.
+        result: Result<Reply, AuthError>,
     },
     /// A reply to VRFY, EXPN, HELP, NOOP, RSET or a raw command.
     Reply {
@@ -523,6 +525,35 @@ pub enum UsageError {
     /// The caller aborted the session.
     #[error("aborted by the caller")]
     Aborted,
+}
+
+/// Why authentication did not succeed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The server refused (4xx transient, 5xx permanent). `detail` carries an OAuth error
+    /// report when the server sent one.
+    #[error("authentication refused: {reply}")]
+    Rejected {
+        /// The server's reply.
+        reply: Reply,
+        /// The mechanism's view of the failure (e.g. the OAuth JSON error), if any.
+        detail: Option<SaslError>,
+    },
+    /// No mechanism both offered by the server and allowed by the caller fits the
+    /// credentials (or the server offers no AUTH at all).
+    #[error("no usable authentication mechanism")]
+    NoMechanism,
+    /// The mechanism failed: bad credentials (the caller's fault) or a broken or
+    /// unverifiable exchange (the server's fault; see [`SaslError::fault`]). `*` was sent.
+    #[error("SASL: {0}")]
+    Sasl(SaslError),
+    /// Credentials would travel unencrypted and `allow_plaintext_auth` is off.
+    #[error("refusing to send credentials over an unencrypted connection")]
+    Plaintext,
+    /// The AUTH command could not be built.
+    #[error("{0}")]
+    Usage(UsageError),
 }
 
 /// One line of the transcript: what was sent or received, with AUTH payloads redacted and
