@@ -123,7 +123,7 @@ fn allocations_per_transaction_do_not_grow() {
         "allocations grow with the number of transactions"
     );
     assert_eq!(b100, a100, "allocations grow with the body size");
-    println!("allocations per transaction: {per_small}");
+    eprintln!("allocations per transaction: {per_small}");
     assert!(per_small <= 40.0, "{per_small} allocations per transaction");
 }
 
@@ -134,7 +134,7 @@ fn idle_session_state_is_small() {
     let c = ready_client(now);
     let heap = live() - base;
     let total = std::mem::size_of::<Client>() as isize + heap;
-    println!(
+    eprintln!(
         "idle session: {} bytes inline + {heap} heap = {total}",
         std::mem::size_of::<Client>()
     );
