@@ -52,7 +52,11 @@ fn answer() -> impl Strategy<Value = Answer> {
 
 #[derive(Clone, Debug)]
 enum CallerOp {
-    Send { rcpts: usize, body: Vec<u8> },
+    Send {
+        rcpts: usize,
+        body: Vec<u8>,
+        bdat: bool,
+    },
     Noop,
     Rset,
     Quit,
@@ -63,8 +67,8 @@ enum CallerOp {
 fn caller_op() -> impl Strategy<Value = CallerOp> {
     prop_oneof![
         6 => (1usize..5, proptest::collection::vec(
-            prop_oneof![Just(b'.'), Just(b'\r'), Just(b'\n'), Just(b'a')], 0..40))
-            .prop_map(|(rcpts, body)| CallerOp::Send { rcpts, body }),
+            prop_oneof![Just(b'.'), Just(b'\r'), Just(b'\n'), Just(b'a')], 0..40), any::<bool>())
+            .prop_map(|(rcpts, body, bdat)| CallerOp::Send { rcpts, body, bdat }),
         1 => Just(CallerOp::Noop),
         1 => Just(CallerOp::Rset),
         1 => Just(CallerOp::Quit),
@@ -78,6 +82,7 @@ struct Scenario {
     tls: TlsPolicy,
     pipelining: bool,
     starttls: bool,
+    chunking: bool,
     ops: Vec<CallerOp>,
     answers: Vec<Answer>,
     chunk: usize,
@@ -93,15 +98,17 @@ fn scenario() -> impl Strategy<Value = Scenario> {
         ],
         any::<bool>(),
         any::<bool>(),
+        any::<bool>(),
         proptest::collection::vec(caller_op(), 1..6),
         proptest::collection::vec(answer(), 1..40),
         1usize..40,
     )
         .prop_map(
-            |(tls, pipelining, starttls, ops, answers, chunk)| Scenario {
+            |(tls, pipelining, starttls, chunking, ops, answers, chunk)| Scenario {
                 tls,
                 pipelining,
                 starttls,
+                chunking,
                 ops,
                 answers,
                 chunk,
@@ -117,6 +124,9 @@ struct Server {
     answers: std::vec::IntoIter<Answer>,
     pipelining: bool,
     starttls: bool,
+    chunking: bool,
+    /// Octets of BDAT payload still to skip, and whether that chunk is the last.
+    bdat_left: Option<(usize, bool)>,
     tls: bool,
     /// Bytes to deliver to the client.
     to_client: Vec<u8>,
@@ -174,6 +184,20 @@ impl Server {
             if self.eof || self.stalled {
                 return;
             }
+            if let Some((left, last)) = self.bdat_left {
+                let k = left.min(self.inbuf.len());
+                self.inbuf.drain(..k);
+                if k < left {
+                    self.bdat_left = Some((left - k, last));
+                    return;
+                }
+                self.bdat_left = None;
+                self.reply(
+                    b"250 2.0.0 chunk ok\r\n",
+                    if last { "LAST" } else { "BDAT" },
+                );
+                continue;
+            }
             if self.in_data {
                 let mut framed = b"\r\n".to_vec();
                 framed.extend_from_slice(&self.data_buf);
@@ -226,6 +250,9 @@ impl Server {
                 if self.starttls && !self.tls {
                     v.extend_from_slice(b"250-STARTTLS\r\n");
                 }
+                if self.chunking {
+                    v.extend_from_slice(b"250-CHUNKING\r\n");
+                }
                 v.extend_from_slice(b"250 8BITMIME\r\n");
                 v
             };
@@ -235,6 +262,16 @@ impl Server {
                 "STARTTLS" => self.reply(b"220 ready\r\n", "STARTTLS"),
                 "QUIT" => self.reply(b"221 bye\r\n", "QUIT"),
                 "AUTH" => self.reply(b"235 ok\r\n", "AUTH"),
+                "BDAT" => {
+                    let mut words = text.split(' ').skip(1);
+                    let n: usize = words
+                        .next()
+                        .and_then(|w| w.parse().ok())
+                        .expect("BDAT size");
+                    let last = words.next() == Some("LAST");
+                    assert!(self.chunking, "BDAT without CHUNKING");
+                    self.bdat_left = Some((n, last));
+                }
                 "*" => self.reply(b"501 cancelled\r\n", "*"),
                 "VRFY" | "HELP" => self.reply(b"252 maybe\r\n", "X"),
                 _ => self.reply(b"250 ok\r\n", &verb),
@@ -255,6 +292,7 @@ fn run(s: Scenario) -> Result<(), TestCaseError> {
     cfg.allow_plaintext_auth = true;
     cfg.transcript = true;
     cfg.max_output = 64;
+    cfg.bdat_chunk_size = 16;
     let required = s.tls == TlsPolicy::Required;
     let mut c = Client::new(cfg, now);
     let mut srv = Server {
@@ -264,6 +302,8 @@ fn run(s: Scenario) -> Result<(), TestCaseError> {
         answers: s.answers.clone().into_iter(),
         pipelining: s.pipelining,
         starttls: s.starttls,
+        chunking: s.chunking,
+        bdat_left: None,
         tls: s.tls == TlsPolicy::Implicit,
         to_client: Vec::new(),
         eof: false,
@@ -355,13 +395,14 @@ fn run(s: Scenario) -> Result<(), TestCaseError> {
                     c.handle_eof(now);
                 } else if let Some(op) = ops.next() {
                     match op {
-                        CallerOp::Send { rcpts, body } => {
-                            let env = Envelope::new(
+                        CallerOp::Send { rcpts, body, bdat } => {
+                            let mut env = Envelope::new(
                                 ReversePath::parse("<a@x.test>").unwrap(),
                                 (0..rcpts).map(|i| {
                                     ForwardPath::parse(&format!("<r{i}@y.test>")).unwrap()
                                 }),
                             );
+                            env.prefer_bdat = bdat;
                             if let Ok(id) = c.send_mail(env) {
                                 queued.insert(id, rcpts);
                                 bodies.insert(id, body);

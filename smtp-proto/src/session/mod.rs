@@ -33,7 +33,7 @@ pub use types::{
     UsageError,
 };
 
-use crate::body::DataEncoder;
+use crate::body::{BdatEncoder, BodyStats, DataEncoder};
 use crate::command::Mechanism;
 use crate::command::{Body, Command, RawCommand, SmtpString, Verb};
 use crate::ehlo::Capabilities;
@@ -55,8 +55,11 @@ enum Expect {
     Data(TxId),
     /// The `.` sent alone after a 354 with no accepted recipient.
     LoneDot(TxId),
-    /// The end of data; LMTP expects one per accepted recipient (its index).
+    /// The end of data (or `BDAT LAST`); LMTP expects one per accepted recipient (its
+    /// index).
     EndOfData(TxId, Option<usize>),
+    /// A non-final `BDAT` chunk.
+    Bdat(TxId),
     /// RSET sent by the core between transactions (no event).
     SilentRset,
     /// AUTH or an AUTH continuation line.
@@ -78,6 +81,7 @@ impl Expect {
             Expect::Rcpt(..) => Phase::Rcpt,
             Expect::Data(_) => Phase::DataInit,
             Expect::LoneDot(_) | Expect::EndOfData(..) => Phase::DataDone,
+            Expect::Bdat(_) => Phase::Other,
             Expect::SilentRset | Expect::Simple(Verb::Rset) => Phase::Rset,
             Expect::Quit => Phase::Quit,
             Expect::Simple(_) => Phase::Other,
@@ -94,6 +98,7 @@ impl Expect {
                 | Expect::Simple(Verb::Rset)
                 | Expect::EndOfData(..)
                 | Expect::LoneDot(_)
+                | Expect::Bdat(_)
         )
     }
 }
@@ -149,6 +154,8 @@ struct Tx {
     /// The end of data (or the lone dot) was queued.
     dot_sent: bool,
     smtputf8: bool,
+    /// Send the content with BDAT (CHUNKING) rather than DATA.
+    bdat: bool,
     accepted: usize,
     /// Replies still owed to this transaction.
     outstanding: usize,
@@ -157,6 +164,22 @@ struct Tx {
 impl Tx {
     fn mail_ok(&self) -> bool {
         self.mail_reply.as_ref().is_some_and(Reply::is_positive)
+    }
+}
+
+/// The encoder of the body being written.
+#[derive(Debug)]
+enum BodyEncoder {
+    Data(DataEncoder),
+    Bdat(BdatEncoder),
+}
+
+impl BodyEncoder {
+    fn stats(&self) -> BodyStats {
+        match self {
+            BodyEncoder::Data(e) => e.stats(),
+            BodyEncoder::Bdat(e) => e.stats(),
+        }
     }
 }
 
@@ -203,9 +226,11 @@ pub struct Client {
     helo_only: bool,
     encrypted: bool,
     need_rset: bool,
-    encoder: DataEncoder,
+    encoder: BodyEncoder,
     /// Last write progress (consumed output) or the 354, for the data-block deadline.
     body_progress: Instant,
+    /// The latest time the driver told us.
+    last_now: Instant,
     /// While message content is being written: the absolute offset where it ends
     /// (`u64::MAX` until `finish_body`).
     content_end: Option<u64>,
@@ -242,8 +267,9 @@ impl Client {
             helo_only: false,
             encrypted: false,
             need_rset: false,
-            encoder: DataEncoder::new(),
+            encoder: BodyEncoder::Data(DataEncoder::new()),
             body_progress: now,
+            last_now: now,
             content_end: None,
             close_reason: None,
             auth: None,
@@ -409,6 +435,7 @@ impl Client {
             }
             _ => {}
         }
+        self.last_now = now;
         self.reader.push(bytes);
         loop {
             let reply = match self.reader.next_reply() {
@@ -537,6 +564,7 @@ impl Client {
             data_sent: false,
             dot_sent: false,
             smtputf8: false,
+            bdat: false,
             accepted: 0,
             outstanding: 0,
         });
@@ -557,13 +585,33 @@ impl Client {
         if n == 0 {
             return Ok(0);
         }
-        self.encoder.encode(&chunk[..n], &mut self.out);
+        match &mut self.encoder {
+            BodyEncoder::Data(e) => e.encode(&chunk[..n], &mut self.out),
+            BodyEncoder::Bdat(e) => {
+                let size = e.chunk_size() as u64;
+                let before = e.stats().bytes_out / size;
+                e.encode(&chunk[..n], &mut self.out);
+                let frames = e.stats().bytes_out / size - before;
+                let end = self.sent_total + self.out.len() as u64;
+                for _ in 0..frames {
+                    self.boundaries.push_back(end);
+                    self.inflight.push_back(Pending {
+                        expect: Expect::Bdat(id),
+                        end,
+                        sent_at: None,
+                    });
+                }
+                if let Some(tx) = self.txs.iter_mut().find(|t| t.id == id) {
+                    tx.outstanding += frames as usize;
+                }
+            }
+        }
         let declared_7bit = self
             .tx(id)
             .is_some_and(|t| t.env.body == BodyType::SevenBit);
         if declared_7bit && self.encoder.stats().has_8bit {
-            // Never send undeclared 8-bit content, and never end a partial message with
-            // a dot: drop the connection so that nothing is delivered.
+            // Never send undeclared 8-bit content, and never end a partial message: drop
+            // the connection so that nothing is delivered.
             self.out.clear();
             self.close(CloseReason::Usage(UsageError::Undeclared8Bit), false);
             return Err(UsageError::Undeclared8Bit);
@@ -576,10 +624,16 @@ impl Client {
         let State::Body(id) = self.state else {
             return Err(self.state_error("no body is wanted now"));
         };
-        let stats = self.encoder.finish(&mut self.out);
+        let (stats, last) = match &mut self.encoder {
+            BodyEncoder::Data(e) => (e.finish(&mut self.out), ".".to_owned()),
+            BodyEncoder::Bdat(e) => {
+                let pending = e.stats().bytes_out % e.chunk_size() as u64;
+                (e.finish(&mut self.out), format!("BDAT {pending} LAST"))
+            }
+        };
         if self.cfg.transcript {
             self.log(TranscriptLine::Content(stats.bytes_out));
-            self.log(TranscriptLine::Sent(".".into()));
+            self.log(TranscriptLine::Sent(last));
         }
         let end = self.sent_total + self.out.len() as u64;
         self.boundaries.push_back(end);
@@ -919,6 +973,32 @@ impl Client {
             self.finish_tx(id);
             return true;
         }
+        if self.txs[ti].bdat {
+            // BDAT carries the content at once: wait for every RCPT verdict first, so
+            // that no content is sent when nobody accepted it (RFC 3030 §4.2 lets the
+            // server refuse it anyway).
+            if !self.inflight.is_empty() {
+                return false;
+            }
+            self.ops.pop_front();
+            let tx = &mut self.txs[ti];
+            if tx.accepted == 0 || !tx.mail_ok() {
+                self.need_rset = tx.mail_ok();
+                self.finish_tx(id);
+                return true;
+            }
+            tx.data_sent = true;
+            let size = self.cfg.bdat_chunk_size;
+            self.encoder = BodyEncoder::Bdat(if tx.env.body == BodyType::BinaryMime {
+                BdatEncoder::binary(size)
+            } else {
+                BdatEncoder::new(size)
+            });
+            self.state = State::Body(id);
+            self.body_progress = self.last_now;
+            self.content_end = Some(u64::MAX);
+            return false;
+        }
         let _ = self.emit(&Command::Data, Expect::Data(id));
         let tx = &mut self.txs[ti];
         tx.data_sent = true;
@@ -952,9 +1032,15 @@ impl Client {
                 }
                 env.mail_params.body = Some(Body::EightBitMime);
             }
-            BodyType::BinaryMime => return Err(UsageError::NotAdvertised("BINARYMIME")),
+            BodyType::BinaryMime => {
+                if !has(Capabilities::binary_mime) {
+                    return Err(UsageError::NotAdvertised("BINARYMIME"));
+                }
+                env.mail_params.body = Some(Body::BinaryMime);
+            }
         }
-        if env.prefer_bdat {
+        tx.bdat = env.prefer_bdat || env.body == BodyType::BinaryMime;
+        if tx.bdat && !has(Capabilities::chunking) {
             return Err(UsageError::NotAdvertised("CHUNKING"));
         }
         let wants_dsn = env.mail_params.ret.is_some()
@@ -1051,7 +1137,9 @@ impl Client {
         if self.cfg.transcript {
             self.log(TranscriptLine::Received(reply.clone()));
         }
-        if let State::Body(id) = self.state {
+        if let State::Body(id) = self.state
+            && self.inflight.is_empty()
+        {
             // A verdict while the content is still being written.
             if let Some(tx) = self.txs.iter_mut().find(|t| t.id == id) {
                 let status = Self::refusal(Stage::DuringContent, &reply);
@@ -1182,10 +1270,31 @@ impl Client {
                         Self::refusal(Stage::EndOfData, &reply)
                     };
                     match idx {
-                        Some(i) => tx.status[i] = Some(st),
+                        Some(i) => {
+                            tx.status[i].get_or_insert(st);
+                        }
                         None => Self::settle(tx, || st.clone()),
                     }
                     if tx.outstanding == 0 {
+                        self.finish_tx(id);
+                    }
+                }
+            }
+            Expect::Bdat(id) => {
+                if let Some(tx) = self.txs.iter_mut().find(|t| t.id == id) {
+                    tx.outstanding -= 1;
+                    if !code.is_positive() {
+                        // RFC 3030 §4.2: the server drops the rest of the transaction.
+                        let st = Self::refusal(Stage::Data, &reply);
+                        Self::settle(tx, || st.clone());
+                        tx.data_reply = Some(reply.clone());
+                        self.need_rset = true;
+                        if self.state == State::Body(id) {
+                            self.state = State::Ready;
+                            self.content_end = None;
+                        }
+                    }
+                    if tx.outstanding == 0 && self.state != State::Body(id) {
                         self.finish_tx(id);
                     }
                 }
@@ -1285,7 +1394,7 @@ impl Client {
                 self.state = State::Body(id);
                 self.body_progress = now;
                 self.content_end = Some(u64::MAX);
-                self.encoder = DataEncoder::new();
+                self.encoder = BodyEncoder::Data(DataEncoder::new());
             }
             return;
         }

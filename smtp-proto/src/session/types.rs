@@ -202,6 +202,8 @@ pub struct Config {
     pub drop_unsupported_dsn: bool,
     /// Record a transcript (see [`Client::poll_transcript`](super::Client::poll_transcript)).
     pub transcript: bool,
+    /// Payload octets per `BDAT` chunk (the core buffers at most one chunk).
+    pub bdat_chunk_size: usize,
 }
 
 impl Config {
@@ -219,6 +221,7 @@ impl Config {
             allow_helo_fallback: true,
             drop_unsupported_dsn: false,
             transcript: false,
+            bdat_chunk_size: 256 * 1024,
         }
     }
 }
