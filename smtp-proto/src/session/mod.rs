@@ -207,7 +207,9 @@ pub struct Client {
     cfg: Config,
     state: State,
     reader: ReplyReader,
+    /// Output; `out[out_start..]` is not written yet.
     out: Vec<u8>,
+    out_start: usize,
     /// Octets the driver has consumed from `out` since the start.
     sent_total: u64,
     /// Absolute offsets where commands (or bodies) end, not yet consumed.
@@ -253,6 +255,7 @@ impl Client {
                 State::Opening
             },
             out: Vec::new(),
+            out_start: 0,
             sent_total: 0,
             boundaries: VecDeque::new(),
             at_boundary: true,
@@ -332,18 +335,26 @@ impl Client {
     /// The bytes to write next. Write any prefix, then call
     /// [`consume_output`](Self::consume_output) with its length.
     pub fn pending_output(&self) -> &[u8] {
-        &self.out
+        &self.out[self.out_start..]
     }
 
     /// Records that the driver wrote the first `n` octets of
     /// [`pending_output`](Self::pending_output) at `now`. Reply deadlines start when a
     /// command's last octet is consumed.
     pub fn consume_output(&mut self, n: usize, now: Instant) {
-        let n = n.min(self.out.len());
+        let n = n.min(self.unsent());
         if n == 0 {
             return;
         }
-        self.out.drain(..n);
+        self.out_start += n;
+        if self.out_start == self.out.len() {
+            self.clear_output();
+            self.out_start = 0;
+        } else if self.out_start >= 64 * 1024 {
+            // Compact now and then, not on every partial write.
+            self.out.drain(..self.out_start);
+            self.out_start = 0;
+        }
         self.sent_total += n as u64;
         self.body_progress = now;
         self.at_boundary = false;
@@ -354,7 +365,7 @@ impl Client {
             self.at_boundary = b == self.sent_total;
             self.boundaries.pop_front();
         }
-        if self.out.is_empty() {
+        if self.unsent() == 0 {
             self.at_boundary = true;
         }
         for p in self.inflight.iter_mut() {
@@ -365,7 +376,7 @@ impl Client {
         if self.content_end.is_some_and(|end| end <= self.sent_total) {
             self.content_end = None;
         }
-        if self.state == State::Closing && self.out.is_empty() {
+        if self.state == State::Closing && self.unsent() == 0 {
             self.finish_close();
         }
     }
@@ -391,7 +402,7 @@ impl Client {
             return None;
         }
         // Writing content: each block must make progress within `data_block`.
-        let write = (self.content_end.is_some() && !self.out.is_empty())
+        let write = (self.content_end.is_some() && self.unsent() > 0)
             .then(|| self.body_progress + self.cfg.timeouts.data_block);
         let read = self.inflight.front().and_then(|head| {
             let start = head.sent_at?.max(self.head_since);
@@ -408,7 +419,7 @@ impl Client {
         match self.state {
             State::Closed => Action::Closed,
             State::Handshake | State::TlsFirst => Action::StartTls,
-            _ if !self.out.is_empty() => Action::Write,
+            _ if self.unsent() > 0 => Action::Write,
             State::Closing => Action::Closed,
             State::Body(tx) => Action::SupplyBody(tx),
             _ if !self.inflight.is_empty() => Action::Read,
@@ -502,7 +513,7 @@ impl Client {
             return;
         }
         let writing = self.content_end.is_some()
-            && !self.out.is_empty()
+            && self.unsent() > 0
             && deadline == self.body_progress + self.cfg.timeouts.data_block;
         let phase = if writing || matches!(self.state, State::Body(_)) {
             Phase::DataBlock
@@ -580,7 +591,7 @@ impl Client {
         let State::Body(id) = self.state else {
             return Err(self.state_error("no body is wanted now"));
         };
-        let room = self.cfg.max_output.saturating_sub(self.out.len());
+        let room = self.cfg.max_output.saturating_sub(self.unsent());
         let n = room.min(chunk.len());
         if n == 0 {
             return Ok(0);
@@ -592,7 +603,7 @@ impl Client {
                 let before = e.stats().bytes_out / size;
                 e.encode(&chunk[..n], &mut self.out);
                 let frames = e.stats().bytes_out / size - before;
-                let end = self.sent_total + self.out.len() as u64;
+                let end = self.out_end();
                 for _ in 0..frames {
                     self.boundaries.push_back(end);
                     self.inflight.push_back(Pending {
@@ -612,7 +623,7 @@ impl Client {
         if declared_7bit && self.encoder.stats().has_8bit {
             // Never send undeclared 8-bit content, and never end a partial message: drop
             // the connection so that nothing is delivered.
-            self.out.clear();
+            self.clear_output();
             self.close(CloseReason::Usage(UsageError::Undeclared8Bit), false);
             return Err(UsageError::Undeclared8Bit);
         }
@@ -635,7 +646,7 @@ impl Client {
             self.log(TranscriptLine::Content(stats.bytes_out));
             self.log(TranscriptLine::Sent(last));
         }
-        let end = self.sent_total + self.out.len() as u64;
+        let end = self.out_end();
         self.boundaries.push_back(end);
         self.content_end = Some(end);
         self.state = State::Ready;
@@ -778,6 +789,22 @@ impl Client {
 
     // ---------------------------------------------------------------- internals
 
+    /// Octets queued but not written yet.
+    fn unsent(&self) -> usize {
+        self.out.len() - self.out_start
+    }
+
+    /// The absolute output offset just past the last queued octet.
+    fn out_end(&self) -> u64 {
+        self.sent_total + self.unsent() as u64
+    }
+
+    /// Drops everything not written yet.
+    fn clear_output(&mut self) {
+        self.out.clear();
+        self.out_start = 0;
+    }
+
     fn check_open(&self) -> Result<(), UsageError> {
         match self.state {
             State::Closed | State::Closing => Err(UsageError::Closed),
@@ -813,7 +840,7 @@ impl Client {
         if self.cfg.transcript {
             self.log(TranscriptLine::Sent(cmd.redacted().to_string()));
         }
-        let end = self.sent_total + self.out.len() as u64;
+        let end = self.out_end();
         self.boundaries.push_back(end);
         self.inflight.push_back(Pending {
             expect,
@@ -828,9 +855,14 @@ impl Client {
         let Some(last) = self.inflight.back() else {
             return true;
         };
+        // After a BDAT transaction, wait for its verdict: a refused chunk leaves the
+        // server's transaction open until RSET (RFC 3030 §4.2).
+        let after_bdat =
+            matches!(last.expect, Expect::EndOfData(id, _) if self.tx(id).is_some_and(|t| t.bdat));
         self.pipelining()
             && !starts_group
             && !last.expect.ends_group()
+            && !after_bdat
             && self.inflight.len() < self.cfg.max_in_flight
     }
 
@@ -1150,7 +1182,7 @@ impl Client {
                 };
                 Self::settle(tx, || status.clone());
             }
-            self.out.clear();
+            self.clear_output();
             self.close(
                 CloseReason::Peer(PeerError::UnexpectedReply {
                     code: reply.code().get(),
@@ -1383,7 +1415,7 @@ impl Client {
                 if self.cfg.transcript {
                     self.log(TranscriptLine::Sent(".".into()));
                 }
-                let end = self.sent_total + self.out.len() as u64;
+                let end = self.out_end();
                 self.boundaries.push_back(end);
                 self.inflight.push_back(Pending {
                     expect: Expect::LoneDot(id),
@@ -1580,7 +1612,7 @@ impl Client {
         let can_quit = quit && !in_body && self.state != State::Handshake && self.at_boundary;
         // Drop what was not written yet; keep nothing partial.
         if self.at_boundary {
-            self.out.clear();
+            self.clear_output();
         }
         if can_quit {
             let _ = Command::Quit.encode(&mut self.out);
@@ -1588,9 +1620,9 @@ impl Client {
                 self.log(TranscriptLine::Sent("QUIT".into()));
             }
         } else if !self.at_boundary {
-            self.out.clear();
+            self.clear_output();
         }
-        if self.out.is_empty() {
+        if self.unsent() == 0 {
             self.finish_close();
         } else {
             self.state = State::Closing;
@@ -1599,7 +1631,7 @@ impl Client {
 
     fn finish_close(&mut self) {
         self.state = State::Closed;
-        self.out.clear();
+        self.clear_output();
         self.boundaries.clear();
         let reason = self.close_reason.clone().unwrap_or(CloseReason::Quit(None));
         self.events.push_back(Event::Closed(reason));
