@@ -1201,7 +1201,15 @@ impl Client {
             return;
         };
         if head.sent_at.is_none() && head.expect != Expect::Greeting {
-            // A reply to a command the driver has not finished writing.
+            // A reply to a command the driver has not finished writing. While the content
+            // is still going out, a refusal is the server giving up on the message early.
+            if let Expect::EndOfData(id, _) | Expect::Bdat(id) = head.expect
+                && !reply.is_positive()
+                && let Some(tx) = self.txs.iter_mut().find(|t| t.id == id)
+            {
+                let st = Self::refusal(Stage::DuringContent, &reply);
+                Self::settle(tx, || st.clone());
+            }
             self.close(
                 CloseReason::Peer(PeerError::UnexpectedReply {
                     code: reply.code().get(),
@@ -1250,7 +1258,7 @@ impl Client {
             }
             Expect::Mail(id) => {
                 if let Some(tx) = self.txs.iter_mut().find(|t| t.id == id) {
-                    tx.outstanding -= 1;
+                    tx.outstanding = tx.outstanding.saturating_sub(1);
                     if !code.is_positive() {
                         let st = Self::refusal(Stage::Mail, &reply);
                         Self::settle(tx, || st.clone());
@@ -1271,7 +1279,7 @@ impl Client {
             }
             Expect::Rcpt(id, i) => {
                 if let Some(tx) = self.txs.iter_mut().find(|t| t.id == id) {
-                    tx.outstanding -= 1;
+                    tx.outstanding = tx.outstanding.saturating_sub(1);
                     if code.is_positive() {
                         if tx.mail_ok() {
                             tx.accepted += 1;
@@ -1285,7 +1293,7 @@ impl Client {
             Expect::Data(id) => self.on_data_reply(id, reply, now),
             Expect::LoneDot(id) => {
                 if let Some(tx) = self.txs.iter_mut().find(|t| t.id == id) {
-                    tx.outstanding -= 1;
+                    tx.outstanding = tx.outstanding.saturating_sub(1);
                     let st = Self::refusal(Stage::EndOfData, &reply);
                     Self::settle(tx, || st.clone());
                     if tx.outstanding == 0 {
@@ -1295,7 +1303,7 @@ impl Client {
             }
             Expect::EndOfData(id, idx) => {
                 if let Some(tx) = self.txs.iter_mut().find(|t| t.id == id) {
-                    tx.outstanding -= 1;
+                    tx.outstanding = tx.outstanding.saturating_sub(1);
                     let st = if code.is_positive() {
                         RcptStatus::Accepted(reply.clone())
                     } else {
@@ -1314,7 +1322,7 @@ impl Client {
             }
             Expect::Bdat(id) => {
                 if let Some(tx) = self.txs.iter_mut().find(|t| t.id == id) {
-                    tx.outstanding -= 1;
+                    tx.outstanding = tx.outstanding.saturating_sub(1);
                     if !code.is_positive() {
                         // RFC 3030 §4.2: the server drops the rest of the transaction.
                         let st = Self::refusal(Stage::Data, &reply);
@@ -1403,7 +1411,7 @@ impl Client {
         let Some(tx) = self.txs.iter_mut().find(|t| t.id == id) else {
             return;
         };
-        tx.outstanding -= 1;
+        tx.outstanding = tx.outstanding.saturating_sub(1);
         tx.data_reply = Some(reply.clone());
         if code == ReplyCode::START_MAIL_INPUT {
             if tx.accepted == 0 || !tx.mail_ok() {

@@ -1139,3 +1139,24 @@ fn lmtp_with_bdat_gives_per_recipient_replies() {
     h.server(b"250 2.0.0 b ok\r\n452 4.2.2 c full\r\n");
     assert_eq!(status_kinds(&h.outcome()), ["accepted", "deferred"]);
 }
+
+#[test]
+fn refusal_before_the_content_was_fully_written() {
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"220 mx\r\n");
+    h.server(EHLO_PIPE);
+    h.c.send_mail(env("<a@x.org>", &["<b@y.org>"])).unwrap();
+    h.drain();
+    h.server(b"250 ok\r\n250 ok\r\n354 go\r\n");
+    h.sent();
+    h.c.write_body(b"0123456789").unwrap();
+    h.c.finish_body().unwrap();
+    // The driver wrote only part of the content when the verdict came.
+    h.c.consume_output(4, h.now);
+    h.c.handle_input(h.now, b"552 5.3.4 message too big\r\n").unwrap();
+    h.drain();
+    let o = h.outcome();
+    assert!(matches!(&o.recipients[0].status, RcptStatus::Refused(Stage::DuringContent, _)));
+    assert!(h.c.is_closed());
+    assert!(!h.sent().contains("QUIT"), "no QUIT inside message content");
+}
