@@ -670,6 +670,10 @@ impl SmtpClient {
                     progressed = true;
                 }
             }
+            if self.core.close_reason().is_some() {
+                // The session is going down: flush the QUIT the core may have queued.
+                let _ = self.run(&mut feeds, &mut |_| false);
+            }
             if !progressed {
                 return Err(self.closed_error());
             }
