@@ -31,7 +31,13 @@ fn connect(server: &TestServer, opts: Options) -> Result<SmtpClient, Error> {
 }
 
 fn send(c: &mut SmtpClient, to: &[&str]) -> Result<smtp_blocking::SendReport, Error> {
-    c.sendmail("a@example.org", to, MSG, Default::default(), Default::default())
+    c.sendmail(
+        "a@example.org",
+        to,
+        MSG,
+        Default::default(),
+        Default::default(),
+    )
 }
 
 #[test]
@@ -53,7 +59,11 @@ fn full_send_plain() {
     assert_eq!(c.docmd("XFOO bar").unwrap().code, 500);
     assert_eq!(c.quit().unwrap().unwrap().code, 221);
     let t = c.take_transcript();
-    assert!(t.iter().any(|l| l.starts_with("C: MAIL FROM:<a@example.org>")), "{t:?}");
+    assert!(
+        t.iter()
+            .any(|l| l.starts_with("C: MAIL FROM:<a@example.org>")),
+        "{t:?}"
+    );
     let msgs = server.messages();
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0].data, MSG);
@@ -116,9 +126,17 @@ fn plaintext_auth_is_refused_locally() {
     let server = TestServer::start(script);
     let mut c = connect(&server, plain()).unwrap();
     let err = c.login("alice", "secret").unwrap_err();
-    assert!(matches!(err, Error::Usage(UsageError::PlaintextAuth)), "{err}");
+    assert!(
+        matches!(err, Error::Usage(UsageError::PlaintextAuth)),
+        "{err}"
+    );
     assert_eq!(err.fault(), Fault::Caller);
-    assert!(!server.sessions()[0].commands.iter().any(|l| l.starts_with("AUTH")));
+    assert!(
+        !server.sessions()[0]
+            .commands
+            .iter()
+            .any(|l| l.starts_with("AUTH"))
+    );
 }
 
 #[test]
@@ -190,13 +208,19 @@ fn data_refused() {
     let server = TestServer::start(script);
     let mut c = connect(&server, plain()).unwrap();
     let err = send(&mut c, &["b@example.net"]).unwrap_err();
-    assert!(matches!(&err, Error::DataRefused { reply, .. } if reply.code == 554), "{err}");
+    assert!(
+        matches!(&err, Error::DataRefused { reply, .. } if reply.code == 554),
+        "{err}"
+    );
 
     let script = Script::default().rule(Rule::reply("DATA", "451 4.3.0 not now"));
     let server = TestServer::start(script);
     let mut c = connect(&server, plain()).unwrap();
     let err = send(&mut c, &["b@example.net"]).unwrap_err();
-    assert!(matches!(&err, Error::DataRefused { reply, .. } if reply.code == 451), "{err}");
+    assert!(
+        matches!(&err, Error::DataRefused { reply, .. } if reply.code == 451),
+        "{err}"
+    );
     assert!(err.is_transient());
 }
 
@@ -208,7 +232,10 @@ fn service_closing_at_greeting() {
     ));
     let server = TestServer::start(script);
     let err = connect(&server, plain()).unwrap_err();
-    assert!(matches!(&err, Error::ServiceClosing(r) if r.code == 421), "{err}");
+    assert!(
+        matches!(&err, Error::ServiceClosing(r) if r.code == 421),
+        "{err}"
+    );
     assert!(err.is_transient());
     assert_eq!(err.fault(), Fault::Peer);
 }
@@ -218,7 +245,10 @@ fn helo_refused() {
     let script = Script::default().rule(Rule::reply("EHLO", "554 5.7.1 go away"));
     let server = TestServer::start(script);
     let err = connect(&server, plain()).unwrap_err();
-    assert!(matches!(&err, Error::HeloRefused(r) if r.code == 554), "{err}");
+    assert!(
+        matches!(&err, Error::HeloRefused(r) if r.code == 554),
+        "{err}"
+    );
 }
 
 #[test]
@@ -227,13 +257,19 @@ fn timeouts_name_the_phase() {
     let server = TestServer::start(script);
     let o = plain().with_timeout(Duration::from_millis(300));
     let err = connect(&server, o.clone()).unwrap_err();
-    assert!(matches!(err, Error::Timeout(TimeoutPhase::Smtp(Phase::Greeting))), "{err}");
+    assert!(
+        matches!(err, Error::Timeout(TimeoutPhase::Smtp(Phase::Greeting))),
+        "{err}"
+    );
 
     let script = Script::default().rule(Rule::new("DATA", Step::Stall));
     let server = TestServer::start(script);
     let mut c = connect(&server, o).unwrap();
     let err = send(&mut c, &["b@example.net"]).unwrap_err();
-    assert!(matches!(err, Error::Timeout(TimeoutPhase::Smtp(Phase::DataInit))), "{err}");
+    assert!(
+        matches!(err, Error::Timeout(TimeoutPhase::Smtp(Phase::DataInit))),
+        "{err}"
+    );
     assert_eq!(err.fault(), Fault::Io);
     assert!(c.is_closed());
 }
@@ -262,7 +298,10 @@ fn eof_mid_session() {
     let server = TestServer::start(script);
     let mut c = connect(&server, plain()).unwrap();
     let err = send(&mut c, &["b@example.net"]).unwrap_err();
-    assert!(matches!(err, Error::ServerDisconnected(Phase::Rcpt)), "{err}");
+    assert!(
+        matches!(err, Error::ServerDisconnected(Phase::Rcpt)),
+        "{err}"
+    );
     assert!(err.is_transient());
 }
 
@@ -329,7 +368,10 @@ fn send_message_extracts_envelope_and_strips_bcc() {
     );
     let text = String::from_utf8(got.data.clone()).unwrap();
     assert!(!text.contains("frank"), "{text}");
-    assert!(text.contains("\r\n\r\nBcc: in the body stays\r\n"), "{text}");
+    assert!(
+        text.contains("\r\n\r\nBcc: in the body stays\r\n"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -340,7 +382,10 @@ fn send_message_uses_resent_headers_and_smtputf8() {
     c.send_message(msg.as_bytes(), None, None).unwrap();
     let s = &server.sessions()[0];
     let mail = s.commands.iter().find(|l| l.starts_with("MAIL")).unwrap();
-    assert!(mail.contains("<r@example.org>") && mail.contains("SMTPUTF8"), "{mail}");
+    assert!(
+        mail.contains("<r@example.org>") && mail.contains("SMTPUTF8"),
+        "{mail}"
+    );
     assert!(mail.contains("BODY=8BITMIME"), "{mail}");
     assert_eq!(server.messages()[0].rcpts, ["jösé@exämple.net"]);
 }
@@ -354,7 +399,8 @@ fn pipelined_batch_and_reader_bodies() {
         let env = envelope("a@example.org", &[&format!("r{i}@example.net")]).unwrap();
         (env, Body::Bytes(MSG))
     });
-    c.send_all(msgs, |i, r| results.push((i, r.is_ok()))).unwrap();
+    c.send_all(msgs, |i, r| results.push((i, r.is_ok())))
+        .unwrap();
     assert_eq!(results, (0..5).map(|i| (i, true)).collect::<Vec<_>>());
 
     let mut env = envelope("a@example.org", &["b@example.net"]).unwrap();
@@ -362,7 +408,9 @@ fn pipelined_batch_and_reader_bodies() {
     let big: Vec<u8> = b"Subject: big\r\n\r\n"
         .iter()
         .copied()
-        .chain(std::iter::repeat_n(b"caf\xc3\xa9 .line\r\n.dot\r\n".iter().copied(), 20_000).flatten())
+        .chain(
+            std::iter::repeat_n(b"caf\xc3\xa9 .line\r\n.dot\r\n".iter().copied(), 20_000).flatten(),
+        )
         .collect();
     let mut reader = &big[..];
     c.send(env, Body::Reader(&mut reader)).unwrap();
