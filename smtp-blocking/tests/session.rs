@@ -121,8 +121,10 @@ fn untrusted_certificate_fails_and_dangerous_opt_out_works() {
 
 #[test]
 fn plaintext_auth_is_refused_locally() {
-    let mut script = Script::default();
-    script.auth = Some(("alice".into(), "secret".into()));
+    let script = Script {
+        auth: Some(("alice".into(), "secret".into())),
+        ..Script::default()
+    };
     let server = TestServer::start(script);
     let mut c = connect(&server, plain()).unwrap();
     let err = c.login("alice", "secret").unwrap_err();
