@@ -501,3 +501,20 @@ fn line_cap_and_reply_cap_do_not_depend_on_chunking() {
         }
     }
 }
+
+/// Found by the `reply` fuzz target (finding 3): caps set to `usize::MAX` ("unlimited")
+/// must not overflow.
+#[test]
+fn unlimited_caps_do_not_overflow() {
+    let unlimited = ReplyLimits::DEFAULT.with_caps(usize::MAX, usize::MAX, usize::MAX);
+    for input in [
+        &b"220\n"[..],
+        b"220 tt\n",
+        b"220 ok\r\n",
+        b"250-a\r\n250 b\r\n",
+    ] {
+        for lf in [false, true] {
+            let _ = feed_all_ways(input, unlimited.with_bare_lf(lf));
+        }
+    }
+}

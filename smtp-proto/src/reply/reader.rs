@@ -50,8 +50,9 @@ fn find_line_end(s: &[u8]) -> Option<usize> {
 #[inline]
 fn check_caps(line_start: usize, partial: usize, limits: &ReplyLimits) -> Result<(), ReplyError> {
     let line = partial >= limits.max_line_len;
-    let reply = line_start + partial > limits.max_reply_len;
-    let line_first = line_start + limits.max_line_len <= limits.max_reply_len + 1;
+    let reply = line_start.saturating_add(partial) > limits.max_reply_len;
+    let line_first =
+        line_start.saturating_add(limits.max_line_len) <= limits.max_reply_len.saturating_add(1);
     if line && (!reply || line_first) {
         return Err(ReplyError::LineTooLong {
             limit: limits.max_line_len,
