@@ -1,0 +1,20 @@
+//! Property checks shared by the `cargo fuzz` targets of `smtp-proto`.
+//!
+//! Each target in `fuzz_targets/` is a one-line call into this crate, so that the
+//! properties can also be run from a unit test or a debugger on a saved input
+//! (`cargo test` here runs every file under `regressions/` and `seeds/` through them).
+//! A property that does not hold panics: libFuzzer records the input as a crash.
+//!
+//! | target         | input                                    | entry point         |
+//! |----------------|------------------------------------------|---------------------|
+//! | `reply`        | config byte + server bytes               | [`reply`]           |
+//! | `reply_chunks` | [`ChunkedInput`] (config, splits, bytes) | [`reply_chunks`]    |
+//! | `command`      | [`CommandInput`] (structured arguments)  | [`command`]         |
+
+mod command;
+mod input;
+mod reply;
+
+pub use command::{CommandInput, MailInput, RcptInput, command};
+pub use input::{FuzzBytes, FuzzStr, VOCAB};
+pub use reply::{ChunkedInput, ReplyConfig, reply, reply_chunks};
