@@ -33,6 +33,12 @@ pub mod body;
 pub mod command;
 pub mod ehlo;
 pub mod reply;
+pub mod sasl;
 
 pub use ehlo::Capabilities;
 pub use reply::{EnhancedStatus, Reply, ReplyCode, ReplyError, ReplyLimits, ReplyReader, ReplyRef};
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

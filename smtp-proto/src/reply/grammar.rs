@@ -6,8 +6,9 @@
 
 use nom::{
     IResult, Parser,
-    bytes::complete::{tag, take, take_while_m_n},
-    combinator::{map_opt, verify},
+    bytes::complete::take,
+    combinator::map_opt,
+    error::{Error, ErrorKind},
 };
 
 use super::{EnhancedStatus, ReplyCode};
@@ -87,17 +88,48 @@ pub(crate) fn reply_line(input: &[u8]) -> Result<Line<'_>, LineErrorKind> {
     })
 }
 
+/// ```abnf
+/// 1*3digit
+/// ```
+///
+/// Written out by hand rather than with `take_while_m_n`: it runs on every reply.
 fn digits_1_3(input: &[u8]) -> IResult<&[u8], u16> {
-    map_opt(
-        take_while_m_n(1, 3, |b: u8| b.is_ascii_digit()),
-        |d: &[u8]| Some(d.iter().fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'))),
-    )
-    .parse(input)
+    let n = input
+        .iter()
+        .take(3)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if n == 0 {
+        return Err(nom::Err::Error(Error::new(input, ErrorKind::Digit)));
+    }
+    let value = input[..n]
+        .iter()
+        .fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'));
+    Ok((&input[n..], value))
+}
+
+/// ```abnf
+/// "."
+/// ```
+fn dot(input: &[u8]) -> IResult<&[u8], ()> {
+    match input.split_first() {
+        Some((b'.', rest)) => Ok((rest, ())),
+        _ => Err(nom::Err::Error(Error::new(input, ErrorKind::Char))),
+    }
+}
+
+/// ```abnf
+/// class = "2" / "4" / "5"
+/// ```
+fn class(input: &[u8]) -> IResult<&[u8], u8> {
+    match input.split_first() {
+        Some((&c @ (b'2' | b'4' | b'5'), rest)) => Ok((rest, c - b'0')),
+        _ => Err(nom::Err::Error(Error::new(input, ErrorKind::OneOf))),
+    }
 }
 
 /// ```abnf
 /// status-code = class "." subject "." detail
-/// class       = "2" / "4" / "5"
 /// subject     = 1*3digit
 /// detail      = 1*3digit
 /// ```
@@ -105,16 +137,12 @@ fn digits_1_3(input: &[u8]) -> IResult<&[u8], u16> {
 /// RFC 3463 §2, as placed at the start of a reply's text by RFC 2034 §4. Returns the text
 /// after the detail digits; [`enhanced_for`] checks what follows.
 pub(crate) fn status_code(input: &[u8]) -> IResult<&[u8], EnhancedStatus> {
-    let (input, class) =
-        verify(take(1usize), |c: &[u8]| matches!(c[0], b'2' | b'4' | b'5')).parse(input)?;
-    let (input, _) = tag(&b"."[..]).parse(input)?;
-    let (input, subject) = digits_1_3(input)?;
-    let (input, _) = tag(&b"."[..]).parse(input)?;
-    let (input, detail) = digits_1_3(input)?;
+    let (rest, (class, (), subject, (), detail)) =
+        (class, dot, digits_1_3, dot, digits_1_3).parse(input)?;
     Ok((
-        input,
+        rest,
         EnhancedStatus {
-            class: class[0] - b'0',
+            class,
             subject,
             detail,
         },

@@ -3,6 +3,43 @@
 use super::grammar::{self, Separator};
 use super::{EnhancedStatus, LineErrorKind, ReplyCode, ReplyError, ReplyLimits, ReplyRef};
 
+/// Finds the first CR or LF. Reply lines are short (most under 64 octets), where a word-wise
+/// scan beats `memchr2`'s vector set-up; longer input goes to `memchr2`.
+#[inline]
+fn find_line_end(s: &[u8]) -> Option<usize> {
+    #[inline(always)]
+    fn hits(word: &[u8]) -> u64 {
+        const LO: u64 = 0x0101_0101_0101_0101;
+        const HI: u64 = 0x8080_8080_8080_8080;
+        const CR: u64 = LO * b'\r' as u64;
+        const LF: u64 = LO * b'\n' as u64;
+        let w = u64::from_le_bytes(word.try_into().unwrap_or_default());
+        let (x, y) = (w ^ CR, w ^ LF);
+        // The lowest set bit is exactly the first byte equal to CR or LF (the zero-byte
+        // trick's false positives only occur above a true match).
+        ((x.wrapping_sub(LO) & !x) | (y.wrapping_sub(LO) & !y)) & HI
+    }
+    if s.len() < 8 {
+        return s.iter().position(|&b| b == b'\r' || b == b'\n');
+    }
+    let mut i = 0;
+    while i + 8 <= s.len() {
+        if i >= 64 {
+            return memchr::memchr2(b'\r', b'\n', &s[i..]).map(|p| i + p);
+        }
+        let hit = hits(&s[i..i + 8]);
+        if hit != 0 {
+            return Some(i + (hit.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    // The tail: one overlapping word ending at the end of `s`. Its bytes before `i` were
+    // already searched, so its first hit is at or after `i`.
+    let last = s.len() - 8;
+    let hit = hits(&s[last..]);
+    (hit != 0).then(|| last + (hit.trailing_zeros() / 8) as usize)
+}
+
 /// Framing progress through the reply that starts at `start`.
 #[derive(Clone, Copy, Debug)]
 struct Frame {
@@ -44,8 +81,7 @@ fn advance(
         let rest = &buf[frame.scan..];
         // One scan finds the line end: the first CR or LF must be the CRLF that ends the line
         // (or, when allowed, a bare LF). Searching resumes where the last partial scan ended.
-        let found =
-            memchr::memchr2(b'\r', b'\n', &rest[frame.searched..]).map(|i| i + frame.searched);
+        let found = find_line_end(&rest[frame.searched..]).map(|i| i + frame.searched);
         let (content, len) = match found {
             Some(i) if rest[i] == b'\n' => {
                 if !limits.allow_bare_lf {
@@ -238,6 +274,9 @@ impl ReplyReader {
         if self.consumed > self.start {
             self.start = self.consumed;
             self.frame = Frame::new(self.start);
+            if self.start == self.buf.len() {
+                return None;
+            }
             self.frame_next();
         }
         if let Some(end) = self.ready.take() {
@@ -317,6 +356,35 @@ impl ReplyReader {
         match advance(&self.buf, self.start, &mut self.frame, &self.limits) {
             Ok(end) => self.ready = end,
             Err(e) => self.error = Some(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_line_end;
+
+    #[test]
+    fn find_line_end_matches_a_plain_search() {
+        let mut buf = vec![b'a'; 200];
+        assert_eq!(find_line_end(&buf), None);
+        for pos in 0..200 {
+            for byte in [b'\r', b'\n'] {
+                buf.fill(b'a');
+                buf[pos] = byte;
+                // Bytes that trip the zero-byte trick's borrow (0x0c, 0x0b, 0x0e) after it.
+                if pos + 1 < buf.len() {
+                    buf[pos + 1] = 0x0c;
+                }
+                for start in 0..=pos {
+                    assert_eq!(find_line_end(&buf[start..]), Some(pos - start));
+                }
+            }
+        }
+        for byte in 0..=255u8 {
+            let s = [byte; 17];
+            let want = s.iter().position(|&b| b == b'\r' || b == b'\n');
+            assert_eq!(find_line_end(&s), want, "{byte}");
         }
     }
 }

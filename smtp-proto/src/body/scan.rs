@@ -1,0 +1,327 @@
+//! The shared streaming line scanner behind [`DataEncoder`](super::DataEncoder) and
+//! [`BdatEncoder`](super::BdatEncoder).
+//!
+//! The scanner walks the input once. Ordinary text is skipped 16 bytes at a time with a
+//! branch-free "is any byte special" test that LLVM vectorises (one compare and one
+//! mask extraction per 16 bytes); only the special bytes (`\r`, `\n`, NUL, other C0
+//! controls below 0x0e and, until the first one is seen, bytes >= 0x80) stop it. Runs of
+//! input between insertion points are handed to the sink as slices of the caller's
+//! buffer, so the copying form does a few large `extend_from_slice` calls while the data
+//! is still in L1/L2, and the zero-copy form does no copying at all.
+
+use super::BodyStats;
+
+/// `\r\n`, emitted for a bare CR, a bare LF, or a missing final line ending.
+pub(super) const CRLF: &[u8] = b"\r\n";
+/// The extra dot inserted before a line that starts with `.`.
+const DOT: &[u8] = b".";
+
+/// RFC 5321 §4.5.3.1.6: at most 998 octets of text before the CRLF.
+pub(super) const MAX_LINE: u64 = 998;
+
+/// Streaming normaliser state, independent of the framing (DATA or BDAT).
+#[derive(Clone, Debug)]
+pub(super) struct Scanner {
+    /// Insert a `.` before each line that starts with `.` (DATA only).
+    stuff_dots: bool,
+    /// Rewrite bare CR and bare LF as CRLF (false in BDAT binary mode).
+    normalize: bool,
+    /// The next input byte starts a line whose leading-dot check is still pending.
+    bol: bool,
+    /// The previous input byte was a CR that ended a line (its CRLF is already emitted);
+    /// an LF at the start of the next chunk belongs to it.
+    after_cr: bool,
+    /// Content octets of the current (unterminated) line so far.
+    line_len: u64,
+    /// Counters so far (the current line is folded in by [`Scanner::stats`]).
+    stats: BodyStats,
+}
+
+impl Scanner {
+    pub(super) fn new(stuff_dots: bool, normalize: bool) -> Self {
+        Self {
+            stuff_dots,
+            normalize,
+            bol: true,
+            after_cr: false,
+            line_len: 0,
+            stats: BodyStats {
+                normalized: normalize,
+                ..BodyStats::default()
+            },
+        }
+    }
+
+    /// Forgets everything, ready for a new message with the same settings.
+    pub(super) fn reset(&mut self) {
+        *self = Self::new(self.stuff_dots, self.normalize);
+    }
+
+    /// Stats so far, counting the unterminated current line as if it ended here.
+    pub(super) fn stats(&self) -> BodyStats {
+        let mut s = self.stats;
+        if self.line_len > 0 {
+            s.longest_line = s.longest_line.max(self.line_len);
+            if self.line_len > MAX_LINE {
+                s.long_lines += 1;
+            }
+        }
+        s
+    }
+
+    /// Adds `n` octets emitted outside [`Scanner::feed`] (the final CRLF).
+    pub(super) fn count_out(&mut self, n: usize) {
+        self.stats.bytes_out += n as u64;
+    }
+
+    /// Whether the output so far ends with a line ending (or is empty), that is whether
+    /// the next byte written would start a line.
+    pub(super) fn at_line_start(&self) -> bool {
+        self.bol
+    }
+
+    /// Ends the input: a CR that ended the previous chunk can no longer be followed by
+    /// its LF, so it was bare. Does not add a final line ending.
+    pub(super) fn end_input(&mut self) {
+        if self.after_cr {
+            self.after_cr = false;
+            self.stats.bare_cr += 1;
+        }
+    }
+
+    /// Closes an unterminated last line (the caller emits the CRLF, see `count_out`).
+    pub(super) fn close_line(&mut self) {
+        if !self.bol {
+            self.end_line(0);
+        }
+    }
+
+    #[inline(always)]
+    fn end_line(&mut self, extra: usize) {
+        let len = self.line_len + extra as u64;
+        self.line_len = 0;
+        self.stats.lines += 1;
+        if len > self.stats.longest_line {
+            self.stats.longest_line = len;
+        }
+        if len > MAX_LINE {
+            self.stats.long_lines += 1;
+        }
+        self.bol = true;
+    }
+
+    /// Scans `input` and passes the encoded bytes to `emit`, in order, as slices of
+    /// `input` or of static storage. Pending input is flushed at least every `flush_at`
+    /// bytes (a copying sink wants the run to still be in cache).
+    #[inline(always)]
+    pub(super) fn feed<'a, F: FnMut(&'a [u8])>(
+        &mut self,
+        input: &'a [u8],
+        flush_at: usize,
+        emit: &mut F,
+    ) {
+        let len = input.len();
+        if len == 0 {
+            return;
+        }
+        self.stats.bytes_in += len as u64;
+        let mut out_n = 0usize;
+        let mut put = |s: &'a [u8]| {
+            out_n += s.len();
+            emit(s);
+        };
+        let mut p = 0;
+        if self.after_cr {
+            self.after_cr = false;
+            if input[0] == b'\n' {
+                // The LF of a CRLF split across chunks: the CRLF was already emitted
+                // (normalising) or the CR was (binary mode, which keeps the LF).
+                p = 1;
+            } else {
+                self.stats.bare_cr += 1;
+            }
+        }
+        let mut seg = if self.normalize { p } else { 0 };
+        while p < len {
+            if self.bol {
+                self.bol = false;
+                if self.stuff_dots && input[p] == b'.' {
+                    if seg < p {
+                        put(&input[seg..p]);
+                    }
+                    put(DOT);
+                    seg = p;
+                    self.stats.dots_stuffed += 1;
+                }
+            }
+            let found = if self.stats.has_8bit {
+                find_special::<false>(input, p)
+            } else {
+                find_special::<true>(input, p)
+            };
+            let Some(q) = found else {
+                self.line_len += (len - p) as u64;
+                break;
+            };
+            match input[q] {
+                b'\r' => {
+                    if q + 1 < len {
+                        if input[q + 1] == b'\n' {
+                            self.end_line(q - p);
+                            p = q + 2;
+                            if p - seg >= flush_at {
+                                put(&input[seg..p]);
+                                seg = p;
+                            }
+                            continue;
+                        }
+                        self.stats.bare_cr += 1;
+                    } else {
+                        // Last byte of the chunk: whether it is bare depends on the next
+                        // chunk, but the output is CRLF either way.
+                        self.after_cr = true;
+                    }
+                    if self.normalize {
+                        if seg < q {
+                            put(&input[seg..q]);
+                        }
+                        put(CRLF);
+                        seg = q + 1;
+                    }
+                    self.end_line(q - p);
+                    p = q + 1;
+                }
+                b'\n' => {
+                    self.stats.bare_lf += 1;
+                    if self.normalize {
+                        if seg < q {
+                            put(&input[seg..q]);
+                        }
+                        put(CRLF);
+                        seg = q + 1;
+                    }
+                    self.end_line(q - p);
+                    p = q + 1;
+                }
+                b => {
+                    if b == 0 {
+                        self.stats.has_nul = true;
+                    } else if b >= 0x80 {
+                        self.stats.has_8bit = true;
+                    }
+                    self.line_len += (q + 1 - p) as u64;
+                    p = q + 1;
+                }
+            }
+        }
+        if seg < len {
+            put(&input[seg..len]);
+        }
+        self.stats.bytes_out += out_n as u64;
+    }
+}
+
+/// Is `b` a byte the scanner must look at? `HIGH` also stops at bytes >= 0x80 (until the
+/// first one has been recorded). Tabs and the other C0 controls below 0x0e are false
+/// positives that the scanner skips: one signed compare covers all cases.
+#[inline(always)]
+fn is_special<const HIGH: bool>(b: u8) -> bool {
+    if HIGH { (b as i8) < 0x0e } else { b < 0x0e }
+}
+
+/// Branch-free test of 16 bytes, written so that LLVM emits a vector compare and a
+/// single mask test.
+#[inline(always)]
+fn any_special<const HIGH: bool>(w: &[u8; 16]) -> bool {
+    w.iter().fold(false, |acc, &b| acc | is_special::<HIGH>(b))
+}
+
+/// Index of the first special byte in `w` (which must contain one), by SWAR on two
+/// 64-bit words: the high bit of `(b & 0x7f) + 0x72` is set iff `b & 0x7f >= 0x0e`.
+#[inline(always)]
+fn locate<const HIGH: bool>(w: &[u8; 16]) -> usize {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const BIAS: u64 = 0x7272_7272_7272_7272;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let hits = |x: u64| {
+        let t = (x & LOW7) + BIAS;
+        if HIGH { (x | !t) & HI } else { !(x | t) & HI }
+    };
+    let mut lo = [0u8; 8];
+    lo.copy_from_slice(&w[..8]);
+    let h = hits(u64::from_le_bytes(lo));
+    if h != 0 {
+        return (h.trailing_zeros() / 8) as usize;
+    }
+    let mut hi = [0u8; 8];
+    hi.copy_from_slice(&w[8..]);
+    8 + (hits(u64::from_le_bytes(hi)).trailing_zeros() / 8) as usize
+}
+
+/// First index `>= from` holding a special byte.
+#[inline(always)]
+fn find_special<const HIGH: bool>(hay: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    let mut chunks = hay[from..].chunks_exact(16);
+    for c in &mut chunks {
+        let w: &[u8; 16] = c.try_into().unwrap_or(&[0; 16]);
+        if any_special::<HIGH>(w) {
+            return Some(i + locate::<HIGH>(w));
+        }
+        i += 16;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| is_special::<HIGH>(b))
+        .map(|k| i + k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locate_matches_scalar() {
+        for high in [false, true] {
+            for pos in 0..16 {
+                for special in [0u8, 9, 10, 13, 0x80, 0xff] {
+                    let mut w = [b'a'; 16];
+                    w[pos] = special;
+                    let scalar = w
+                        .iter()
+                        .position(|&b| if high { (b as i8) < 0x0e } else { b < 0x0e });
+                    let Some(expect) = scalar else { continue };
+                    let got = if high {
+                        locate::<true>(&w)
+                    } else {
+                        locate::<false>(&w)
+                    };
+                    assert_eq!(got, expect, "pos {pos} byte {special:#x} high {high}");
+                    // bytes that must not be special
+                    for ok in [0x0eu8, b' ', b'.', 0x7f] {
+                        let mut v = [ok; 16];
+                        v[pos] = special;
+                        let got = if high {
+                            locate::<true>(&v)
+                        } else {
+                            locate::<false>(&v)
+                        };
+                        assert_eq!(got, expect);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn find_special_all_offsets() {
+        let mut hay = vec![b'x'; 70];
+        hay[40] = b'\r';
+        for from in 0..=70 {
+            let want = if from <= 40 { Some(40) } else { None };
+            assert_eq!(find_special::<true>(&hay, from), want);
+            assert_eq!(find_special::<false>(&hay, from), want);
+        }
+    }
+}
