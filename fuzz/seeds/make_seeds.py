@@ -174,6 +174,29 @@ SMUGGLING = {
                     "Hello,", ".", "..leading dots", "Bye."),
 }
 
+# EHLO/LHLO replies, as text lines (greeting first).
+EHLO = {
+    "postfix": ["mail.example.com", "PIPELINING", "SIZE 10240000", "VRFY", "ETRN", "STARTTLS",
+                "ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "SMTPUTF8", "CHUNKING"],
+    "exim": ["mx.example.org Hello client.example.net [192.0.2.10]", "SIZE 52428800", "8BITMIME",
+             "PIPELINING", "PIPECONNECT", "AUTH PLAIN LOGIN", "CHUNKING", "STARTTLS", "PRDR", "HELP"],
+    "gmail": ["smtp.gmail.com at your service, [203.0.113.5]", "SIZE 35882577", "8BITMIME",
+              "AUTH LOGIN PLAIN XOAUTH2 PLAIN-CLIENTTOKEN OAUTHBEARER XOAUTH",
+              "ENHANCEDSTATUSCODES", "PIPELINING", "CHUNKING", "SMTPUTF8"],
+    "lmtp": ["lmtp.example.com", "8BITMIME", "CHUNKING", "ENHANCEDSTATUSCODES", "PIPELINING",
+             "STARTTLS"],
+    "rfc5321-d1": ["foo.com greets bar.com", "8BITMIME", "SIZE", "DSN", "HELP"],
+    "exchange": ["outlook.example.com Hello [198.51.100.7]", "SIZE 37748736", "PIPELINING", "DSN",
+                 "ENHANCEDSTATUSCODES", "STARTTLS", "AUTH GSSAPI NTLM", "AUTH=LOGIN", "8BITMIME",
+                 "BINARYMIME", "CHUNKING", "SMTPUTF8", "XRDST"],
+    "extensions": ["mx.example", "DELIVERBY 240", "MT-PRIORITY MIXER",
+                   "FUTURERELEASE 604800 2025-06-01T12:00:00Z",
+                   "LIMITS RCPTMAX=100 MAILMAX=1000 RCPTDOMAINMAX=5 X=1", "REQUIRETLS", "EXPN",
+                   "XCLIENT NAME ADDR", "SIZE 0", "size abc", "SIZEX 1", "X-STARTTLS",
+                   "auth=cram-md5 plain", "AUTH plain", "SIZE 18446744073709551616"],
+    "malformed": ["", " ", "\t", "PIPELINING ", "-X", "\x7f", "8bitmime", "SIZE  10", "AUTH"],
+}
+
 # ---------------------------------------------------------------------------------------
 # Input encoders (must match fuzz/src/).
 
@@ -297,8 +320,23 @@ def main():
     write("reply", reply)
     write("reply_chunks", chunks)
     write("command", COMMANDS)
-    # Raw bodies and EHLO replies for the targets that wait for smtp_proto::body and ehlo.
-    write("bodies", SMUGGLING)
+    # ehlo: mode 1 = the EHLO reply as wire bytes; mode 0 = its text lines split at LF.
+    ehlo = {}
+    for name, lines in EHLO.items():
+        wire = crlf(*("250-" + l for l in lines[:-1]), "250 " + lines[-1])
+        ehlo[name] = b"\x01" + wire
+        ehlo[name + ".lines"] = b"\x00" + "\n".join(lines).encode("utf-8")
+    write("ehlo", ehlo)
+    # data_encoder: DATA whole, DATA mixed forms split [1, 2, 3], BDAT 8-octet frames split
+    # [5], BDAT binary 1-octet frames.
+    body = {}
+    for name, data in SMUGGLING.items():
+        body[name + ".data"] = bytes([0, 0]) + data
+        body[name + ".data-split"] = bytes([4, 1, 1, 1, 2, 1, 3, 0]) + data
+        body[name + ".bdat"] = bytes([1, 7, 1, 5, 0]) + data
+        body[name + ".bdat-binary"] = bytes([2, 0, 0]) + data
+    write("data_encoder", body)
+    shutil.rmtree(os.path.join(HERE, "bodies"), ignore_errors=True)
 
 if __name__ == "__main__":
     main()

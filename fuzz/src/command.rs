@@ -59,18 +59,37 @@ pub enum CommandInput {
     Ehlo(FuzzStr),
     Helo(FuzzStr),
     Lhlo(FuzzStr),
-    Mail { from: FuzzStr, params: MailInput },
-    Rcpt { to: FuzzStr, params: RcptInput, smtputf8: bool },
+    Mail {
+        from: FuzzStr,
+        params: MailInput,
+    },
+    Rcpt {
+        to: FuzzStr,
+        params: RcptInput,
+        smtputf8: bool,
+    },
     Data,
-    Bdat { size: u64, last: bool },
+    Bdat {
+        size: u64,
+        last: bool,
+    },
     Rset,
-    Vrfy { arg: FuzzStr, smtputf8: bool },
-    Expn { arg: FuzzStr, smtputf8: bool },
+    Vrfy {
+        arg: FuzzStr,
+        smtputf8: bool,
+    },
+    Expn {
+        arg: FuzzStr,
+        smtputf8: bool,
+    },
     Help(Option<FuzzStr>),
     Noop(Option<FuzzStr>),
     Quit,
     StartTls,
-    Auth { mechanism: FuzzStr, initial_response: Option<FuzzBytes> },
+    Auth {
+        mechanism: FuzzStr,
+        initial_response: Option<FuzzBytes>,
+    },
     AuthResponse(FuzzBytes),
     AuthCancel,
     Raw(FuzzStr),
@@ -189,7 +208,11 @@ fn ok<T>(r: std::result::Result<T, CommandError>) -> Option<T> {
 fn domain(s: &FuzzStr) -> Option<Domain> {
     let d = ok(Domain::parse(s.as_str()))?;
     assert_eq!(d.as_str(), s.as_str(), "Domain changed its text");
-    assert_eq!(Domain::parse(d.as_str()).ok().as_ref(), Some(&d), "Domain round trip");
+    assert_eq!(
+        Domain::parse(d.as_str()).ok().as_ref(),
+        Some(&d),
+        "Domain round trip"
+    );
     assert_no_controls(d.as_str().as_bytes(), "Domain");
     Some(d)
 }
@@ -224,7 +247,11 @@ fn forward_path(s: &str) -> Option<ForwardPath> {
 }
 
 fn check_mailbox(m: &Mailbox) {
-    assert_eq!(Mailbox::parse(m.as_str()).ok().as_ref(), Some(m), "Mailbox round trip");
+    assert_eq!(
+        Mailbox::parse(m.as_str()).ok().as_ref(),
+        Some(m),
+        "Mailbox round trip"
+    );
     assert_eq!(
         m.as_str(),
         format!("{}@{}", m.local_part(), m.domain().as_str()),
@@ -264,8 +291,14 @@ fn params(extra: &[(FuzzStr, Option<FuzzStr>)]) -> Option<Vec<EsmtpParam>> {
 
 /// No C0 control (HT allowed only where `allow_ht`) and no DEL.
 fn assert_no_controls(bytes: &[u8], what: &str) {
-    if let Some(b) = bytes.iter().find(|&&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-        panic!("{what} holds control octet {b:#04x}: {:?}", bytes.escape_ascii().to_string());
+    if let Some(b) = bytes
+        .iter()
+        .find(|&&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+    {
+        panic!(
+            "{what} holds control octet {b:#04x}: {:?}",
+            bytes.escape_ascii().to_string()
+        );
     }
 }
 
@@ -276,13 +309,22 @@ fn mail_params(p: &MailInput) -> Option<MailParams> {
         .body
         .map(|b| [Body::SevenBit, Body::EightBitMime, Body::BinaryMime][usize::from(b % 3)]);
     out.smtputf8 = p.smtputf8;
-    out.ret = p.ret.map(|r| if r & 1 == 1 { smtp_proto::command::Ret::Full } else { smtp_proto::command::Ret::Hdrs });
+    out.ret = p.ret.map(|r| {
+        if r & 1 == 1 {
+            smtp_proto::command::Ret::Full
+        } else {
+            smtp_proto::command::Ret::Hdrs
+        }
+    });
     if let Some(e) = &p.envid {
         let envid = ok(Envid::new(e.as_str()))?;
         assert_eq!(envid.as_str(), e.as_str());
         let x = envid.to_xtext();
         assert!(x.len() <= Envid::MAX_LEN);
-        assert_eq!(xtext::decode(&x).ok().as_deref(), Some(e.as_str().as_bytes()));
+        assert_eq!(
+            xtext::decode(&x).ok().as_deref(),
+            Some(e.as_str().as_bytes())
+        );
         out.envid = Some(envid);
     }
     if let Some(a) = &p.auth {
@@ -372,8 +414,16 @@ fn build(input: &CommandInput) -> Option<Command> {
             arg: smtp_string(arg)?,
             smtputf8: *smtputf8,
         },
-        C::Help(a) => Command::Help(a.as_ref().map(smtp_string).map_or(Some(None), |s| s.map(Some))?),
-        C::Noop(a) => Command::Noop(a.as_ref().map(smtp_string).map_or(Some(None), |s| s.map(Some))?),
+        C::Help(a) => Command::Help(
+            a.as_ref()
+                .map(smtp_string)
+                .map_or(Some(None), |s| s.map(Some))?,
+        ),
+        C::Noop(a) => Command::Noop(
+            a.as_ref()
+                .map(smtp_string)
+                .map_or(Some(None), |s| s.map(Some))?,
+        ),
         C::Quit => Command::Quit,
         C::StartTls => Command::StartTls,
         C::Auth {
@@ -423,12 +473,20 @@ pub fn command(input: CommandInput) {
             let x = xtext::encode(&b.0);
             assert_eq!(x.len(), xtext::encoded_len(&b.0));
             assert!(x.bytes().all(|c| (33..=126).contains(&c) && c != b'='));
-            assert_eq!(xtext::decode(&x).ok().as_deref(), Some(&b.0[..]), "xtext round trip");
+            assert_eq!(
+                xtext::decode(&x).ok().as_deref(),
+                Some(&b.0[..]),
+                "xtext round trip"
+            );
             return;
         }
         CommandInput::XtextDecode(s) => {
             if let Ok(d) = xtext::decode(s.as_str()) {
-                assert_eq!(xtext::encode(&d), s.as_str(), "xtext decode is not canonical");
+                assert_eq!(
+                    xtext::encode(&d),
+                    s.as_str(),
+                    "xtext decode is not canonical"
+                );
             }
             return;
         }
@@ -449,18 +507,29 @@ pub fn command(input: CommandInput) {
     assert_eq!(cmd.to_bytes().ok().as_deref(), Some(line));
 
     // One line, CRLF at the end and nowhere else, no NUL or other control octet.
-    let body = line
-        .strip_suffix(b"\r\n")
-        .unwrap_or_else(|| panic!("line does not end in CRLF: {:?}", line.escape_ascii().to_string()));
+    let body = line.strip_suffix(b"\r\n").unwrap_or_else(|| {
+        panic!(
+            "line does not end in CRLF: {:?}",
+            line.escape_ascii().to_string()
+        )
+    });
     assert_no_controls(body, "command line");
     let max = match cmd {
         Command::AuthResponse(_) => MAX_AUTH_LINE_LEN,
         _ => MAX_LINE_LEN,
     };
     assert_eq!(cmd.max_line_len(), max);
-    assert!(line.len() <= max, "{} octets over the {max} cap", line.len());
+    assert!(
+        line.len() <= max,
+        "{} octets over the {max} cap",
+        line.len()
+    );
     if !utf8_allowed(&cmd) {
-        assert!(body.is_ascii(), "non-ASCII without SMTPUTF8: {:?}", String::from_utf8_lossy(body));
+        assert!(
+            body.is_ascii(),
+            "non-ASCII without SMTPUTF8: {:?}",
+            String::from_utf8_lossy(body)
+        );
     }
     let text = std::str::from_utf8(body).expect("command line is not UTF-8");
 
@@ -474,7 +543,10 @@ pub fn command(input: CommandInput) {
     }
     match &cmd {
         Command::Bdat { size, last } => {
-            assert_eq!(text, format!("BDAT {size}{}", if *last { " LAST" } else { "" }));
+            assert_eq!(
+                text,
+                format!("BDAT {size}{}", if *last { " LAST" } else { "" })
+            );
         }
         Command::Auth {
             mechanism,
@@ -494,7 +566,9 @@ pub fn command(input: CommandInput) {
                     let decoded = if b64 == "=" {
                         Vec::new()
                     } else {
-                        STANDARD.decode(b64).expect("AUTH initial response is not base64")
+                        STANDARD
+                            .decode(b64)
+                            .expect("AUTH initial response is not base64")
                     };
                     assert_eq!(decoded, ir.expose(), "AUTH initial response changed");
                     assert_eq!(redacted, format!("{head} <redacted>"));
@@ -521,8 +595,17 @@ pub fn command(input: CommandInput) {
         Command::Raw(r) => assert_eq!(text, r.as_str()),
         _ => {}
     }
-    if !matches!(cmd, Command::Auth { initial_response: Some(_), .. } | Command::AuthResponse(_)) {
-        assert_eq!(redacted, text, "redacted rendering differs without a secret");
+    if !matches!(
+        cmd,
+        Command::Auth {
+            initial_response: Some(_),
+            ..
+        } | Command::AuthResponse(_)
+    ) {
+        assert_eq!(
+            redacted, text,
+            "redacted rendering differs without a secret"
+        );
     }
 }
 
@@ -532,11 +615,20 @@ fn check_params(rest: &str) {
     if rest.is_empty() {
         return;
     }
-    let rest = rest.strip_prefix(' ').expect("parameters not separated by a space");
+    let rest = rest
+        .strip_prefix(' ')
+        .expect("parameters not separated by a space");
     let mut seen: Vec<String> = Vec::new();
     for token in rest.split(' ') {
-        assert!(!token.is_empty(), "empty parameter (double space) in {rest:?}");
-        let key = token.split('=').next().unwrap_or_default().to_ascii_uppercase();
+        assert!(
+            !token.is_empty(),
+            "empty parameter (double space) in {rest:?}"
+        );
+        let key = token
+            .split('=')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
         assert!(!key.is_empty(), "parameter without keyword: {token:?}");
         assert!(!seen.contains(&key), "parameter {key} twice in {rest:?}");
         seen.push(key);

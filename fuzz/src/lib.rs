@@ -10,10 +10,17 @@
 //! | `reply`        | config byte + server bytes               | [`reply`]           |
 //! | `reply_chunks` | [`ChunkedInput`] (config, splits, bytes) | [`reply_chunks`]    |
 //! | `command`      | [`CommandInput`] (structured arguments)  | [`command`]         |
+//! | `ehlo`         | mode byte + EHLO reply bytes             | [`ehlo()`]          |
+//! | `data_encoder` | [`BodyInput`] (mode, splits, body)       | [`data_encoder`]    |
 
+mod body;
 mod command;
+mod ehlo;
 mod input;
 mod reply;
+
+pub use body::{BodyInput, data_encoder};
+pub use ehlo::ehlo;
 
 pub use command::{CommandInput, MailInput, RcptInput, command};
 pub use input::{FuzzBytes, FuzzStr, VOCAB};

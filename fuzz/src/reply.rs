@@ -78,7 +78,11 @@ pub(crate) fn check_reply(reply: &ReplyRef<'_>, limits: &ReplyLimits) {
     let raw = reply.as_bytes();
     let code = reply.code();
     let c = code.get();
-    let digits = [b'0' + (c / 100) as u8, b'0' + (c / 10 % 10) as u8, b'0' + (c % 10) as u8];
+    let digits = [
+        b'0' + (c / 100) as u8,
+        b'0' + (c / 10 % 10) as u8,
+        b'0' + (c % 10) as u8,
+    ];
 
     // Caps.
     assert!(
@@ -135,7 +139,10 @@ pub(crate) fn check_reply(reply: &ReplyRef<'_>, limits: &ReplyLimits) {
     for (text, line) in lines.iter().zip(raw_lines(raw)) {
         assert!(text.len() + 4 <= line.len() || (text.is_empty() && line.len() <= 6));
         let m = messages.next().expect("fewer message lines than lines");
-        assert!(text.ends_with(m), "message line is not a suffix of the text");
+        assert!(
+            text.ends_with(m),
+            "message line is not a suffix of the text"
+        );
     }
     assert!(messages.next().is_none(), "more message lines than lines");
     if let Some(e) = reply.enhanced() {
@@ -157,9 +164,20 @@ pub(crate) fn check_reply(reply: &ReplyRef<'_>, limits: &ReplyLimits) {
     } else {
         let (used, back) = reply::parse(rebuilt.as_bytes(), &UNLIMITED)
             .unwrap_or_else(|e| panic!("re-encoded reply does not parse: {e}"));
-        assert_eq!(used, rebuilt.as_bytes().len(), "re-encoded reply parses short");
-        assert!(back == *reply, "round trip changed the reply: {back:?} != {reply:?}");
-        assert_eq!(back.enhanced(), reply.enhanced(), "round trip changed the enhanced status");
+        assert_eq!(
+            used,
+            rebuilt.as_bytes().len(),
+            "re-encoded reply parses short"
+        );
+        assert!(
+            back == *reply,
+            "round trip changed the reply: {back:?} != {reply:?}"
+        );
+        assert_eq!(
+            back.enhanced(),
+            reply.enhanced(),
+            "round trip changed the enhanced status"
+        );
     }
 }
 
@@ -375,7 +393,11 @@ pub fn reply_chunks(input: ChunkedInput<'_>) {
         drain(&mut split, &mut replies);
     }
     let split = finish(&split, replies);
-    same(&whole, &split, "split feed (drained after each push) differs");
+    same(
+        &whole,
+        &split,
+        "split feed (drained after each push) differs",
+    );
 
     let mut lazy = ReplyReader::with_limits(limits);
     let mut replies = Vec::new();
