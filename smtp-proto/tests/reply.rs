@@ -449,3 +449,27 @@ proptest! {
         prop_assert_eq!(feed(&parts, limits), a);
     }
 }
+
+/// Found by the `reply_chunks` fuzz target: the error must not depend on where the input
+/// was split (a limit seen on a partial line vs a grammar error seen on the whole line).
+#[test]
+fn errors_do_not_depend_on_chunking() {
+    let small = ReplyLimits::DEFAULT.with_caps(16, 4, 40);
+    let cases: &[&[u8]] = &[
+        b"250 0123456789abcdef\nrest", // bare LF beyond the line limit
+        b"250 0123456789abcdef\rX",    // bare CR beyond the line limit
+        b"250-0123456789\r\n250-012345678\r\n251 0123456789\r\n", // code change vs reply size
+        b"250-0123456789\r\n250-012345678\r\n2x0 0123456789\r\n", // malformed vs reply size
+        b"250 012345678901\r\n",       // CR exactly at the limit
+        b"250 01234567890\n",          // bare LF just inside
+    ];
+    for input in cases {
+        for lf in [false, true] {
+            let out = feed_all_ways(input, small.with_bare_lf(lf));
+            assert!(out.error.is_some() || !out.replies.is_empty() || out.partial);
+        }
+    }
+    let big = [b"250 ".as_slice(), &[b'x'; 2100], b"\n"].concat();
+    let out = feed_all_ways(&big, ReplyLimits::DEFAULT);
+    assert_eq!(out.error, Some(ReplyError::LineTooLong { limit: 2048 }));
+}

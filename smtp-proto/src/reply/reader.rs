@@ -82,6 +82,22 @@ fn advance(
         // One scan finds the line end: the first CR or LF must be the CRLF that ends the line
         // (or, when allowed, a bare LF). Searching resumes where the last partial scan ended.
         let found = find_line_end(&rest[frame.searched..]).map(|i| i + frame.searched);
+        if let Some(i) = found {
+            // The limits first, exactly as a partial line of this length would have been
+            // checked had the input been split just before its line end: the error must not
+            // depend on how the bytes were chunked.
+            let partial = if rest[i] == b'\r' { i + 1 } else { i };
+            if partial >= limits.max_line_len {
+                return Err(ReplyError::LineTooLong {
+                    limit: limits.max_line_len,
+                });
+            }
+            if frame.scan - start + partial > limits.max_reply_len {
+                return Err(ReplyError::ReplyTooLong {
+                    limit: limits.max_reply_len,
+                });
+            }
+        }
         let (content, len) = match found {
             Some(i) if rest[i] == b'\n' => {
                 if !limits.allow_bare_lf {
