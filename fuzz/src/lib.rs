@@ -1,9 +1,9 @@
 //! Property checks shared by the `cargo fuzz` targets of `smtp-proto`.
 //!
-//! Each target in `fuzz_targets/` is a one-line call into this crate, so that the
-//! properties can also be run from a unit test or a debugger on a saved input
-//! (`cargo test` here runs every file under `regressions/` and `seeds/` through them).
-//! A property that does not hold panics: libFuzzer records the input as a crash.
+//! Each target in `fuzz_targets/` is a one-line call into this crate, so that every
+//! property lives in one place and can be called from a debugger or a test on a saved
+//! input. A property that does not hold panics: libFuzzer records the input as a crash.
+//! Saved crashes live in `regressions/<target>/`; `scripts/fuzz-smoke` runs them first.
 //!
 //! | target         | input                                    | entry point         |
 //! |----------------|------------------------------------------|---------------------|
