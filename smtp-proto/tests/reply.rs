@@ -473,3 +473,31 @@ fn errors_do_not_depend_on_chunking() {
     let out = feed_all_ways(&big, ReplyLimits::DEFAULT);
     assert_eq!(out.error, Some(ReplyError::LineTooLong { limit: 2048 }));
 }
+
+/// Found by the `reply_chunks` fuzz target (finding 2): when both the line cap and the
+/// reply cap are exceeded, the one reached at the earlier octet wins, whatever the split.
+#[test]
+fn line_cap_and_reply_cap_do_not_depend_on_chunking() {
+    let small = ReplyLimits::DEFAULT.with_caps(40, 3, 20);
+    let input = [b"250 ".as_slice(), &[b'x'; 36]].concat();
+    let out = feed_all_ways(&input, small);
+    assert_eq!(out.error, Some(ReplyError::ReplyTooLong { limit: 20 }));
+    let line = [b"250-".as_slice(), &[b'x'; 1994], b"\r\n"].concat();
+    let mut big = line.repeat(8);
+    big.extend_from_slice(b"250-");
+    big.extend_from_slice(&[b'y'; 2100]);
+    for input in [big.clone(), [big.as_slice(), b"\r\n"].concat()] {
+        // Whole, byte by byte, and in pieces of several sizes (every split offset of an
+        // 18 KB input would be slow in a debug build).
+        let whole = feed(&[&input], ReplyLimits::DEFAULT);
+        assert_eq!(whole.error, Some(ReplyError::ReplyTooLong { limit: 16384 }));
+        for size in [1, 7, 255, 2048, 4096] {
+            let parts: Vec<&[u8]> = input.chunks(size).collect();
+            assert_eq!(
+                feed(&parts, ReplyLimits::DEFAULT),
+                whole,
+                "pieces of {size}"
+            );
+        }
+    }
+}

@@ -40,6 +40,31 @@ fn find_line_end(s: &[u8]) -> Option<usize> {
     (hit != 0).then(|| last + (hit.trailing_zeros() / 8) as usize)
 }
 
+/// Checks the line and reply caps for a line that starts `line_start` octets into its
+/// reply and of which `partial` octets (no line end yet) are known.
+///
+/// When both caps are exceeded, the one whose threshold comes at the earlier octet wins, as
+/// it would for bytes arriving one at a time (the line cap trips when the line reaches
+/// `max_line_len` octets, the reply cap when the reply passes `max_reply_len`): the
+/// result is the same however the input was split.
+#[inline]
+fn check_caps(line_start: usize, partial: usize, limits: &ReplyLimits) -> Result<(), ReplyError> {
+    let line = partial >= limits.max_line_len;
+    let reply = line_start + partial > limits.max_reply_len;
+    let line_first = line_start + limits.max_line_len <= limits.max_reply_len + 1;
+    if line && (!reply || line_first) {
+        return Err(ReplyError::LineTooLong {
+            limit: limits.max_line_len,
+        });
+    }
+    if reply {
+        return Err(ReplyError::ReplyTooLong {
+            limit: limits.max_reply_len,
+        });
+    }
+    Ok(())
+}
+
 /// Framing progress through the reply that starts at `start`.
 #[derive(Clone, Copy, Debug)]
 struct Frame {
@@ -83,20 +108,11 @@ fn advance(
         // (or, when allowed, a bare LF). Searching resumes where the last partial scan ended.
         let found = find_line_end(&rest[frame.searched..]).map(|i| i + frame.searched);
         if let Some(i) = found {
-            // The limits first, exactly as a partial line of this length would have been
+            // The caps first, exactly as a partial line of this length would have been
             // checked had the input been split just before its line end: the error must not
             // depend on how the bytes were chunked.
             let partial = if rest[i] == b'\r' { i + 1 } else { i };
-            if partial >= limits.max_line_len {
-                return Err(ReplyError::LineTooLong {
-                    limit: limits.max_line_len,
-                });
-            }
-            if frame.scan - start + partial > limits.max_reply_len {
-                return Err(ReplyError::ReplyTooLong {
-                    limit: limits.max_reply_len,
-                });
-            }
+            check_caps(frame.scan - start, partial, limits)?;
         }
         let (content, len) = match found {
             Some(i) if rest[i] == b'\n' => {
@@ -119,16 +135,7 @@ fn advance(
             _ => {
                 // A partial line (possibly ending in CR): refuse it as soon as it cannot fit,
                 // not when its line end arrives.
-                if rest.len() >= limits.max_line_len {
-                    return Err(ReplyError::LineTooLong {
-                        limit: limits.max_line_len,
-                    });
-                }
-                if buf.len() - start > limits.max_reply_len {
-                    return Err(ReplyError::ReplyTooLong {
-                        limit: limits.max_reply_len,
-                    });
-                }
+                check_caps(frame.scan - start, rest.len(), limits)?;
                 frame.searched = found.unwrap_or(rest.len());
                 return Ok(None);
             }

@@ -1153,10 +1153,14 @@ fn refusal_before_the_content_was_fully_written() {
     h.c.finish_body().unwrap();
     // The driver wrote only part of the content when the verdict came.
     h.c.consume_output(4, h.now);
-    h.c.handle_input(h.now, b"552 5.3.4 message too big\r\n").unwrap();
+    h.c.handle_input(h.now, b"552 5.3.4 message too big\r\n")
+        .unwrap();
     h.drain();
     let o = h.outcome();
-    assert!(matches!(&o.recipients[0].status, RcptStatus::Refused(Stage::DuringContent, _)));
+    assert!(matches!(
+        &o.recipients[0].status,
+        RcptStatus::Refused(Stage::DuringContent, _)
+    ));
     assert!(h.c.is_closed());
     assert!(!h.sent().contains("QUIT"), "no QUIT inside message content");
 }
