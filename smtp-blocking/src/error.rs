@@ -1,0 +1,242 @@
+//! Errors, after Python smtplib's exception classes, each saying whose fault it is.
+
+use std::fmt;
+use std::io;
+
+use smtp_proto::EnhancedStatus;
+use smtp_proto::Reply;
+use smtp_proto::session::{AuthError, CloseReason, PeerError, Phase, UsageError};
+
+use crate::report::SendReport;
+
+/// A server reply as carried by errors and reports: code, enhanced code, text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerReply {
+    /// The three-digit code.
+    pub code: u16,
+    /// The RFC 3463 enhanced status code, if the server sent one.
+    pub enhanced: Option<EnhancedStatus>,
+    /// The text of all lines (without codes), joined with `\n`.
+    pub text: String,
+}
+
+impl ServerReply {
+    /// Whether the reply is a transient failure (4xx): retrying later may succeed.
+    pub fn is_transient(&self) -> bool {
+        (400..500).contains(&self.code)
+    }
+
+    /// Whether the reply is positive (2xx).
+    pub fn is_positive(&self) -> bool {
+        (200..300).contains(&self.code)
+    }
+}
+
+impl From<&Reply> for ServerReply {
+    fn from(r: &Reply) -> Self {
+        let text = r
+            .message_lines()
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n");
+        ServerReply {
+            code: r.code().get(),
+            enhanced: r.enhanced(),
+            text,
+        }
+    }
+}
+
+impl fmt::Display for ServerReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.code)?;
+        if let Some(e) = &self.enhanced {
+            write!(f, " {e}")?;
+        }
+        write!(f, " {}", self.text.replace('\n', " / "))
+    }
+}
+
+/// Whose fault an [`Error`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The server refused or misbehaved.
+    Peer,
+    /// The caller misused the API or gave invalid input.
+    Caller,
+    /// The network or the local system failed (includes timeouts).
+    Io,
+}
+
+/// What was going on when a deadline passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeoutPhase {
+    /// Establishing the TCP connection.
+    Connect,
+    /// The TLS handshake (implicit TLS or after STARTTLS).
+    TlsHandshake,
+    /// Waiting for a reply or writing content, in this SMTP phase.
+    Smtp(Phase),
+}
+
+impl fmt::Display for TimeoutPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TimeoutPhase::Connect => f.write_str("connect"),
+            TimeoutPhase::TlsHandshake => f.write_str("TLS handshake"),
+            TimeoutPhase::Smtp(p) => write!(f, "{p}"),
+        }
+    }
+}
+
+/// Everything that can go wrong. [`Error::fault`] says whose fault it is;
+/// [`Error::reply`] gives the server's reply when there is one.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No address of the server could be connected to (I/O). Holds the last error.
+    #[error("could not connect to {target}: {source}")]
+    Connect {
+        /// The host (and port) as given.
+        target: String,
+        /// The last connection error.
+        source: io::Error,
+    },
+    /// A deadline passed (I/O).
+    #[error("timed out during {0}")]
+    Timeout(TimeoutPhase),
+    /// The server closed the connection unexpectedly (peer; smtplib's
+    /// `SMTPServerDisconnected`).
+    #[error("server disconnected while waiting for the {0} reply")]
+    ServerDisconnected(Phase),
+    /// The server refused the session: greeting other than 220, or EHLO/HELO refused
+    /// (peer; smtplib's `SMTPHeloError` / `SMTPConnectError`).
+    #[error("server refused the session: {0}")]
+    HeloRefused(ServerReply),
+    /// The server closed the service with 421 (peer).
+    #[error("server is closing the service: {0}")]
+    ServiceClosing(ServerReply),
+    /// TLS was required but the server does not offer STARTTLS or refused it (peer).
+    #[error("TLS unavailable{}", .0.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
+    TlsUnavailable(Option<ServerReply>),
+    /// The TLS handshake failed, e.g. an unverifiable certificate (peer, or the caller's
+    /// trust settings).
+    #[error("TLS handshake failed: {0}")]
+    Tls(#[source] io::Error),
+    /// The server broke the protocol (peer).
+    #[error("protocol violation by the server: {0}")]
+    Protocol(#[from] PeerError),
+    /// MAIL FROM was refused (peer; smtplib's `SMTPSenderRefused`).
+    #[error("sender <{sender}> refused: {reply}")]
+    SenderRefused {
+        /// The refusal.
+        reply: ServerReply,
+        /// The sender.
+        sender: String,
+    },
+    /// Every recipient was refused (peer; smtplib's `SMTPRecipientsRefused`). The report
+    /// holds every recipient with its reply.
+    #[error("all recipients refused")]
+    RecipientsRefused(Box<SendReport>),
+    /// DATA or the end of data was refused for every recipient (peer; smtplib's
+    /// `SMTPDataError`).
+    #[error("message refused: {reply}")]
+    DataRefused {
+        /// The refusal.
+        reply: ServerReply,
+        /// The whole report.
+        report: Box<SendReport>,
+    },
+    /// Authentication failed (peer when refused, caller when no mechanism fits or the
+    /// connection is unencrypted; smtplib's `SMTPAuthenticationError`).
+    #[error("authentication failed ({mechanism}): {source}")]
+    Auth {
+        /// The mechanism tried (empty if none).
+        mechanism: String,
+        /// Why.
+        source: AuthError,
+    },
+    /// The server does not advertise an extension the call needs (smtplib's
+    /// `SMTPNotSupportedError`).
+    #[error("the server does not support {0}")]
+    NotSupported(String),
+    /// A reply to a simple command was negative (peer; smtplib's `SMTPResponseException`).
+    #[error("command refused: {0}")]
+    Refused(ServerReply),
+    /// API misuse or invalid input (caller).
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// Invalid argument, such as an address that does not parse (caller).
+    #[error("invalid argument: {0}")]
+    InvalidInput(String),
+    /// An I/O error on an established connection.
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl Error {
+    /// Whose fault this is.
+    pub fn fault(&self) -> Fault {
+        match self {
+            Error::Connect { .. } | Error::Timeout(_) | Error::Io(_) => Fault::Io,
+            Error::Usage(_) | Error::InvalidInput(_) => Fault::Caller,
+            Error::Auth { source, .. } => match source {
+                AuthError::Rejected { .. } => Fault::Peer,
+                AuthError::Sasl(e) if e.fault() == smtp_proto::sasl::Fault::Server => Fault::Peer,
+                _ => Fault::Caller,
+            },
+            _ => Fault::Peer,
+        }
+    }
+
+    /// The server's reply behind this error, if any.
+    pub fn reply(&self) -> Option<&ServerReply> {
+        match self {
+            Error::HeloRefused(r)
+            | Error::ServiceClosing(r)
+            | Error::Refused(r)
+            | Error::SenderRefused { reply: r, .. }
+            | Error::DataRefused { reply: r, .. } => Some(r),
+            Error::TlsUnavailable(r) => r.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Whether retrying later may succeed: a 4xx reply, a timeout, a disconnect or an
+    /// I/O error (for [`Error::RecipientsRefused`]: every refusal was 4xx).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::RecipientsRefused(rep) => rep
+                .recipients
+                .iter()
+                .all(|r| r.reply.as_ref().is_some_and(ServerReply::is_transient)),
+            Error::Connect { .. }
+            | Error::Timeout(_)
+            | Error::Io(_)
+            | Error::ServerDisconnected(_)
+            | Error::ServiceClosing(_) => true,
+            Error::Auth {
+                source: AuthError::Rejected { reply, .. },
+                ..
+            } => reply.is_transient(),
+            e => e.reply().is_some_and(ServerReply::is_transient),
+        }
+    }
+
+    /// The error a closed session stands for.
+    pub(crate) fn from_close(reason: &CloseReason) -> Error {
+        match reason {
+            CloseReason::Quit(_) => Error::Usage(UsageError::Closed),
+            CloseReason::ServiceClosing(r) => Error::ServiceClosing(r.into()),
+            CloseReason::Refused(r) => Error::HeloRefused(r.into()),
+            CloseReason::TlsUnavailable(r) => Error::TlsUnavailable(r.as_ref().map(Into::into)),
+            CloseReason::Peer(PeerError::UnexpectedEof { phase }) => {
+                Error::ServerDisconnected(*phase)
+            }
+            CloseReason::Peer(e) => Error::Protocol(e.clone()),
+            CloseReason::Timeout(p) => Error::Timeout(TimeoutPhase::Smtp(*p)),
+            CloseReason::Usage(e) => Error::Usage(e.clone()),
+            _ => Error::Usage(UsageError::Closed),
+        }
+    }
+}

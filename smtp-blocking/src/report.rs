@@ -1,0 +1,131 @@
+//! Per-recipient results of a transaction.
+
+use smtp_proto::session::{CloseReason, Failure, RcptStatus, Stage, TxOutcome};
+
+use crate::error::{Error, ServerReply};
+
+/// What happened to one recipient.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecipientResult {
+    /// The recipient address (without angle brackets).
+    pub recipient: String,
+    /// Whether the server accepted the message for this recipient.
+    pub accepted: bool,
+    /// The reply that decided it: the end-of-data reply when accepted (LMTP: this
+    /// recipient's own), else the refusal; `None` when the session failed first.
+    pub reply: Option<ServerReply>,
+    /// The core's full verdict (stage of a refusal, or why there is no verdict).
+    pub status: RcptStatus,
+}
+
+/// The result of one transaction: every recipient, in envelope order, with its reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendReport {
+    /// The reply to MAIL FROM.
+    pub mail_reply: Option<ServerReply>,
+    /// The reply to DATA (the 354 or a refusal).
+    pub data_reply: Option<ServerReply>,
+    /// One entry per recipient.
+    pub recipients: Vec<RecipientResult>,
+}
+
+impl SendReport {
+    /// Builds the report of a finished transaction.
+    pub fn from_outcome(o: &TxOutcome) -> SendReport {
+        let recipients = o
+            .recipients
+            .iter()
+            .map(|r| {
+                let reply = match &r.status {
+                    RcptStatus::Accepted(rep)
+                    | RcptStatus::Refused(_, rep)
+                    | RcptStatus::Deferred(_, rep) => Some(rep.into()),
+                    _ => r.rcpt_reply.as_ref().map(Into::into),
+                };
+                RecipientResult {
+                    recipient: r.recipient.inner_str().to_owned(),
+                    accepted: r.status.is_accepted(),
+                    reply,
+                    status: r.status.clone(),
+                }
+            })
+            .collect();
+        SendReport {
+            mail_reply: o.mail_reply.as_ref().map(Into::into),
+            data_reply: o.data_reply.as_ref().map(Into::into),
+            recipients,
+        }
+    }
+
+    /// Whether at least one recipient was accepted.
+    pub fn any_accepted(&self) -> bool {
+        self.recipients.iter().any(|r| r.accepted)
+    }
+
+    /// The accepted recipients.
+    pub fn accepted(&self) -> impl Iterator<Item = &RecipientResult> {
+        self.recipients.iter().filter(|r| r.accepted)
+    }
+
+    /// The recipients not accepted (smtplib's `sendmail` return value).
+    pub fn refused(&self) -> impl Iterator<Item = &RecipientResult> {
+        self.recipients.iter().filter(|r| !r.accepted)
+    }
+}
+
+/// Maps a finished transaction to smtplib's outcome: the report when at least one
+/// recipient was accepted, otherwise the error that explains why none was.
+pub(crate) fn classify(
+    o: &TxOutcome,
+    sender: &str,
+    close: Option<&CloseReason>,
+) -> Result<SendReport, Error> {
+    let report = SendReport::from_outcome(o);
+    if report.any_accepted() {
+        return Ok(report);
+    }
+    if o.sender_refused() {
+        let reply = report.mail_reply.clone().expect("refused MAIL has a reply");
+        return Err(Error::SenderRefused {
+            reply,
+            sender: sender.to_owned(),
+        });
+    }
+    // A failure without a server verdict: the session's own error says why.
+    for r in &o.recipients {
+        if let RcptStatus::NotDelivered(f) | RcptStatus::Unknown(f) = &r.status {
+            return Err(match f {
+                Failure::Usage(u) => Error::Usage(u.clone()),
+                Failure::ServiceClosing(rep) => Error::ServiceClosing(rep.into()),
+                _ => close.map_or(
+                    Error::Usage(smtp_proto::session::UsageError::Closed),
+                    Error::from_close,
+                ),
+            });
+        }
+    }
+    let at_rcpt = o.recipients.iter().all(|r| {
+        matches!(
+            r.status,
+            RcptStatus::Refused(Stage::Rcpt, _) | RcptStatus::Deferred(Stage::Rcpt, _)
+        )
+    });
+    if at_rcpt {
+        return Err(Error::RecipientsRefused(Box::new(report)));
+    }
+    let reply = report
+        .recipients
+        .iter()
+        .find_map(|r| match &r.status {
+            RcptStatus::Refused(s, _) | RcptStatus::Deferred(s, _) if *s != Stage::Rcpt => {
+                r.reply.clone()
+            }
+            _ => None,
+        })
+        .or_else(|| report.data_reply.clone())
+        .expect("a refusal after RCPT has a reply");
+    Err(Error::DataRefused {
+        reply,
+        report: Box::new(report),
+    })
+}

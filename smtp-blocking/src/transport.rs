@@ -1,0 +1,308 @@
+//! Sockets: connecting (every resolved address, timeout, source address, TCP_NODELAY),
+//! Unix sockets, and the TLS upgrade. No read-ahead buffering anywhere.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
+
+use crate::error::{Error, TimeoutPhase};
+
+/// A plain socket.
+#[derive(Debug)]
+pub(crate) enum Socket {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Socket {
+    fn set_timeouts(&self, read: Option<Duration>, write: Option<Duration>) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => {
+                s.set_read_timeout(read)?;
+                s.set_write_timeout(write)
+            }
+            #[cfg(unix)]
+            Socket::Unix(s) => {
+                s.set_read_timeout(read)?;
+                s.set_write_timeout(write)
+            }
+        }
+    }
+
+    fn shutdown(&self) {
+        let _ = match self {
+            Socket::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
+            #[cfg(unix)]
+            Socket::Unix(s) => s.shutdown(std::net::Shutdown::Both),
+        };
+    }
+}
+
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => s.read(buf),
+            #[cfg(unix)]
+            Socket::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => s.write(buf),
+            #[cfg(unix)]
+            Socket::Unix(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The connection: plain, or TLS over the same socket.
+#[derive(Debug)]
+pub(crate) enum Transport {
+    Plain(Socket),
+    Tls(Box<StreamOwned<ClientConnection, Socket>>),
+    Closed,
+}
+
+impl Transport {
+    fn socket(&self) -> Option<&Socket> {
+        match self {
+            Transport::Plain(s) => Some(s),
+            Transport::Tls(t) => Some(&t.sock),
+            Transport::Closed => None,
+        }
+    }
+
+    pub(crate) fn set_timeouts(
+        &self,
+        read: Option<Duration>,
+        write: Option<Duration>,
+    ) -> io::Result<()> {
+        match self.socket() {
+            Some(s) => s.set_timeouts(read, write),
+            None => Ok(()),
+        }
+    }
+
+    /// Reads whatever is available: every byte goes to the caller (no buffering).
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.read(buf),
+            // A peer that drops TCP without close_notify is treated as end of stream; the
+            // core decides whether that was expected (after QUIT) or not.
+            Transport::Tls(t) => match t.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+                r => r,
+            },
+            Transport::Closed => Ok(0),
+        }
+    }
+
+    pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.write(buf),
+            Transport::Tls(t) => {
+                let n = t.write(buf)?;
+                t.flush()?;
+                Ok(n)
+            }
+            Transport::Closed => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    /// Runs the TLS handshake on the plain socket, bounded by `timeout` overall.
+    pub(crate) fn start_tls(
+        &mut self,
+        config: Arc<ClientConfig>,
+        name: ServerName<'static>,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        let Transport::Plain(sock) = std::mem::replace(self, Transport::Closed) else {
+            return Err(Error::Usage(smtp_proto::session::UsageError::WrongState(
+                "TLS is already established",
+            )));
+        };
+        let conn =
+            ClientConnection::new(config, name).map_err(|e| Error::Tls(io::Error::other(e)))?;
+        let mut tls = StreamOwned::new(conn, sock);
+        let deadline = Instant::now() + timeout;
+        while tls.conn.is_handshaking() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::Timeout(TimeoutPhase::TlsHandshake));
+            }
+            tls.sock.set_timeouts(Some(left), Some(left))?;
+            match tls.conn.complete_io(&mut tls.sock) {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(Error::Timeout(TimeoutPhase::TlsHandshake));
+                }
+                Err(e) => return Err(Error::Tls(e)),
+            }
+        }
+        *self = Transport::Tls(Box::new(tls));
+        Ok(())
+    }
+
+    /// Closes the connection (sending TLS close_notify when possible).
+    pub(crate) fn close(&mut self) {
+        match std::mem::replace(self, Transport::Closed) {
+            Transport::Tls(mut t) => {
+                t.conn.send_close_notify();
+                let _ = t.sock.set_timeouts(None, Some(Duration::from_millis(100)));
+                let _ = t.conn.complete_io(&mut t.sock);
+                t.sock.shutdown();
+            }
+            Transport::Plain(s) => s.shutdown(),
+            Transport::Closed => {}
+        }
+    }
+}
+
+/// A server address: host (name or IP literal) and port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// Host name or IP address (without brackets).
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl Target {
+    /// Parses `host`, `host:port`, `[v6addr]`, `[v6addr]:port` or a bare IPv6 address;
+    /// `default_port` applies when no port is given.
+    pub fn parse(s: &str, default_port: u16) -> Result<Target, Error> {
+        let bad = || Error::InvalidInput(format!("bad server address {s:?}"));
+        if let Some(rest) = s.strip_prefix('[') {
+            let (host, after) = rest.split_once(']').ok_or_else(bad)?;
+            host.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
+            let port = match after {
+                "" => default_port,
+                p => p
+                    .strip_prefix(':')
+                    .ok_or_else(bad)?
+                    .parse()
+                    .map_err(|_| bad())?,
+            };
+            return Ok(Target {
+                host: host.into(),
+                port,
+            });
+        }
+        if s.parse::<IpAddr>().is_ok() {
+            return Ok(Target {
+                host: s.into(),
+                port: default_port,
+            });
+        }
+        match s.rsplit_once(':') {
+            Some((h, p)) if !h.is_empty() => Ok(Target {
+                host: h.into(),
+                port: p.parse().map_err(|_| bad())?,
+            }),
+            Some(_) => Err(bad()),
+            None if s.is_empty() => Err(bad()),
+            None => Ok(Target {
+                host: s.into(),
+                port: default_port,
+            }),
+        }
+    }
+}
+
+impl From<IpAddr> for Target {
+    fn from(ip: IpAddr) -> Self {
+        Target {
+            host: ip.to_string(),
+            port: 25,
+        }
+    }
+}
+
+impl From<SocketAddr> for Target {
+    fn from(a: SocketAddr) -> Self {
+        Target {
+            host: a.ip().to_string(),
+            port: a.port(),
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Connects to every resolved address in turn, each bounded by `timeout`.
+pub(crate) fn connect_tcp(
+    target: &Target,
+    timeout: Duration,
+    source: Option<SocketAddr>,
+) -> Result<TcpStream, Error> {
+    let conn_err = |source| Error::Connect {
+        target: target.to_string(),
+        source,
+    };
+    let addrs: Vec<SocketAddr> = (target.host.as_str(), target.port)
+        .to_socket_addrs()
+        .map_err(conn_err)?
+        .filter(|a| source.is_none_or(|s| s.is_ipv4() == a.is_ipv4()))
+        .collect();
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no usable address");
+    let mut timed_out = false;
+    for addr in addrs {
+        match connect_one(addr, timeout, source) {
+            Ok(s) => return Ok(s),
+            Err(e) => {
+                timed_out |= matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                );
+                last = e;
+            }
+        }
+    }
+    if timed_out && last.kind() == io::ErrorKind::TimedOut {
+        return Err(Error::Timeout(TimeoutPhase::Connect));
+    }
+    Err(conn_err(last))
+}
+
+fn connect_one(
+    addr: SocketAddr,
+    timeout: Duration,
+    source: Option<SocketAddr>,
+) -> io::Result<TcpStream> {
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    if let Some(src) = source {
+        sock.bind(&src.into())?;
+    }
+    sock.connect_timeout(&addr.into(), timeout)?;
+    let stream: TcpStream = sock.into();
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}

@@ -1,0 +1,461 @@
+//! End-to-end tests against the scripted loopback server (no external server needed),
+//! plus `#[ignore]`d tests against real servers named by environment variables.
+
+use std::time::Duration;
+
+use smtp_blocking::proto::session::{PeerError, RcptStatus, Stage, UsageError};
+use smtp_blocking::{
+    Body, BodyType, Dialect, Error, Fault, Options, Phase, SmtpClient, TimeoutPhase, TlsOptions,
+    TlsPolicy, envelope,
+};
+use smtp_test_server::{CA_PEM, Rule, Script, Step, TestServer};
+
+const MSG: &[u8] = b"From: <a@example.org>\r\nTo: <b@example.net>\r\nSubject: t\r\n\r\nHello.\r\n";
+
+fn plain() -> Options {
+    let mut o = Options::new().with_timeout(Duration::from_secs(10));
+    o.tls = TlsPolicy::Never;
+    o.record_transcript = true;
+    o
+}
+
+fn tls(policy: TlsPolicy) -> Options {
+    let mut o = plain();
+    o.tls = policy;
+    o.tls_options = TlsOptions::new().with_ca_pem(CA_PEM).unwrap();
+    o
+}
+
+fn connect(server: &TestServer, opts: Options) -> Result<SmtpClient, Error> {
+    SmtpClient::connect(&server.addr().to_string(), opts)
+}
+
+fn send(c: &mut SmtpClient, to: &[&str]) -> Result<smtp_blocking::SendReport, Error> {
+    c.sendmail(
+        "a@example.org",
+        to,
+        MSG,
+        Default::default(),
+        Default::default(),
+    )
+}
+
+#[test]
+fn full_send_plain() {
+    let server = TestServer::start(Script::default());
+    let mut c = connect(&server, plain()).unwrap();
+    assert!(c.has_extn("pipelining"));
+    assert!(c.esmtp_features().iter().any(|(k, _)| k == "size"));
+    assert_eq!(c.greeting().unwrap().code, 220);
+    let report = send(&mut c, &["b@example.net", "c@example.net"]).unwrap();
+    assert_eq!(report.recipients.len(), 2);
+    assert!(report.recipients.iter().all(|r| r.accepted));
+    assert_eq!(report.recipients[0].reply.as_ref().unwrap().code, 250);
+    assert_eq!(c.noop().unwrap().code, 250);
+    assert_eq!(c.verify("b@example.net").unwrap().code, 252);
+    assert_eq!(c.expn("list").unwrap().code, 502);
+    assert_eq!(c.help(None).unwrap().code, 214);
+    assert_eq!(c.rset().unwrap().code, 250);
+    assert_eq!(c.docmd("XFOO bar").unwrap().code, 500);
+    assert_eq!(c.quit().unwrap().unwrap().code, 221);
+    let t = c.take_transcript();
+    assert!(
+        t.iter()
+            .any(|l| l.starts_with("C: MAIL FROM:<a@example.org>")),
+        "{t:?}"
+    );
+    let msgs = server.messages();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].data, MSG);
+    assert_eq!(msgs[0].rcpts, ["b@example.net", "c@example.net"]);
+}
+
+#[test]
+fn starttls_required_and_login() {
+    let mut script = Script {
+        starttls: true,
+        ..Script::default()
+    };
+    script.auth = Some(("alice".into(), "secret".into()));
+    let server = TestServer::start(script);
+    let mut c = connect(&server, tls(TlsPolicy::Required)).unwrap();
+    assert!(c.is_encrypted());
+    assert!(!c.has_extn("starttls"));
+    let err = c.login("alice", "wrong").unwrap_err();
+    assert!(matches!(err, Error::Auth { .. }), "{err}");
+    assert_eq!(err.fault(), Fault::Peer);
+    assert_eq!(c.login("alice", "secret").unwrap().code, 235);
+    send(&mut c, &["b@example.net"]).unwrap();
+    c.quit().unwrap();
+    assert!(server.sessions()[0].tls);
+    // The transcript never shows the credentials.
+}
+
+#[test]
+fn implicit_tls() {
+    let server = TestServer::start(Script {
+        implicit_tls: true,
+        ..Script::default()
+    });
+    let mut c = connect(&server, tls(TlsPolicy::Implicit)).unwrap();
+    assert!(c.is_encrypted());
+    send(&mut c, &["b@example.net"]).unwrap();
+    c.quit().unwrap();
+}
+
+#[test]
+fn untrusted_certificate_fails_and_dangerous_opt_out_works() {
+    let script = Script {
+        starttls: true,
+        ..Script::default()
+    };
+    let server = TestServer::start(script);
+    let mut o = plain();
+    o.tls = TlsPolicy::Required; // built-in roots do not include the test CA
+    let err = connect(&server, o.clone()).unwrap_err();
+    assert!(matches!(err, Error::Tls(_)), "{err}");
+    o.tls_options = TlsOptions::new().dangerous_accept_invalid_certs();
+    let c = connect(&server, o).unwrap();
+    assert!(c.is_encrypted());
+}
+
+#[test]
+fn plaintext_auth_is_refused_locally() {
+    let script = Script {
+        auth: Some(("alice".into(), "secret".into())),
+        ..Script::default()
+    };
+    let server = TestServer::start(script);
+    let mut c = connect(&server, plain()).unwrap();
+    let err = c.login("alice", "secret").unwrap_err();
+    assert!(
+        matches!(err, Error::Usage(UsageError::PlaintextAuth)),
+        "{err}"
+    );
+    assert_eq!(err.fault(), Fault::Caller);
+    assert!(
+        !server.sessions()[0]
+            .commands
+            .iter()
+            .any(|l| l.starts_with("AUTH"))
+    );
+}
+
+#[test]
+fn starttls_required_but_not_offered() {
+    let server = TestServer::start(Script::default());
+    let err = connect(&server, tls(TlsPolicy::Required)).unwrap_err();
+    assert!(matches!(err, Error::TlsUnavailable(_)), "{err}");
+}
+
+#[test]
+fn refused_recipient_is_in_the_report() {
+    let script = Script::default().rule(Rule::reply("RCPT TO:<bad@", "550 5.1.1 no such user"));
+    let server = TestServer::start(script);
+    let mut c = connect(&server, plain()).unwrap();
+    let r = send(&mut c, &["good@example.net", "bad@example.net"]).unwrap();
+    assert!(r.recipients[0].accepted);
+    let bad = &r.recipients[1];
+    assert!(!bad.accepted);
+    assert!(matches!(bad.status, RcptStatus::Refused(Stage::Rcpt, _)));
+    let reply = bad.reply.as_ref().unwrap();
+    assert_eq!(reply.code, 550);
+    assert_eq!(reply.enhanced.unwrap().to_string(), "5.1.1");
+    assert_eq!(r.refused().count(), 1);
+    assert_eq!(server.messages()[0].rcpts, ["good@example.net"]);
+}
+
+#[test]
+fn sender_refused() {
+    let script = Script::default().rule(Rule::reply("MAIL", "553 5.7.1 sender rejected"));
+    let server = TestServer::start(script);
+    let mut c = connect(&server, plain()).unwrap();
+    let err = send(&mut c, &["b@example.net"]).unwrap_err();
+    match &err {
+        Error::SenderRefused { reply, sender } => {
+            assert_eq!(reply.code, 553);
+            assert_eq!(sender, "a@example.org");
+        }
+        e => panic!("{e}"),
+    }
+    assert!(!err.is_transient());
+    // The session goes on.
+    assert_eq!(c.noop().unwrap().code, 250);
+}
+
+#[test]
+fn all_recipients_refused() {
+    let script = Script::default()
+        .rule(Rule::reply("RCPT TO:<x@", "550 5.1.1 unknown x"))
+        .rule(Rule::reply("RCPT TO:<y@", "450 4.2.1 try later"));
+    let server = TestServer::start(script);
+    let mut c = connect(&server, plain()).unwrap();
+    let err = send(&mut c, &["x@example.net", "y@example.net"]).unwrap_err();
+    let Error::RecipientsRefused(report) = &err else {
+        panic!("{err}")
+    };
+    let codes: Vec<u16> = report
+        .recipients
+        .iter()
+        .map(|r| r.reply.as_ref().unwrap().code)
+        .collect();
+    assert_eq!(codes, [550, 450]);
+    assert!(!err.is_transient());
+    assert!(server.messages().is_empty());
+}
+
+#[test]
+fn data_refused() {
+    let script = Script::default().rule(Rule::reply(".", "554 5.6.0 content rejected"));
+    let server = TestServer::start(script);
+    let mut c = connect(&server, plain()).unwrap();
+    let err = send(&mut c, &["b@example.net"]).unwrap_err();
+    assert!(
+        matches!(&err, Error::DataRefused { reply, .. } if reply.code == 554),
+        "{err}"
+    );
+
+    let script = Script::default().rule(Rule::reply("DATA", "451 4.3.0 not now"));
+    let server = TestServer::start(script);
+    let mut c = connect(&server, plain()).unwrap();
+    let err = send(&mut c, &["b@example.net"]).unwrap_err();
+    assert!(
+        matches!(&err, Error::DataRefused { reply, .. } if reply.code == 451),
+        "{err}"
+    );
+    assert!(err.is_transient());
+}
+
+#[test]
+fn service_closing_at_greeting() {
+    let script = Script::default().rule(Rule::new(
+        "GREETING",
+        Step::ReplyAndClose("421 4.3.2 too busy\r\n".into()),
+    ));
+    let server = TestServer::start(script);
+    let err = connect(&server, plain()).unwrap_err();
+    assert!(
+        matches!(&err, Error::ServiceClosing(r) if r.code == 421),
+        "{err}"
+    );
+    assert!(err.is_transient());
+    assert_eq!(err.fault(), Fault::Peer);
+}
+
+#[test]
+fn helo_refused() {
+    let script = Script::default().rule(Rule::reply("EHLO", "554 5.7.1 go away"));
+    let server = TestServer::start(script);
+    let err = connect(&server, plain()).unwrap_err();
+    assert!(
+        matches!(&err, Error::HeloRefused(r) if r.code == 554),
+        "{err}"
+    );
+}
+
+#[test]
+fn timeouts_name_the_phase() {
+    let script = Script::default().rule(Rule::new("GREETING", Step::Stall));
+    let server = TestServer::start(script);
+    let o = plain().with_timeout(Duration::from_millis(300));
+    let err = connect(&server, o.clone()).unwrap_err();
+    assert!(
+        matches!(err, Error::Timeout(TimeoutPhase::Smtp(Phase::Greeting))),
+        "{err}"
+    );
+
+    let script = Script::default().rule(Rule::new("DATA", Step::Stall));
+    let server = TestServer::start(script);
+    let mut c = connect(&server, o).unwrap();
+    let err = send(&mut c, &["b@example.net"]).unwrap_err();
+    assert!(
+        matches!(err, Error::Timeout(TimeoutPhase::Smtp(Phase::DataInit))),
+        "{err}"
+    );
+    assert_eq!(err.fault(), Fault::Io);
+    assert!(c.is_closed());
+}
+
+#[test]
+fn injection_after_starttls_220_is_refused() {
+    let script = Script {
+        starttls: true,
+        ..Script::default()
+    }
+    .rule(Rule::new(
+        "STARTTLS",
+        Step::Reply("220 2.0.0 go ahead\r\n250-injected\r\n250 PIPELINING\r\n".into()),
+    ));
+    let server = TestServer::start(script);
+    let err = connect(&server, tls(TlsPolicy::Required)).unwrap_err();
+    assert!(
+        matches!(err, Error::Protocol(PeerError::DataAfterStartTls { .. })),
+        "{err}"
+    );
+}
+
+#[test]
+fn eof_mid_session() {
+    let script = Script::default().rule(Rule::new("RCPT", Step::Close));
+    let server = TestServer::start(script);
+    let mut c = connect(&server, plain()).unwrap();
+    let err = send(&mut c, &["b@example.net"]).unwrap_err();
+    assert!(
+        matches!(err, Error::ServerDisconnected(Phase::Rcpt)),
+        "{err}"
+    );
+    assert!(err.is_transient());
+}
+
+#[test]
+fn lmtp_per_recipient_results() {
+    let script = Script {
+        lmtp: true,
+        lmtp_refuse: vec!["bad@example.net".into()],
+        ..Script::default()
+    };
+    let server = TestServer::start(script);
+    let mut o = plain();
+    o.dialect = Dialect::Lmtp;
+    let mut c = connect(&server, o).unwrap();
+    let r = send(&mut c, &["good@example.net", "bad@example.net"]).unwrap();
+    assert!(r.recipients[0].accepted);
+    assert!(matches!(
+        r.recipients[1].status,
+        RcptStatus::Refused(Stage::EndOfData, _)
+    ));
+    assert_eq!(r.recipients[1].reply.as_ref().unwrap().code, 550);
+    assert!(server.sessions()[0].commands[0].starts_with("LHLO "));
+}
+
+#[cfg(unix)]
+#[test]
+fn lmtp_over_unix_socket() {
+    let path = std::env::temp_dir().join(format!("smtp-blocking-lmtp-{}.sock", std::process::id()));
+    let server = TestServer::start_unix(
+        Script {
+            lmtp: true,
+            ..Script::default()
+        },
+        &path,
+    );
+    let mut o = plain();
+    o.dialect = Dialect::Lmtp;
+    let mut c = SmtpClient::connect_unix(&path, o).unwrap();
+    let r = send(&mut c, &["u@example.net"]).unwrap();
+    assert!(r.any_accepted());
+    c.quit().unwrap();
+    assert_eq!(server.messages().len(), 1);
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn send_message_extracts_envelope_and_strips_bcc() {
+    let server = TestServer::start(Script::default());
+    let mut c = connect(&server, plain()).unwrap();
+    let msg = b"From: Alice <alice@example.org>\r\nTo: bob@example.net, Carol <carol@example.net>\r\nCc: dave@example.net\r\nBcc: eve@example.net,\r\n frank@example.net\r\nSubject: hi\r\n\r\nBcc: in the body stays\r\n";
+    let r = c.send_message(msg, None, None).unwrap();
+    assert_eq!(r.recipients.len(), 5);
+    let got = &server.messages()[0];
+    assert_eq!(got.from, "alice@example.org");
+    assert_eq!(
+        got.rcpts,
+        [
+            "bob@example.net",
+            "carol@example.net",
+            "dave@example.net",
+            "eve@example.net",
+            "frank@example.net"
+        ]
+    );
+    let text = String::from_utf8(got.data.clone()).unwrap();
+    assert!(!text.contains("frank"), "{text}");
+    assert!(
+        text.contains("\r\n\r\nBcc: in the body stays\r\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn send_message_uses_resent_headers_and_smtputf8() {
+    let server = TestServer::start(Script::default());
+    let mut c = connect(&server, plain()).unwrap();
+    let msg = "From: a@example.org\r\nTo: b@example.net\r\nResent-Date: Thu, 01 Jan 2026 00:00:00 +0000\r\nResent-From: r@example.org\r\nResent-To: jösé@exämple.net\r\nSubject: fwd\r\n\r\nhi\r\n";
+    c.send_message(msg.as_bytes(), None, None).unwrap();
+    let s = &server.sessions()[0];
+    let mail = s.commands.iter().find(|l| l.starts_with("MAIL")).unwrap();
+    assert!(
+        mail.contains("<r@example.org>") && mail.contains("SMTPUTF8"),
+        "{mail}"
+    );
+    assert!(mail.contains("BODY=8BITMIME"), "{mail}");
+    assert_eq!(server.messages()[0].rcpts, ["jösé@exämple.net"]);
+}
+
+#[test]
+fn pipelined_batch_and_reader_bodies() {
+    let server = TestServer::start(Script::default());
+    let mut c = connect(&server, plain()).unwrap();
+    let mut results = Vec::new();
+    let msgs = (0..5).map(|i| {
+        let env = envelope("a@example.org", &[&format!("r{i}@example.net")]).unwrap();
+        (env, Body::Bytes(MSG))
+    });
+    c.send_all(msgs, |i, r| results.push((i, r.is_ok())))
+        .unwrap();
+    assert_eq!(results, (0..5).map(|i| (i, true)).collect::<Vec<_>>());
+
+    let mut env = envelope("a@example.org", &["b@example.net"]).unwrap();
+    env.body = BodyType::EightBitMime;
+    let big: Vec<u8> = b"Subject: big\r\n\r\n"
+        .iter()
+        .copied()
+        .chain(
+            std::iter::repeat_n(b"caf\xc3\xa9 .line\r\n.dot\r\n".iter().copied(), 20_000).flatten(),
+        )
+        .collect();
+    let mut reader = &big[..];
+    c.send(env, Body::Reader(&mut reader)).unwrap();
+    c.quit().unwrap();
+    let got = server.messages();
+    assert_eq!(got.len(), 6);
+    assert_eq!(got[5].data, big);
+}
+
+// ---------------------------------------------------------------- external servers
+//
+// Run with e.g. `SMTP_TEST_POSTFIX=127.0.0.1:25 cargo test -p smtp-blocking -- --ignored`.
+
+/// The address in `var`, or `None` (the test then passes without doing anything).
+fn external(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.is_empty())
+}
+
+#[test]
+#[ignore = "needs SMTP_TEST_POSTFIX=host:port"]
+fn external_postfix_send() {
+    let Some(addr) = external("SMTP_TEST_POSTFIX") else {
+        return;
+    };
+    let mut o = Options::new().with_timeout(Duration::from_secs(30));
+    o.tls = TlsPolicy::Opportunistic;
+    o.tls_options = TlsOptions::new().dangerous_accept_invalid_certs();
+    let mut c = SmtpClient::connect(&addr, o).unwrap();
+    let r = send(&mut c, &["root@localhost"]).unwrap();
+    assert!(r.any_accepted());
+    c.quit().unwrap();
+}
+
+#[test]
+#[ignore = "needs SMTP_TEST_LMTP=host:port (e.g. Dovecot)"]
+fn external_lmtp_send() {
+    let Some(addr) = external("SMTP_TEST_LMTP") else {
+        return;
+    };
+    let mut o = Options::new().with_timeout(Duration::from_secs(30));
+    o.tls = TlsPolicy::Never;
+    o.dialect = Dialect::Lmtp;
+    let mut c = SmtpClient::connect(&addr, o).unwrap();
+    let r = send(&mut c, &["root@localhost"]);
+    assert!(r.is_ok() || matches!(r, Err(Error::RecipientsRefused(_))));
+}

@@ -1,0 +1,602 @@
+//! A small scripted SMTP/LMTP server on loopback, for the client crates' tests and
+//! examples (dev-only, never published).
+//!
+//! By default it behaves like a permissive MTA: it greets, answers EHLO/LHLO with
+//! PIPELINING, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES and SIZE (plus STARTTLS when a TLS
+//! identity is set and AUTH when credentials are set), accepts every sender and recipient
+//! and records what it received. [`Script::rules`] make it hostile: any command can be
+//! answered with a chosen reply, a 421, a disconnect, a stall, or extra injected bytes.
+//!
+//! ```
+//! use smtp_test_server::{Script, TestServer};
+//! let server = TestServer::start(Script::default());
+//! assert!(server.addr().ip().is_loopback());
+//! ```
+
+#![forbid(unsafe_code)]
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+/// The test CA (PEM) that signed [`SERVER_CERT_PEM`] (valid for `localhost`, `127.0.0.1`
+/// and `::1`). Clients trust it with a custom root store.
+pub const CA_PEM: &[u8] = include_bytes!("../certs/ca.pem");
+/// The server certificate (PEM).
+pub const SERVER_CERT_PEM: &[u8] = include_bytes!("../certs/server.pem");
+/// The server's private key (PKCS#8 PEM). A test key: never use it for anything else.
+pub const SERVER_KEY_PEM: &[u8] = include_bytes!("../certs/server.key");
+
+/// What the server does when a rule matches.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// Send these bytes (one or more complete reply lines, CRLF-terminated) in one write.
+    Reply(String),
+    /// Send this reply, then close the connection.
+    ReplyAndClose(String),
+    /// Close the connection without a word.
+    Close,
+    /// Stop answering; read and discard until the client goes away.
+    Stall,
+}
+
+/// A rule: commands whose line starts with `prefix` (ASCII case-insensitive) get `step`.
+///
+/// Special prefixes: `GREETING` (instead of the greeting), `.` (the end of data; SMTP
+/// only), `STARTTLS` (its [`Step::Reply`] is sent before the handshake, so extra lines in
+/// it are injected bytes).
+#[derive(Clone, Debug)]
+pub struct Rule {
+    /// Command prefix, e.g. `RCPT TO:<bad@`.
+    pub prefix: String,
+    /// What to do.
+    pub step: Step,
+}
+
+impl Rule {
+    /// A rule answering `prefix` with `step`.
+    pub fn new(prefix: &str, step: Step) -> Rule {
+        Rule {
+            prefix: prefix.to_owned(),
+            step,
+        }
+    }
+    /// A rule answering `prefix` with one reply (CRLF added when missing).
+    pub fn reply(prefix: &str, reply: &str) -> Rule {
+        let mut r = reply.to_owned();
+        if !r.ends_with("\r\n") {
+            r.push_str("\r\n");
+        }
+        Rule::new(prefix, Step::Reply(r))
+    }
+}
+
+/// How the server behaves.
+#[derive(Clone, Debug)]
+pub struct Script {
+    /// LMTP (LHLO, one reply per recipient after the data) instead of SMTP.
+    pub lmtp: bool,
+    /// Offer STARTTLS with the test certificate.
+    pub starttls: bool,
+    /// Implicit TLS: handshake before the greeting.
+    pub implicit_tls: bool,
+    /// Offer AUTH PLAIN LOGIN and accept these credentials.
+    pub auth: Option<(String, String)>,
+    /// Extensions advertised besides STARTTLS and AUTH.
+    pub extensions: Vec<String>,
+    /// Rules, first match wins.
+    pub rules: Vec<Rule>,
+    /// LMTP: recipients (as written in RCPT TO, without brackets) refused after the data.
+    pub lmtp_refuse: Vec<String>,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Script {
+            lmtp: false,
+            starttls: false,
+            implicit_tls: false,
+            auth: None,
+            extensions: [
+                "PIPELINING",
+                "8BITMIME",
+                "SMTPUTF8",
+                "ENHANCEDSTATUSCODES",
+                "SIZE 10000000",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rules: Vec::new(),
+            lmtp_refuse: Vec::new(),
+        }
+    }
+}
+
+impl Script {
+    /// Adds a rule.
+    pub fn rule(mut self, rule: Rule) -> Self {
+        self.rules.push(rule);
+        self
+    }
+}
+
+/// A message the server accepted (or at least received).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Received {
+    /// The MAIL FROM line's path, without brackets.
+    pub from: String,
+    /// The accepted recipients, without brackets.
+    pub rcpts: Vec<String>,
+    /// The content, dot-unstuffed, without the final `.`.
+    pub data: Vec<u8>,
+}
+
+/// What one connection did.
+#[derive(Clone, Debug, Default)]
+pub struct SessionLog {
+    /// Every command line received (without CRLF; AUTH payloads included: test data).
+    pub commands: Vec<String>,
+    /// Messages received.
+    pub messages: Vec<Received>,
+    /// Whether TLS was established.
+    pub tls: bool,
+}
+
+/// A running server. Its threads live until the process ends.
+#[derive(Debug)]
+pub struct TestServer {
+    addr: Option<SocketAddr>,
+    log: Arc<Mutex<Vec<SessionLog>>>,
+}
+
+type Log = Arc<Mutex<Vec<SessionLog>>>;
+
+impl TestServer {
+    /// Starts a server on `127.0.0.1` on a free port.
+    pub fn start(script: Script) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let log: Log = Arc::default();
+        let (script, log2) = (Arc::new(script), log.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let _ = conn.set_nodelay(true);
+                let (script, log) = (script.clone(), log2.clone());
+                std::thread::spawn(move || serve(Conn::Tcp(conn), &script, &log));
+            }
+        });
+        TestServer {
+            addr: Some(addr),
+            log,
+        }
+    }
+
+    /// Starts a server on a Unix socket at `path` (for LMTP).
+    #[cfg(unix)]
+    pub fn start_unix(script: Script, path: &std::path::Path) -> TestServer {
+        let _ = std::fs::remove_file(path);
+        let listener = std::os::unix::net::UnixListener::bind(path).expect("bind unix socket");
+        let log: Log = Arc::default();
+        let (script, log2) = (Arc::new(script), log.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let (script, log) = (script.clone(), log2.clone());
+                std::thread::spawn(move || serve(Conn::Unix(conn), &script, &log));
+            }
+        });
+        TestServer { addr: None, log }
+    }
+
+    /// The TCP address (panics for a Unix-socket server).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr.expect("not a TCP server")
+    }
+
+    /// A snapshot of every session so far.
+    pub fn sessions(&self) -> Vec<SessionLog> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Every message received so far, over all sessions.
+    pub fn messages(&self) -> Vec<Received> {
+        self.sessions()
+            .into_iter()
+            .flat_map(|s| s.messages)
+            .collect()
+    }
+}
+
+/// A rustls server configuration with the test certificate.
+pub fn server_tls_config() -> Arc<rustls::ServerConfig> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(SERVER_CERT_PEM)
+        .collect::<Result<_, _>>()
+        .expect("test cert");
+    let key = PrivateKeyDer::from_pem_slice(SERVER_KEY_PEM).expect("test key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server config");
+    Arc::new(cfg)
+}
+
+enum Conn {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(std::os::unix::net::UnixStream),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+    Gone,
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Tcp(s) => s.read(buf),
+            #[cfg(unix)]
+            Conn::Unix(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
+            Conn::Gone => Ok(0),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Conn::Tcp(s) => s.write(buf),
+            #[cfg(unix)]
+            Conn::Unix(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+            Conn::Gone => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Conn::Tls(s) => s.flush(),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Conn {
+    fn into_tls(self) -> io::Result<Conn> {
+        let Conn::Tcp(tcp) = self else {
+            return Err(io::ErrorKind::Unsupported.into());
+        };
+        let conn = rustls::ServerConnection::new(server_tls_config()).map_err(io::Error::other)?;
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        while tls.conn.is_handshaking() {
+            tls.conn.complete_io(&mut tls.sock)?;
+        }
+        Ok(Conn::Tls(Box::new(tls)))
+    }
+}
+
+struct Session<'a> {
+    conn: Conn,
+    buf: Vec<u8>,
+    script: &'a Script,
+    log: &'a Log,
+    idx: usize,
+    tls: bool,
+}
+
+/// What the command loop should do after a step.
+enum Flow {
+    Continue,
+    Stop,
+}
+
+impl Session<'_> {
+    fn record(&self, f: impl FnOnce(&mut SessionLog)) {
+        if let Ok(mut l) = self.log.lock()
+            && let Some(s) = l.get_mut(self.idx)
+        {
+            f(s);
+        }
+    }
+
+    fn read_line(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let mut line: Vec<u8> = self.buf.drain(..=i).collect();
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Some(line);
+            }
+            let mut chunk = [0u8; 8192];
+            match self.conn.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    fn send(&mut self, bytes: &str) -> bool {
+        self.conn.write_all(bytes.as_bytes()).is_ok() && self.conn.flush().is_ok()
+    }
+
+    fn rule(&self, line: &str) -> Option<Step> {
+        self.script
+            .rules
+            .iter()
+            .find(|r| {
+                line.len() >= r.prefix.len()
+                    && line.as_bytes()[..r.prefix.len()].eq_ignore_ascii_case(r.prefix.as_bytes())
+            })
+            .map(|r| r.step.clone())
+    }
+
+    /// Runs a rule's step, or `default` when no rule matches.
+    fn answer(&mut self, line: &str, default: &str) -> Flow {
+        match self.rule(line) {
+            None => self.flow(Step::Reply(default.to_owned())),
+            Some(step) => self.flow(step),
+        }
+    }
+
+    fn flow(&mut self, step: Step) -> Flow {
+        match step {
+            Step::Reply(r) => {
+                if self.send(&r) {
+                    Flow::Continue
+                } else {
+                    Flow::Stop
+                }
+            }
+            Step::ReplyAndClose(r) => {
+                self.send(&r);
+                Flow::Stop
+            }
+            Step::Close => Flow::Stop,
+            Step::Stall => {
+                let mut sink = [0u8; 4096];
+                while matches!(self.conn.read(&mut sink), Ok(n) if n > 0) {}
+                Flow::Stop
+            }
+        }
+    }
+
+    fn ehlo_reply(&self, verb: &str) -> String {
+        let mut ext: Vec<String> = Vec::new();
+        if verb != "HELO" {
+            ext.extend(self.script.extensions.iter().cloned());
+            if self.script.starttls && !self.tls {
+                ext.push("STARTTLS".into());
+            }
+            if self.script.auth.is_some() {
+                ext.push("AUTH PLAIN LOGIN".into());
+            }
+        }
+        let mut out = String::new();
+        let mut lines = vec!["test.example Hello".to_owned()];
+        lines.extend(ext);
+        for (i, l) in lines.iter().enumerate() {
+            let sep = if i + 1 == lines.len() { ' ' } else { '-' };
+            out.push_str(&format!("250{sep}{l}\r\n"));
+        }
+        out
+    }
+
+    fn check_auth(&self, user: &[u8], pass: &[u8]) -> bool {
+        self.script
+            .auth
+            .as_ref()
+            .is_some_and(|(u, p)| u.as_bytes() == user && p.as_bytes() == pass)
+    }
+
+    fn auth(&mut self, args: &str) -> Flow {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut parts = args.split_whitespace();
+        let mech = parts.next().unwrap_or("").to_ascii_uppercase();
+        let initial = parts.next().map(str::to_owned);
+        let ok = match mech.as_str() {
+            "PLAIN" => {
+                let resp = match initial {
+                    Some(r) => r,
+                    None => {
+                        if !self.send("334 \r\n") {
+                            return Flow::Stop;
+                        }
+                        let Some(l) = self.read_line() else {
+                            return Flow::Stop;
+                        };
+                        String::from_utf8_lossy(&l).into_owned()
+                    }
+                };
+                let raw = b64.decode(resp.trim()).unwrap_or_default();
+                let f: Vec<&[u8]> = raw.split(|&b| b == 0).collect();
+                f.len() == 3 && self.check_auth(f[1], f[2])
+            }
+            "LOGIN" => {
+                let mut got = Vec::new();
+                for prompt in ["334 VXNlcm5hbWU6\r\n", "334 UGFzc3dvcmQ6\r\n"] {
+                    if !self.send(prompt) {
+                        return Flow::Stop;
+                    }
+                    let Some(l) = self.read_line() else {
+                        return Flow::Stop;
+                    };
+                    got.push(b64.decode(&l).unwrap_or_default());
+                }
+                self.check_auth(&got[0], &got[1])
+            }
+            _ => return self.flow(Step::Reply("504 5.5.4 mechanism not supported\r\n".into())),
+        };
+        if ok {
+            self.flow(Step::Reply("235 2.7.0 authenticated\r\n".into()))
+        } else {
+            self.flow(Step::Reply("535 5.7.8 bad credentials\r\n".into()))
+        }
+    }
+
+    fn data(&mut self, from: &str, rcpts: &[String]) -> Flow {
+        let mut data = Vec::new();
+        loop {
+            let Some(mut line) = self.read_line() else {
+                return Flow::Stop;
+            };
+            if line == b"." {
+                break;
+            }
+            if line.first() == Some(&b'.') {
+                line.remove(0);
+            }
+            data.extend_from_slice(&line);
+            data.extend_from_slice(b"\r\n");
+        }
+        let msg = Received {
+            from: from.to_owned(),
+            rcpts: rcpts.to_vec(),
+            data,
+        };
+        self.record(|s| s.messages.push(msg));
+        if self.script.lmtp {
+            let mut out = String::new();
+            for r in rcpts {
+                if self.script.lmtp_refuse.contains(r) {
+                    out.push_str(&format!("550 5.1.1 <{r}> mailbox unavailable\r\n"));
+                } else {
+                    out.push_str(&format!("250 2.1.5 <{r}> delivered\r\n"));
+                }
+            }
+            self.flow(Step::Reply(out))
+        } else {
+            self.answer(".", "250 2.0.0 queued as TEST\r\n")
+        }
+    }
+
+    fn run(&mut self) {
+        if self.script.implicit_tls {
+            match std::mem::replace(&mut self.conn, Conn::Gone).into_tls() {
+                Ok(c) => self.conn = c,
+                Err(_) => return,
+            }
+            self.tls = true;
+            self.record(|s| s.tls = true);
+        }
+        if let Flow::Stop = self.answer("GREETING", "220 test.example ESMTP test server\r\n") {
+            return;
+        }
+        let (mut from, mut rcpts) = (String::new(), Vec::<String>::new());
+        while let Some(line) = self.read_line() {
+            let line = String::from_utf8_lossy(&line).into_owned();
+            self.record(|s| s.commands.push(line.clone()));
+            let upper = line.to_ascii_uppercase();
+            let verb = upper.split(' ').next().unwrap_or("").to_owned();
+            let flow = match verb.as_str() {
+                "EHLO" | "HELO" | "LHLO" => {
+                    let default = self.ehlo_reply(&verb);
+                    self.answer(&line, &default)
+                }
+                "STARTTLS" if self.script.starttls && !self.tls => {
+                    if let Flow::Stop = self.answer(&line, "220 2.0.0 ready to start TLS\r\n") {
+                        return;
+                    }
+                    match std::mem::replace(&mut self.conn, Conn::Gone).into_tls() {
+                        Ok(c) => self.conn = c,
+                        Err(_) => return,
+                    }
+                    self.tls = true;
+                    self.record(|s| s.tls = true);
+                    Flow::Continue
+                }
+                "AUTH" if self.script.auth.is_some() && self.rule(&line).is_none() => {
+                    self.auth(line.get(5..).unwrap_or(""))
+                }
+                "MAIL" => {
+                    from = path_of(&line);
+                    rcpts.clear();
+                    self.answer(&line, "250 2.1.0 sender ok\r\n")
+                }
+                "RCPT" => {
+                    let rcpt = path_of(&line);
+                    match self.rule(&line) {
+                        Some(step) => self.flow(step),
+                        None => {
+                            rcpts.push(rcpt);
+                            self.flow(Step::Reply("250 2.1.5 recipient ok\r\n".into()))
+                        }
+                    }
+                }
+                "DATA" => match self.rule(&line) {
+                    Some(step) => self.flow(step),
+                    None if rcpts.is_empty() => {
+                        self.flow(Step::Reply("554 5.5.1 no valid recipients\r\n".into()))
+                    }
+                    None => {
+                        if self.send("354 end data with <CR><LF>.<CR><LF>\r\n") {
+                            let (f, r) = (from.clone(), rcpts.clone());
+                            rcpts.clear();
+                            self.data(&f, &r)
+                        } else {
+                            Flow::Stop
+                        }
+                    }
+                },
+                "RSET" => {
+                    rcpts.clear();
+                    self.answer(&line, "250 2.0.0 ok\r\n")
+                }
+                "QUIT" => {
+                    let step = self
+                        .rule(&line)
+                        .unwrap_or(Step::ReplyAndClose("221 2.0.0 bye\r\n".into()));
+                    self.flow(step);
+                    Flow::Stop
+                }
+                "NOOP" => self.answer(&line, "250 2.0.0 ok\r\n"),
+                "VRFY" => self.answer(&line, "252 2.5.2 cannot verify, will attempt delivery\r\n"),
+                "EXPN" => self.answer(&line, "502 5.5.1 EXPN not available\r\n"),
+                "HELP" => self.answer(&line, "214 2.0.0 see RFC 5321\r\n"),
+                _ => self.answer(&line, "500 5.5.2 command not recognized\r\n"),
+            };
+            if let Flow::Stop = flow {
+                return;
+            }
+        }
+    }
+}
+
+/// The path inside `<...>` of a MAIL or RCPT line.
+fn path_of(line: &str) -> String {
+    match (line.find('<'), line.find('>')) {
+        (Some(a), Some(b)) if a < b => line[a + 1..b].to_owned(),
+        _ => String::new(),
+    }
+}
+
+fn serve(conn: Conn, script: &Script, log: &Log) {
+    let idx = match log.lock() {
+        Ok(mut l) => {
+            l.push(SessionLog::default());
+            l.len() - 1
+        }
+        Err(_) => return,
+    };
+    let mut s = Session {
+        conn,
+        buf: Vec::new(),
+        script,
+        log,
+        idx,
+        tls: false,
+    };
+    s.run();
+    // Give the client a moment to read the last reply before the socket closes.
+    if let Conn::Tcp(t) = &s.conn {
+        let _ = t.shutdown(std::net::Shutdown::Write);
+    }
+    std::thread::sleep(Duration::from_millis(1));
+}
