@@ -284,7 +284,7 @@ impl SmtpClient {
                         self.io.start_tls(cfg, name, self.handshake_timeout)
                     });
                     if let Err(e) = started {
-                        self.core.abort();
+                        self.core.handle_io_error(Instant::now());
                         self.io.close();
                         return Err(e);
                     }
@@ -311,7 +311,7 @@ impl SmtpClient {
     /// The connection failed: the core gives up (nothing more is written) and the error
     /// is returned as I/O.
     fn fail(&mut self, e: io::Error) -> Error {
-        self.core.abort();
+        self.core.handle_io_error(Instant::now());
         self.io.close();
         while self.core.poll_event().is_some() {}
         Error::Io(e)

@@ -503,6 +503,16 @@ impl Client {
         }
     }
 
+    /// The connection failed at `now` (the driver saw an I/O error, or gave up on a TLS
+    /// handshake). The session closes at once: transactions whose end of data was sent end
+    /// as [`RcptStatus::Unknown`], the others as not delivered.
+    pub fn handle_io_error(&mut self, _now: Instant) {
+        if self.state != State::Closed {
+            self.clear_output();
+            self.close(CloseReason::Transport, false);
+        }
+    }
+
     /// Tells the core that time `now` has come. Closes the session if a deadline passed
     /// (sending only QUIT, and not even that in the middle of message content).
     pub fn handle_timeout(&mut self, now: Instant) {

@@ -1164,3 +1164,20 @@ fn refusal_before_the_content_was_fully_written() {
     assert!(h.c.is_closed());
     assert!(!h.sent().contains("QUIT"), "no QUIT inside message content");
 }
+
+#[test]
+fn io_error_closes_without_writing() {
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"220 mx\r\n");
+    h.server(EHLO_PIPE);
+    h.c.send_mail(env("<a@x.org>", &["<b@y.org>"])).unwrap();
+    h.drain();
+    h.server(b"250 ok\r\n250 ok\r\n354 go\r\n");
+    h.body(b"x");
+    h.sent();
+    h.c.handle_io_error(h.now);
+    h.drain();
+    assert_eq!(h.sent(), "");
+    assert_eq!(status_kinds(&h.outcome()), ["unknown"]);
+    assert_eq!(h.closed(), Some(&CloseReason::Transport));
+}

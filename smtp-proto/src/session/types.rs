@@ -447,6 +447,8 @@ pub enum CloseReason {
     Timeout(Phase),
     /// The caller aborted, or broke a rule that forced the session down.
     Usage(UsageError),
+    /// The connection failed (reported by the driver with `handle_io_error`).
+    Transport,
 }
 
 /// The server violated the protocol. The session is closed; nothing but QUIT is sent.
