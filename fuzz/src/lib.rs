@@ -1,0 +1,27 @@
+//! Property checks shared by the `cargo fuzz` targets of `smtp-proto`.
+//!
+//! Each target in `fuzz_targets/` is a one-line call into this crate, so that every
+//! property lives in one place and can be called from a debugger or a test on a saved
+//! input. A property that does not hold panics: libFuzzer records the input as a crash.
+//! Saved crashes live in `regressions/<target>/`; `scripts/fuzz-smoke` runs them first.
+//!
+//! | target         | input                                    | entry point         |
+//! |----------------|------------------------------------------|---------------------|
+//! | `reply`        | config byte + server bytes               | [`reply`]           |
+//! | `reply_chunks` | [`ChunkedInput`] (config, splits, bytes) | [`reply_chunks`]    |
+//! | `command`      | [`CommandInput`] (structured arguments)  | [`command`]         |
+//! | `ehlo`         | mode byte + EHLO reply bytes             | [`ehlo()`]          |
+//! | `data_encoder` | [`BodyInput`] (mode, splits, body)       | [`data_encoder`]    |
+
+mod body;
+mod command;
+mod ehlo;
+mod input;
+mod reply;
+
+pub use body::{BodyInput, data_encoder};
+pub use ehlo::ehlo;
+
+pub use command::{CommandInput, MailInput, RcptInput, command};
+pub use input::{FuzzBytes, FuzzStr, VOCAB};
+pub use reply::{ChunkedInput, ReplyConfig, reply, reply_chunks};
