@@ -308,6 +308,28 @@ fn eof_mid_session() {
 }
 
 #[test]
+fn eof_after_end_of_data_is_unknown() {
+    let script = Script::default().rule(Rule::new(".", Step::Close));
+    let server = TestServer::start(script);
+    let mut c = connect(&server, plain()).unwrap();
+    let err = send(&mut c, &["b@example.net"]).unwrap_err();
+    let Error::DeliveryUnknown { source, report } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        matches!(**source, Error::ServerDisconnected(Phase::DataDone)),
+        "{source:?}"
+    );
+    assert!(matches!(
+        report.recipients[0].status,
+        RcptStatus::Unknown(_)
+    ));
+    assert!(!report.any_accepted());
+    assert!(err.is_transient());
+    assert_eq!(err.fault(), Fault::Peer);
+}
+
+#[test]
 fn lmtp_per_recipient_results() {
     let script = Script {
         lmtp: true,
