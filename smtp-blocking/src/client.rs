@@ -262,6 +262,7 @@ impl SmtpClient {
                             }
                         }
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) if is_connection_lost(&e) && self.salvage_replies() => {}
                         Err(e) => return Err(self.fail(e)),
                     }
                 }
@@ -306,6 +307,50 @@ impl SmtpClient {
             d.saturating_duration_since(Instant::now())
                 .max(Duration::from_millis(1))
         })
+    }
+
+    /// A write failed because the server closed the connection (EPIPE/ECONNRESET). A
+    /// server may refuse the content and close without reading the rest (e.g. `550` right
+    /// after the `354`): its reply is then waiting in the receive buffer. Hands whatever
+    /// can still be read to the core, then the end of stream, so that the reply decides
+    /// the outcome rather than the write error. Returns whether anything was read (when
+    /// nothing was, the session fails with the write error as before).
+    fn salvage_replies(&mut self) -> bool {
+        if self
+            .io
+            .set_timeouts(Some(Duration::from_millis(200)), None)
+            .is_err()
+        {
+            return false;
+        }
+        let mut got = false;
+        loop {
+            match self.io.read(&mut self.buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    got = true;
+                    if self
+                        .core
+                        .handle_input(Instant::now(), &self.buf[..n])
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        if got {
+            // The connection is gone: nothing more can be written. The first EOF settles
+            // what is still open, the second ends a closing session (dropping its output).
+            self.io.close();
+            self.core.handle_eof(Instant::now());
+            if !self.core.is_closed() {
+                self.core.handle_eof(Instant::now());
+            }
+        }
+        got
     }
 
     /// The connection failed: the core gives up (nothing more is written) and the error
@@ -713,6 +758,16 @@ fn is_timeout(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// The peer closed or reset the connection (a write after it closed).
+fn is_connection_lost(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
     )
 }
 

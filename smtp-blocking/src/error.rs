@@ -147,6 +147,18 @@ pub enum Error {
         /// The whole report.
         report: Box<SendReport>,
     },
+    /// The end of data was sent but no reply came (the server disconnected, or the
+    /// deadline passed: `source` says which): the server may have accepted the message,
+    /// so sending it again may deliver it twice. Distinct from a refusal. The report holds
+    /// every recipient, those without a verdict as
+    /// [`RcptStatus::Unknown`](smtp_proto::session::RcptStatus::Unknown).
+    #[error("the message may have been accepted: {source}")]
+    DeliveryUnknown {
+        /// What ended the session.
+        source: Box<Error>,
+        /// The whole report.
+        report: Box<SendReport>,
+    },
     /// Authentication failed (peer when refused, caller when no mechanism fits or the
     /// connection is unencrypted; smtplib's `SMTPAuthenticationError`).
     #[error("authentication failed ({mechanism}): {source}")]
@@ -178,6 +190,7 @@ impl Error {
     /// Whose fault this is.
     pub fn fault(&self) -> Fault {
         match self {
+            Error::DeliveryUnknown { source, .. } => source.fault(),
             Error::Connect { .. } | Error::Timeout(_) | Error::Io(_) => Fault::Io,
             Error::Usage(_) | Error::InvalidInput(_) => Fault::Caller,
             Error::Auth { source, .. } => match source {
@@ -203,9 +216,11 @@ impl Error {
     }
 
     /// Whether retrying later may succeed: a 4xx reply, a timeout, a disconnect or an
-    /// I/O error (for [`Error::RecipientsRefused`]: every refusal was 4xx).
+    /// I/O error (for [`Error::RecipientsRefused`]: every refusal was 4xx; for
+    /// [`Error::DeliveryUnknown`]: its cause, though a retry may deliver twice).
     pub fn is_transient(&self) -> bool {
         match self {
+            Error::DeliveryUnknown { source, .. } => source.is_transient(),
             Error::RecipientsRefused(rep) => rep
                 .recipients
                 .iter()

@@ -91,17 +91,25 @@ pub(crate) fn classify(
             sender: sender.to_owned(),
         });
     }
-    // A failure without a server verdict: the session's own error says why.
+    // A failure without a server verdict: the session's own error says why; after the
+    // end of data was sent, wrapped to say that the message may have been accepted.
     for r in &o.recipients {
         if let RcptStatus::NotDelivered(f) | RcptStatus::Unknown(f) = &r.status {
-            return Err(match f {
+            let cause = match f {
                 Failure::Usage(u) => Error::Usage(u.clone()),
                 Failure::ServiceClosing(rep) => Error::ServiceClosing(rep.into()),
                 _ => close.map_or(
                     Error::Usage(smtp_proto::session::UsageError::Closed),
                     Error::from_close,
                 ),
-            });
+            };
+            if matches!(r.status, RcptStatus::Unknown(_)) {
+                return Err(Error::DeliveryUnknown {
+                    source: Box::new(cause),
+                    report: Box::new(report),
+                });
+            }
+            return Err(cause);
         }
     }
     let at_rcpt = o.recipients.iter().all(|r| {

@@ -1,5 +1,5 @@
-//! End-to-end tests against the scripted loopback server (no external server needed),
-//! plus `#[ignore]`d tests against real servers named by environment variables.
+//! End-to-end tests against the scripted loopback server (no external server needed).
+//! The tests against real Postfix, Dovecot and smtp-sink servers are in `real_servers.rs`.
 
 use std::time::Duration;
 
@@ -308,6 +308,28 @@ fn eof_mid_session() {
 }
 
 #[test]
+fn eof_after_end_of_data_is_unknown() {
+    let script = Script::default().rule(Rule::new(".", Step::Close));
+    let server = TestServer::start(script);
+    let mut c = connect(&server, plain()).unwrap();
+    let err = send(&mut c, &["b@example.net"]).unwrap_err();
+    let Error::DeliveryUnknown { source, report } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        matches!(**source, Error::ServerDisconnected(Phase::DataDone)),
+        "{source:?}"
+    );
+    assert!(matches!(
+        report.recipients[0].status,
+        RcptStatus::Unknown(_)
+    ));
+    assert!(!report.any_accepted());
+    assert!(err.is_transient());
+    assert_eq!(err.fault(), Fault::Peer);
+}
+
+#[test]
 fn lmtp_per_recipient_results() {
     let script = Script {
         lmtp: true,
@@ -420,42 +442,4 @@ fn pipelined_batch_and_reader_bodies() {
     let got = server.messages();
     assert_eq!(got.len(), 6);
     assert_eq!(got[5].data, big);
-}
-
-// ---------------------------------------------------------------- external servers
-//
-// Run with e.g. `SMTP_TEST_POSTFIX=127.0.0.1:25 cargo test -p smtp-blocking -- --ignored`.
-
-/// The address in `var`, or `None` (the test then passes without doing anything).
-fn external(var: &str) -> Option<String> {
-    std::env::var(var).ok().filter(|v| !v.is_empty())
-}
-
-#[test]
-#[ignore = "needs SMTP_TEST_POSTFIX=host:port"]
-fn external_postfix_send() {
-    let Some(addr) = external("SMTP_TEST_POSTFIX") else {
-        return;
-    };
-    let mut o = Options::new().with_timeout(Duration::from_secs(30));
-    o.tls = TlsPolicy::Opportunistic;
-    o.tls_options = TlsOptions::new().dangerous_accept_invalid_certs();
-    let mut c = SmtpClient::connect(&addr, o).unwrap();
-    let r = send(&mut c, &["root@localhost"]).unwrap();
-    assert!(r.any_accepted());
-    c.quit().unwrap();
-}
-
-#[test]
-#[ignore = "needs SMTP_TEST_LMTP=host:port (e.g. Dovecot)"]
-fn external_lmtp_send() {
-    let Some(addr) = external("SMTP_TEST_LMTP") else {
-        return;
-    };
-    let mut o = Options::new().with_timeout(Duration::from_secs(30));
-    o.tls = TlsPolicy::Never;
-    o.dialect = Dialect::Lmtp;
-    let mut c = SmtpClient::connect(&addr, o).unwrap();
-    let r = send(&mut c, &["root@localhost"]);
-    assert!(r.is_ok() || matches!(r, Err(Error::RecipientsRefused(_))));
 }
