@@ -614,6 +614,12 @@ impl Client {
                 e.encode(&chunk[..n], &mut self.out);
                 let frames = e.stats().bytes_out / size - before;
                 let end = self.out_end();
+                if self.cfg.transcript {
+                    for _ in 0..frames {
+                        self.log(TranscriptLine::Sent(format!("BDAT {size}")));
+                        self.log(TranscriptLine::Content(size));
+                    }
+                }
                 for _ in 0..frames {
                     self.boundaries.push_back(end);
                     self.inflight.push_back(Pending {
@@ -1011,7 +1017,7 @@ impl Client {
         if !self.pipelining() && tx.accepted == 0 {
             // Lock-step and nobody accepted: no DATA. The server holds a MAIL: reset it.
             self.ops.pop_front();
-            self.need_rset = tx.mail_ok();
+            self.need_rset |= tx.mail_ok();
             self.finish_tx(id);
             return true;
         }
@@ -1025,7 +1031,7 @@ impl Client {
             self.ops.pop_front();
             let tx = &mut self.txs[ti];
             if tx.accepted == 0 || !tx.mail_ok() {
-                self.need_rset = tx.mail_ok();
+                self.need_rset |= tx.mail_ok();
                 self.finish_tx(id);
                 return true;
             }
@@ -1115,8 +1121,19 @@ impl Client {
             }
             env.mail_params.size = Some(size);
         }
-        if env.mail_params.size.is_some() && caps.as_ref().and_then(Capabilities::size).is_none() {
-            env.mail_params.size = None;
+        match (
+            env.mail_params.size,
+            caps.as_ref().and_then(Capabilities::size),
+        ) {
+            (Some(_), None) => env.mail_params.size = None,
+            (Some(size), Some(limit)) => {
+                if let Some(max) = limit.limit()
+                    && size > max
+                {
+                    return Err(UsageError::TooLarge { size, limit: max });
+                }
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -1272,6 +1289,9 @@ impl Client {
                     if !code.is_positive() {
                         let st = Self::refusal(Stage::Mail, &reply);
                         Self::settle(tx, || st.clone());
+                        // Some servers keep state from a refused MAIL (Postfix keeps a
+                        // refused SIZE=): start the next transaction from a clean RSET.
+                        self.need_rset = true;
                     }
                     tx.mail_reply = Some(reply);
                     if !tx.mail_ok() && tx.outstanding == 0 {
@@ -1453,7 +1473,7 @@ impl Client {
         }
         let st = Self::refusal(Stage::Data, &reply);
         Self::settle(tx, || st.clone());
-        self.need_rset = tx.mail_ok();
+        self.need_rset |= tx.mail_ok();
         if tx.outstanding == 0 {
             self.finish_tx(id);
         }
