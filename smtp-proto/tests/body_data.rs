@@ -432,19 +432,23 @@ fn reference_stats(input: &[u8]) -> (u64, u64, u64, u64, u64, u64, bool, bool) {
     }
     let has_8bit = input.iter().any(|&b| b >= 0x80);
     let has_nul = input.contains(&0);
-    (lines, longest, long, bare_cr, bare_lf, dots, has_8bit, has_nul)
+    (
+        lines, longest, long, bare_cr, bare_lf, dots, has_8bit, has_nul,
+    )
 }
 
 fn check_against_reference(input: &[u8], chunks: &[&[u8]]) {
     let (wire, s) = encode_chunks(chunks);
     check_wire(input, &wire);
-    let (lines, longest, long, bare_cr, bare_lf, dots, has_8bit, has_nul) =
-        reference_stats(input);
+    let (lines, longest, long, bare_cr, bare_lf, dots, has_8bit, has_nul) = reference_stats(input);
     assert_eq!(
         (s.lines, s.longest_line, s.long_lines, s.bare_cr, s.bare_lf),
         (lines, longest, long, bare_cr, bare_lf)
     );
-    assert_eq!((s.dots_stuffed, s.has_8bit, s.has_nul), (dots, has_8bit, has_nul));
+    assert_eq!(
+        (s.dots_stuffed, s.has_8bit, s.has_nul),
+        (dots, has_8bit, has_nul)
+    );
     assert_eq!(s.bytes_in, input.len() as u64);
     assert_eq!(s.bytes_out + 3, wire.len() as u64);
     assert_eq!(encode_zero_copy(chunks), wire);
@@ -454,7 +458,10 @@ fn check_against_reference(input: &[u8], chunks: &[&[u8]]) {
             (b.lines, b.longest_line, b.long_lines, b.bare_cr, b.bare_lf),
             (lines, longest, long, bare_cr, bare_lf)
         );
-        assert_eq!((b.dots_stuffed, b.has_8bit, b.has_nul), (0, has_8bit, has_nul));
+        assert_eq!(
+            (b.dots_stuffed, b.has_8bit, b.has_nul),
+            (0, has_8bit, has_nul)
+        );
     }
 }
 
@@ -501,7 +508,11 @@ fn benchmark_like_body_matches_reference() {
     // 76-character lines + CRLF, some starting with `.`, then some short lines.
     let mut input = Vec::new();
     for i in 0..4000u32 {
-        let c = if i % 97 == 0 { b'.' } else { b'a' + (i % 26) as u8 };
+        let c = if i % 97 == 0 {
+            b'.'
+        } else {
+            b'a' + (i % 26) as u8
+        };
         input.push(c);
         input.extend((0..75).map(|k| b'a' + ((i + k) % 26) as u8));
         input.extend_from_slice(b"\r\n");
