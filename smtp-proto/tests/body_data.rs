@@ -192,6 +192,12 @@ fn stats() {
     assert_eq!((s.lines, s.dots_stuffed), (5, 1));
     assert_eq!(s.class(), BodyClass::Binary);
 
+    // Lines of at most 512 octets are not measured (see `BodyStats::longest_line`).
+    let (_, s) = encode_chunks(&[b"short\r\nlines\r\n"]);
+    assert_eq!((s.longest_line, s.lines), (0, 2));
+    let (_, s) = encode_chunks(&[&vec![b'z'; 513]]);
+    assert_eq!((s.longest_line, s.lines), (513, 1));
+
     let (_, s) = encode_chunks(&[&vec![b'y'; 998]]);
     assert_eq!((s.long_lines, s.longest_line, s.lines), (0, 998, 1));
     assert_eq!(s.class(), BodyClass::SevenBit);
@@ -395,7 +401,10 @@ fn reference_stats(input: &[u8]) -> (u64, u64, u64, u64, u64, u64, bool, bool) {
     let mut at_start = true;
     let mut end_line = |len: &mut u64| {
         lines += 1;
-        longest = longest.max(*len);
+        // Lines of at most 512 octets are not measured.
+        if *len > 512 {
+            longest = longest.max(*len);
+        }
         if *len > 998 {
             long += 1;
         }
@@ -472,6 +481,7 @@ fn text_body() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
             6 => 0usize..140,
             2 => 60usize..300,
+            1 => 240usize..530,
             1 => 990usize..1010,
         ],
         prop_oneof![20 => Just(b'a'), 1 => Just(b'.')],
