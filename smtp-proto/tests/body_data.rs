@@ -192,6 +192,12 @@ fn stats() {
     assert_eq!((s.lines, s.dots_stuffed), (5, 1));
     assert_eq!(s.class(), BodyClass::Binary);
 
+    // Lines of at most 512 octets are not measured (see `BodyStats::longest_line`).
+    let (_, s) = encode_chunks(&[b"short\r\nlines\r\n"]);
+    assert_eq!((s.longest_line, s.lines), (0, 2));
+    let (_, s) = encode_chunks(&[&vec![b'z'; 513]]);
+    assert_eq!((s.longest_line, s.lines), (513, 1));
+
     let (_, s) = encode_chunks(&[&vec![b'y'; 998]]);
     assert_eq!((s.long_lines, s.longest_line, s.lines), (0, 998, 1));
     assert_eq!(s.class(), BodyClass::SevenBit);
@@ -384,5 +390,192 @@ proptest! {
         prop_assert!(full.iter().all(|&n| n == size));
         prop_assert!(*last < size);
         prop_assert_eq!(wire, bdat(binary, size, &[&input]).0);
+    }
+}
+
+/// Stats computed byte by byte, the specification of [`smtp_proto::body::BodyStats`]:
+/// `(lines, longest_line, long_lines, bare_cr, bare_lf, dots, has_8bit, has_nul)`.
+fn reference_stats(input: &[u8]) -> (u64, u64, u64, u64, u64, u64, bool, bool) {
+    let (mut lines, mut longest, mut long, mut bare_cr, mut bare_lf, mut dots) = (0, 0, 0, 0, 0, 0);
+    let mut len = 0u64;
+    let mut at_start = true;
+    let mut end_line = |len: &mut u64| {
+        lines += 1;
+        // Lines of at most 512 octets are not measured.
+        if *len > 512 {
+            longest = longest.max(*len);
+        }
+        if *len > 998 {
+            long += 1;
+        }
+        *len = 0;
+    };
+    let mut i = 0;
+    while i < input.len() {
+        let b = input[i];
+        if at_start && b == b'.' {
+            dots += 1;
+        }
+        at_start = false;
+        match b {
+            b'\r' => {
+                if input.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                } else {
+                    bare_cr += 1;
+                }
+                end_line(&mut len);
+                at_start = true;
+            }
+            b'\n' => {
+                bare_lf += 1;
+                end_line(&mut len);
+                at_start = true;
+            }
+            _ => len += 1,
+        }
+        i += 1;
+    }
+    if !at_start {
+        end_line(&mut len);
+    }
+    let has_8bit = input.iter().any(|&b| b >= 0x80);
+    let has_nul = input.contains(&0);
+    (
+        lines, longest, long, bare_cr, bare_lf, dots, has_8bit, has_nul,
+    )
+}
+
+fn check_against_reference(input: &[u8], chunks: &[&[u8]]) {
+    let (wire, s) = encode_chunks(chunks);
+    check_wire(input, &wire);
+    let (lines, longest, long, bare_cr, bare_lf, dots, has_8bit, has_nul) = reference_stats(input);
+    assert_eq!(
+        (s.lines, s.longest_line, s.long_lines, s.bare_cr, s.bare_lf),
+        (lines, longest, long, bare_cr, bare_lf)
+    );
+    assert_eq!(
+        (s.dots_stuffed, s.has_8bit, s.has_nul),
+        (dots, has_8bit, has_nul)
+    );
+    assert_eq!(s.bytes_in, input.len() as u64);
+    assert_eq!(s.bytes_out + 3, wire.len() as u64);
+    assert_eq!(encode_zero_copy(chunks), wire);
+    for binary in [false, true] {
+        let (_, b) = bdat(binary, 4096, chunks);
+        assert_eq!(
+            (b.lines, b.longest_line, b.long_lines, b.bare_cr, b.bare_lf),
+            (lines, longest, long, bare_cr, bare_lf)
+        );
+        assert_eq!(
+            (b.dots_stuffed, b.has_8bit, b.has_nul),
+            (0, has_8bit, has_nul)
+        );
+    }
+}
+
+/// Text-like bodies: mostly CRLF lines of every length (around the fast-path block size
+/// too), with rare dots, bare line endings, NUL and 8-bit bytes.
+fn text_body() -> impl Strategy<Value = Vec<u8>> {
+    let line = (
+        prop_oneof![
+            6 => 0usize..140,
+            2 => 60usize..300,
+            1 => 240usize..530,
+            1 => 990usize..1010,
+        ],
+        prop_oneof![20 => Just(b'a'), 1 => Just(b'.')],
+        prop::collection::vec(
+            prop_oneof![
+                200 => Just(b'x'),
+                1 => Just(b'\r'),
+                1 => Just(b'\n'),
+                1 => Just(0u8),
+                1 => Just(0xe9u8),
+                1 => Just(b'.'),
+            ],
+            1..2,
+        ),
+        prop_oneof![30 => Just(&b"\r\n"[..]), 1 => Just(&b"\n"[..]), 1 => Just(&b"\r"[..])],
+    );
+    prop::collection::vec(line, 0..40).prop_map(|lines| {
+        let mut v = Vec::new();
+        for (n, first, fill, end) in lines {
+            if n > 0 {
+                v.push(first);
+            }
+            for k in 1..n {
+                v.push(if k % 37 == 0 { fill[0] } else { b'x' });
+            }
+            v.extend_from_slice(end);
+        }
+        v
+    })
+}
+
+#[test]
+fn benchmark_like_body_matches_reference() {
+    // 76-character lines + CRLF, some starting with `.`, then some short lines.
+    let mut input = Vec::new();
+    for i in 0..4000u32 {
+        let c = if i % 97 == 0 {
+            b'.'
+        } else {
+            b'a' + (i % 26) as u8
+        };
+        input.push(c);
+        input.extend((0..75).map(|k| b'a' + ((i + k) % 26) as u8));
+        input.extend_from_slice(b"\r\n");
+        if i % 500 == 0 {
+            input.extend_from_slice(b"short\r\n.\r\n\r\nx\r\n");
+        }
+    }
+    for size in [input.len(), 1, 77, 78, 127, 128, 129, 4096, 65536] {
+        let chunks: Vec<&[u8]> = input.chunks(size).collect();
+        check_against_reference(&input, &chunks);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn text_matches_reference(input in text_body(), cuts in prop::collection::vec(any::<usize>(), 0..6)) {
+        let chunks = chunked(&input, &cuts);
+        let refs: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+        check_against_reference(&input, &refs);
+        check_against_reference(&input, &[&input]);
+    }
+}
+
+#[test]
+fn events_at_every_offset_match_reference() {
+    // A CRLF text background with one event moved across two fast-path blocks.
+    let mut background = Vec::new();
+    for i in 0..8 {
+        background.extend((0..40 + i * 7).map(|k| b'a' + (k % 26) as u8));
+        background.extend_from_slice(b"\r\n");
+    }
+    for event in [
+        &b"\r"[..],
+        b"\n",
+        b"\r\n",
+        b"\r\r\n",
+        b"\n\r",
+        b"\r\n.",
+        b"\r\n..",
+        b"\r\n.\r\n",
+        b"\x00",
+        b"\xc3\xa9",
+        b"\r\n\r\n",
+    ] {
+        for at in 0..300 {
+            let mut input = background[..at].to_vec();
+            input.extend_from_slice(event);
+            input.extend_from_slice(&background[at..]);
+            check_against_reference(&input, &[&input]);
+            let (a, b) = input.split_at(at / 2);
+            check_against_reference(&input, &[a, b]);
+        }
     }
 }

@@ -69,7 +69,10 @@ pub struct BodyStats {
     pub bare_lf: u64,
     /// Lines longer than 998 octets (excluding the line ending).
     pub long_lines: u64,
-    /// Length of the longest line, excluding its line ending.
+    /// Length of the longest line, excluding its line ending, if it is longer than 512
+    /// octets; 0 if no line is. Short lines are not measured, so that the encoders can
+    /// skip through ordinary text a block at a time; every line over 512 octets (and so
+    /// every line counted in [`long_lines`](Self::long_lines)) is measured exactly.
     pub longest_line: u64,
     /// Dots inserted by DATA dot-stuffing (always 0 for BDAT).
     pub dots_stuffed: u64,
