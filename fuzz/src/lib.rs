@@ -12,12 +12,14 @@
 //! | `command`      | [`CommandInput`] (structured arguments)  | [`command`]         |
 //! | `ehlo`         | mode byte + EHLO reply bytes             | [`ehlo()`]          |
 //! | `data_encoder` | [`BodyInput`] (mode, splits, body)       | [`data_encoder`]    |
+//! | `session`      | config byte + script of steps            | [`session()`]       |
 
 mod body;
 mod command;
 mod ehlo;
 mod input;
 mod reply;
+mod session;
 
 pub use body::{BodyInput, data_encoder};
 pub use ehlo::ehlo;
@@ -25,3 +27,4 @@ pub use ehlo::ehlo;
 pub use command::{CommandInput, MailInput, RcptInput, command};
 pub use input::{FuzzBytes, FuzzStr, VOCAB};
 pub use reply::{ChunkedInput, ReplyConfig, reply, reply_chunks};
+pub use session::{REPLIES, session};
