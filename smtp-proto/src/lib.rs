@@ -136,8 +136,3 @@ pub mod session;
 
 pub use ehlo::Capabilities;
 pub use reply::{EnhancedStatus, Reply, ReplyCode, ReplyError, ReplyLimits, ReplyReader, ReplyRef};
-
-/// The README's Rust examples, compiled and run as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;
