@@ -469,11 +469,17 @@ impl SmtpClient {
         Ok(())
     }
 
-    /// The EHLO/LHLO result (smtplib's `ehlo()` / `ehlo_resp`): `None` after a HELO
-    /// fallback. The core sends EHLO itself; this does not send another one.
-    pub fn ehlo(&mut self) -> Result<Option<&Capabilities>, Error> {
-        self.ehlo_or_helo_if_needed()?;
-        Ok(self.core.capabilities())
+    /// Sends EHLO (LHLO for LMTP) again, as smtplib's `ehlo()`, and returns its reply
+    /// whatever the code; a 250 replaces the [`capabilities`](Self::capabilities). The
+    /// session already sent EHLO when it connected.
+    pub fn ehlo(&mut self) -> Result<ServerReply, Error> {
+        self.command(|c| c.hello(false))
+    }
+
+    /// Sends HELO, as smtplib's `helo()`, and returns its reply whatever the code; a 250
+    /// clears the capabilities (no extensions after HELO).
+    pub fn helo(&mut self) -> Result<ServerReply, Error> {
+        self.command(|c| c.hello(true))
     }
 
     /// The capabilities of the last EHLO/LHLO reply.

@@ -443,3 +443,18 @@ fn pipelined_batch_and_reader_bodies() {
     assert_eq!(got.len(), 6);
     assert_eq!(got[5].data, big);
 }
+
+#[test]
+fn ehlo_and_helo_again_like_smtplib() {
+    let server = TestServer::start(Script::default());
+    let mut c = connect(&server, plain()).unwrap();
+    assert!(c.has_extn("pipelining"));
+    assert_eq!(c.helo().unwrap().code, 250);
+    assert!(c.capabilities().is_none());
+    assert!(!c.has_extn("pipelining"));
+    assert_eq!(c.ehlo().unwrap().code, 250);
+    assert!(c.has_extn("pipelining"));
+    let report = send(&mut c, &["b@example.net"]).unwrap();
+    assert!(report.recipients[0].accepted);
+    c.quit().unwrap();
+}

@@ -62,6 +62,8 @@ enum Expect {
     Bdat(TxId),
     /// RSET sent by the core between transactions (no event).
     SilentRset,
+    /// EHLO/LHLO (`false`) or HELO (`true`) asked for by the caller.
+    Rehello(bool),
     /// AUTH or an AUTH continuation line.
     Auth,
     /// The AUTH cancel line `*`; the exchange already failed.
@@ -74,7 +76,7 @@ impl Expect {
     fn phase(self) -> Phase {
         match self {
             Expect::Greeting => Phase::Greeting,
-            Expect::Ehlo | Expect::Helo => Phase::Ehlo,
+            Expect::Ehlo | Expect::Helo | Expect::Rehello(_) => Phase::Ehlo,
             Expect::StartTls => Phase::StartTls,
             Expect::Auth | Expect::AuthCancel => Phase::Auth,
             Expect::Mail(_) => Phase::Mail,
@@ -116,6 +118,8 @@ struct Pending {
 enum Op {
     Tx(TxId),
     Simple(Command),
+    /// EHLO/LHLO (`false`) or HELO (`true`) again.
+    Hello(bool),
     Quit,
     /// AUTH with this mechanism.
     Auth(Box<dyn SaslMechanism>),
@@ -787,6 +791,17 @@ impl Client {
         }
     }
 
+    /// Queues a new EHLO (LHLO for LMTP), or HELO with `helo`, as smtplib's `ehlo()` and
+    /// `helo()` do. A 250 replaces the capabilities (HELO clears them) and resets any
+    /// transaction state; the reply comes as [`Event::Reply`] with verb `Ehlo`/`Lhlo`/`Helo`,
+    /// whatever its code.
+    pub fn hello(&mut self, helo: bool) -> Result<(), UsageError> {
+        self.check_open()?;
+        self.ops.push_back(Op::Hello(helo));
+        self.pump();
+        Ok(())
+    }
+
     /// Queues `QUIT`, after everything queued before it. The session closes on its reply.
     pub fn quit(&mut self) -> Result<(), UsageError> {
         self.check_open()?;
@@ -919,6 +934,20 @@ impl Client {
                         self.close(CloseReason::Usage(e), true);
                         return;
                     }
+                }
+                Op::Hello(helo) => {
+                    let helo = *helo;
+                    if !self.can_send(true) {
+                        return;
+                    }
+                    self.ops.pop_front();
+                    let name = self.cfg.client_name.clone();
+                    let cmd = match (helo, self.cfg.dialect) {
+                        (true, _) => Command::Helo(name),
+                        (false, Dialect::Lmtp) => Command::Lhlo(name),
+                        (false, Dialect::Smtp) => Command::Ehlo(name),
+                    };
+                    let _ = self.emit(&cmd, Expect::Rehello(helo));
                 }
                 Op::Auth(_) | Op::Login { .. } => {
                     if !self.can_send(true) {
@@ -1370,6 +1399,22 @@ impl Client {
                 }
             }
             Expect::SilentRset => {}
+            Expect::Rehello(helo) => {
+                if code.get() == 250 {
+                    self.caps = (!helo).then(|| Capabilities::from_owned_reply(&reply));
+                    self.helo_only = helo;
+                    self.need_rset = false;
+                }
+                let verb = match (helo, self.cfg.dialect) {
+                    (true, _) => Verb::Helo,
+                    (false, Dialect::Lmtp) => Verb::Lhlo,
+                    (false, Dialect::Smtp) => Verb::Ehlo,
+                };
+                self.events.push_back(Event::Reply {
+                    verb,
+                    reply: reply.clone(),
+                });
+            }
             Expect::Auth | Expect::AuthCancel => self.on_auth_reply(head.expect, reply),
             Expect::Quit => {
                 self.close(CloseReason::Quit(Some(reply)), false);

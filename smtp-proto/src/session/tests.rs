@@ -1182,3 +1182,38 @@ fn io_error_closes_without_writing() {
     assert_eq!(status_kinds(&h.outcome()), ["unknown"]);
     assert_eq!(h.closed(), Some(&CloseReason::Transport));
 }
+
+#[test]
+fn ehlo_and_helo_on_demand() {
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"220 mx\r\n");
+    h.server(EHLO_PLAIN);
+    h.sent();
+    h.c.hello(true).unwrap();
+    h.drain();
+    assert_eq!(h.sent(), "HELO client.example\r\n");
+    h.server(b"250 mx\r\n");
+    assert!(h.c.capabilities().is_none());
+    assert!(h.c.is_helo_only());
+    h.c.hello(false).unwrap();
+    h.drain();
+    assert_eq!(h.sent(), "EHLO client.example\r\n");
+    h.server(EHLO_PIPE);
+    assert!(h.c.capabilities().unwrap().pipelining());
+    h.c.hello(false).unwrap();
+    h.drain();
+    h.server(b"550 not today\r\n");
+    assert!(!h.c.is_closed(), "a refused EHLO on demand is a result");
+    let verbs: Vec<_> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Reply { verb, reply } => Some((*verb, reply.code().get())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        verbs,
+        [(Verb::Helo, 250), (Verb::Ehlo, 250), (Verb::Ehlo, 550)]
+    );
+}
