@@ -53,6 +53,76 @@ fn append_body(out: &mut Vec<u8>, size: usize) {
     }
 }
 
+/// Lines per period of the body generator (the alphabet is 64 characters long).
+const PERIOD: usize = 64 * (LINE_CHARS + 2);
+
+/// Messages above this size are streamed (header, one repeated 64,896-octet chunk, tail)
+/// instead of built in memory, like `StreamParts` in shared/bench: constant memory.
+const STREAM_ABOVE: usize = 4 << 20;
+
+/// The standard message as a reader that never holds it whole.
+struct StreamMessage<'a> {
+    parts: &'a StreamParts,
+    /// Index of the current part (0 header, 1..=n chunks, n+1 tail) and offset in it.
+    part: usize,
+    offset: usize,
+}
+
+struct StreamParts {
+    header: Vec<u8>,
+    chunk: Vec<u8>,
+    n_chunks: usize,
+    tail: Vec<u8>,
+}
+
+impl StreamParts {
+    fn new(size: usize, rcpts: usize) -> Self {
+        let chunk_len = 13 * PERIOD;
+        let n_chunks = size / chunk_len;
+        let mut chunk = Vec::new();
+        append_body(&mut chunk, chunk_len);
+        let mut tail = Vec::new();
+        append_body(&mut tail, size - n_chunks * chunk_len);
+        StreamParts {
+            header: header(rcpts),
+            chunk,
+            n_chunks,
+            tail,
+        }
+    }
+
+    fn reader(&self) -> StreamMessage<'_> {
+        StreamMessage {
+            parts: self,
+            part: 0,
+            offset: 0,
+        }
+    }
+}
+
+impl std::io::Read for StreamMessage<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let p = self.parts;
+            let cur: &[u8] = match self.part {
+                0 => &p.header,
+                i if i <= p.n_chunks => &p.chunk,
+                i if i == p.n_chunks + 1 => &p.tail,
+                _ => return Ok(0),
+            };
+            if self.offset == cur.len() {
+                self.part += 1;
+                self.offset = 0;
+                continue;
+            }
+            let n = buf.len().min(cur.len() - self.offset);
+            buf[..n].copy_from_slice(&cur[self.offset..self.offset + n]);
+            self.offset += n;
+            return Ok(n);
+        }
+    }
+}
+
 fn build_message(size: usize, rcpts: usize) -> Vec<u8> {
     let mut m = header(rcpts);
     append_body(&mut m, size);
@@ -101,7 +171,11 @@ fn main() {
     if conns == 0 {
         die("--connections must be >= 1");
     }
-    let message = build_message(size, rcpts);
+    let message = if size > STREAM_ABOVE {
+        Message::Stream(StreamParts::new(size, rcpts))
+    } else {
+        Message::Bytes(build_message(size, rcpts))
+    };
     let to: Vec<String> = (0..rcpts).map(rcpt).collect();
 
     let start = Instant::now();
@@ -133,7 +207,12 @@ fn main() {
     std::process::exit(i32::from(failed || sent != messages));
 }
 
-fn run_connection(server: &str, n: u64, message: &[u8], to: &[String]) -> Result<u64, String> {
+enum Message {
+    Bytes(Vec<u8>),
+    Stream(StreamParts),
+}
+
+fn run_connection(server: &str, n: u64, message: &Message, to: &[String]) -> Result<u64, String> {
     if n == 0 {
         return Ok(0);
     }
@@ -145,22 +224,56 @@ fn run_connection(server: &str, n: u64, message: &[u8], to: &[String]) -> Result
     let env = envelope(FROM, &to).map_err(|e| e.to_string())?;
     let mut sent = 0;
     let mut first_err = None;
-    c.send_all(
-        (0..n).map(|_| (env.clone(), Body::Bytes(message))),
-        |_, r| match r {
-            Ok(rep) if rep.recipients.iter().all(|r| r.accepted) => sent += 1,
-            Ok(_) => {
-                first_err.get_or_insert_with(|| "a recipient was refused".to_owned());
-            }
-            Err(e) => {
-                first_err.get_or_insert_with(|| e.to_string());
-            }
+    let mut readers: Vec<StreamMessage<'_>> = match message {
+        Message::Stream(parts) => (0..n).map(|_| parts.reader()).collect(),
+        Message::Bytes(_) => Vec::new(),
+    };
+    let mut readers = readers.iter_mut();
+    let bodies = (0..n).map(|_| match message {
+        Message::Bytes(m) => Body::Bytes(m),
+        Message::Stream(_) => match readers.next() {
+            Some(r) => Body::Reader(r),
+            None => Body::Bytes(&[]),
         },
-    )
+    });
+    c.send_all(bodies.map(|b| (env.clone(), b)), |_, r| match r {
+        Ok(rep) if rep.recipients.iter().all(|r| r.accepted) => sent += 1,
+        Ok(_) => {
+            first_err.get_or_insert_with(|| "a recipient was refused".to_owned());
+        }
+        Err(e) => {
+            first_err.get_or_insert_with(|| e.to_string());
+        }
+    })
     .map_err(|e| e.to_string())?;
     c.quit().map_err(|e| e.to_string())?;
     match first_err {
         Some(e) => Err(e),
         None => Ok(sent),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    #[test]
+    fn streamed_message_is_the_built_message() {
+        for size in [0, 5, 1024, 64_896, 64_897, 3 * 64_896 + 1000, 1 << 20] {
+            let parts = StreamParts::new(size, 3);
+            let mut streamed = Vec::new();
+            let mut r = parts.reader();
+            let mut buf = [0u8; 1000];
+            loop {
+                let n = r.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                streamed.extend_from_slice(&buf[..n]);
+            }
+            assert_eq!(streamed, build_message(size, 3), "size {size}");
+        }
     }
 }
