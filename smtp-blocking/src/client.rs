@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 
 use smtp_proto::Capabilities;
 use smtp_proto::command::{
-    Domain, ForwardPath, MailParams, Mechanism, RawCommand, RcptParams, ReversePath, SmtpString,
+    Command, Domain, ForwardPath, MailParams, Mechanism, RawCommand, RcptParams, ReversePath,
+    SmtpString,
 };
 use smtp_proto::sasl::{Credentials, PASSWORD_RANKING};
 use smtp_proto::session::{
-    Action, BodyType, Client, CloseReason, Config, Dialect, Envelope, Event, Phase, Timeouts,
-    TlsPolicy, TranscriptLine, TxId, UsageError,
+    Action, BodyType, Client, CloseReason, Config, Dialect, Envelope, Event, MANUAL_TX, Phase,
+    Timeouts, TlsPolicy, TranscriptLine, TxId, UsageError,
 };
 
 use crate::error::{Error, ServerReply, TimeoutPhase};
@@ -557,6 +558,50 @@ impl SmtpClient {
     /// `RSET`.
     pub fn rset(&mut self) -> Result<ServerReply, Error> {
         self.command(Client::rset)
+    }
+
+    /// Low-level `MAIL FROM` (smtplib's `mail`): returns the reply whatever its code.
+    /// [`sendmail`](Self::sendmail) is the way to send mail; this is the building block.
+    pub fn mail(&mut self, from: &str, params: MailParams) -> Result<ServerReply, Error> {
+        let from = ReversePath::parse(from).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        self.command(|c| c.simple(Command::Mail { from, params }))
+    }
+
+    /// Low-level `RCPT TO` (smtplib's `rcpt`): returns the reply whatever its code.
+    pub fn rcpt(&mut self, to: &str, params: RcptParams) -> Result<ServerReply, Error> {
+        let to = ForwardPath::parse(to).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        let smtputf8 = to.needs_smtputf8();
+        self.command(|c| {
+            c.simple(Command::Rcpt {
+                to,
+                params,
+                smtputf8,
+            })
+        })
+    }
+
+    /// Low-level `DATA` (smtplib's `data`): sends DATA and, after a 354, the message
+    /// (CRLF-normalised, dot-stuffed, terminated). Returns the reply to the end of data, or
+    /// the reply to DATA when it was not 354.
+    pub fn data(&mut self, message: &[u8]) -> Result<ServerReply, Error> {
+        self.events.clear();
+        self.core.data().map_err(|e| self.usage(e))?;
+        let mut feeds = [Feed {
+            tx: MANUAL_TX,
+            body: Body::Bytes(message),
+            buf: Vec::new(),
+            pos: 0,
+            eof: false,
+        }];
+        self.run(&mut feeds, &mut |e| matches!(e, Event::Reply { .. }))?;
+        let reply = self.events.drain(..).find_map(|e| match e {
+            Event::Reply { reply, .. } => Some(reply),
+            _ => None,
+        });
+        match reply {
+            Some(r) => Ok((&r).into()),
+            None => Err(self.closed_error()),
+        }
     }
 
     /// Sends a raw command line (smtplib's `docmd`) and returns its reply.

@@ -458,3 +458,26 @@ fn ehlo_and_helo_again_like_smtplib() {
     assert!(report.recipients[0].accepted);
     c.quit().unwrap();
 }
+
+#[test]
+fn low_level_mail_rcpt_data_like_smtplib() {
+    let server = TestServer::start(Script::default());
+    let mut c = connect(&server, plain()).unwrap();
+    assert_eq!(
+        c.mail("a@example.org", Default::default()).unwrap().code,
+        250
+    );
+    assert_eq!(
+        c.rcpt("b@example.net", Default::default()).unwrap().code,
+        250
+    );
+    assert_eq!(c.data(MSG).unwrap().code, 250);
+    // DATA without a transaction: the server's refusal comes back as a reply.
+    let r = c.data(MSG).unwrap();
+    assert!(r.code >= 500, "{r:?}");
+    assert!(matches!(
+        c.mail("bad address", Default::default()),
+        Err(Error::InvalidInput(_))
+    ));
+    c.quit().unwrap();
+}

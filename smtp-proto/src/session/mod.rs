@@ -40,6 +40,9 @@ use crate::ehlo::Capabilities;
 use crate::reply::{Reply, ReplyCode, ReplyReader};
 use crate::sasl::{Credentials, MAX_CHALLENGE_LEN, SaslError, SaslMechanism, select_mechanism};
 
+/// The transaction id of a body sent with the low-level [`Client::data`].
+pub const MANUAL_TX: TxId = TxId(u64::MAX);
+
 /// Most transcript lines kept when the driver does not drain them.
 const MAX_TRANSCRIPT: usize = 1024;
 
@@ -64,6 +67,11 @@ enum Expect {
     SilentRset,
     /// EHLO/LHLO (`false`) or HELO (`true`) asked for by the caller.
     Rehello(bool),
+    /// The low-level DATA command (smtplib's `data`).
+    ManualData,
+    /// The end of data of a low-level DATA (one reply, also for LMTP: the caller reads
+    /// further ones with its own commands).
+    ManualEnd,
     /// AUTH or an AUTH continuation line.
     Auth,
     /// The AUTH cancel line `*`; the exchange already failed.
@@ -86,6 +94,10 @@ impl Expect {
             Expect::Bdat(_) => Phase::Other,
             Expect::SilentRset | Expect::Simple(Verb::Rset) => Phase::Rset,
             Expect::Quit => Phase::Quit,
+            Expect::Simple(Verb::Mail) => Phase::Mail,
+            Expect::Simple(Verb::Rcpt) => Phase::Rcpt,
+            Expect::ManualData => Phase::DataInit,
+            Expect::ManualEnd => Phase::DataDone,
             Expect::Simple(_) => Phase::Other,
         }
     }
@@ -120,6 +132,8 @@ enum Op {
     Simple(Command),
     /// EHLO/LHLO (`false`) or HELO (`true`) again.
     Hello(bool),
+    /// The low-level DATA.
+    Data,
     Quit,
     /// AUTH with this mechanism.
     Auth(Box<dyn SaslMechanism>),
@@ -671,6 +685,15 @@ impl Client {
         self.content_end = Some(end);
         self.state = State::Ready;
         let lmtp = self.cfg.dialect == Dialect::Lmtp;
+        if id == MANUAL_TX {
+            self.inflight.push_back(Pending {
+                expect: Expect::ManualEnd,
+                end,
+                sent_at: None,
+            });
+            self.pump();
+            return Ok(());
+        }
         let Some(tx) = self.txs.iter_mut().find(|t| t.id == id) else {
             return Ok(());
         };
@@ -738,7 +761,14 @@ impl Client {
     pub fn simple(&mut self, cmd: Command) -> Result<(), UsageError> {
         self.check_open()?;
         match cmd.verb() {
-            Verb::Vrfy | Verb::Expn | Verb::Help | Verb::Noop | Verb::Rset | Verb::Raw => {}
+            Verb::Vrfy
+            | Verb::Expn
+            | Verb::Help
+            | Verb::Noop
+            | Verb::Rset
+            | Verb::Raw
+            | Verb::Mail
+            | Verb::Rcpt => {}
             _ => return Err(UsageError::WrongState("not a simple command")),
         }
         cmd.encode(&mut Vec::new())?;
@@ -789,6 +819,20 @@ impl Client {
         } else {
             Err(UsageError::PlaintextAuth)
         }
+    }
+
+    /// Queues the low-level `DATA` command (smtplib's `data`), for a transaction the
+    /// caller drives itself with [`simple`](Self::simple) `MAIL` and `RCPT` commands. A 354
+    /// makes [`next_action`](Self::next_action) ask for the body with
+    /// [`Action::SupplyBody`]`(`[`MANUAL_TX`]`)`; supply it with `write_body` and
+    /// `finish_body`. The reply to DATA (if not 354) and the one to the end of data come as
+    /// [`Event::Reply`] with verb `Data`. [`send_mail`](Self::send_mail) is the way to send
+    /// mail; this is the building block smtplib exposes.
+    pub fn data(&mut self) -> Result<(), UsageError> {
+        self.check_open()?;
+        self.ops.push_back(Op::Data);
+        self.pump();
+        Ok(())
     }
 
     /// Queues a new EHLO (LHLO for LMTP), or HELO with `helo`, as smtplib's `ehlo()` and
@@ -934,6 +978,13 @@ impl Client {
                         self.close(CloseReason::Usage(e), true);
                         return;
                     }
+                }
+                Op::Data => {
+                    if !self.can_send(false) {
+                        return;
+                    }
+                    self.ops.pop_front();
+                    let _ = self.emit(&Command::Data, Expect::ManualData);
                 }
                 Op::Hello(helo) => {
                     let helo = *helo;
@@ -1278,7 +1329,10 @@ impl Client {
         let code = reply.code();
         let phase = head.expect.phase();
         if code.is_intermediate()
-            && !matches!(head.expect, Expect::Data(_) | Expect::Auth)
+            && !matches!(
+                head.expect,
+                Expect::Data(_) | Expect::Auth | Expect::ManualData
+            )
             && head.expect != Expect::Greeting
         {
             return self.wrong_code(phase, code);
@@ -1399,6 +1453,27 @@ impl Client {
                 }
             }
             Expect::SilentRset => {}
+            Expect::ManualData => {
+                if code == ReplyCode::START_MAIL_INPUT {
+                    self.state = State::Body(MANUAL_TX);
+                    self.body_progress = now;
+                    self.content_end = Some(u64::MAX);
+                    self.encoder = BodyEncoder::Data(DataEncoder::new());
+                } else if code.is_positive() {
+                    self.wrong_code(Phase::DataInit, code);
+                } else {
+                    self.events.push_back(Event::Reply {
+                        verb: Verb::Data,
+                        reply: reply.clone(),
+                    });
+                }
+            }
+            Expect::ManualEnd => {
+                self.events.push_back(Event::Reply {
+                    verb: Verb::Data,
+                    reply: reply.clone(),
+                });
+            }
             Expect::Rehello(helo) => {
                 if code.get() == 250 {
                     self.caps = (!helo).then(|| Capabilities::from_owned_reply(&reply));

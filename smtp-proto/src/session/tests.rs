@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::command::{Domain, ForwardPath, ReversePath};
+use crate::command::{Command, Domain, ForwardPath, ReversePath};
 
 pub(super) struct Harness {
     pub(super) c: Client,
@@ -1215,5 +1215,49 @@ fn ehlo_and_helo_on_demand() {
     assert_eq!(
         verbs,
         [(Verb::Helo, 250), (Verb::Ehlo, 250), (Verb::Ehlo, 550)]
+    );
+}
+
+#[test]
+fn low_level_mail_rcpt_data_like_smtplib() {
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"220 mx\r\n");
+    h.server(EHLO_PLAIN);
+    h.sent();
+    h.c.simple(Command::mail(ReversePath::parse("<a@x.org>").unwrap()))
+        .unwrap();
+    h.c.simple(Command::rcpt(ForwardPath::parse("<b@y.org>").unwrap()))
+        .unwrap();
+    h.c.data().unwrap();
+    h.drain();
+    assert_eq!(h.sent(), "MAIL FROM:<a@x.org>\r\n");
+    h.server(b"250 ok\r\n");
+    assert_eq!(h.sent(), "RCPT TO:<b@y.org>\r\n");
+    h.server(b"250 ok\r\n");
+    assert_eq!(h.sent(), "DATA\r\n");
+    h.server(b"354 go\r\n");
+    assert_eq!(h.c.next_action(), Action::SupplyBody(MANUAL_TX));
+    h.body(b".hi\n");
+    assert_eq!(h.sent(), "..hi\r\n.\r\n");
+    h.server(b"250 queued\r\n");
+    let replies: Vec<_> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Reply { verb, reply } => Some((*verb, reply.code().get())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        replies,
+        [(Verb::Mail, 250), (Verb::Rcpt, 250), (Verb::Data, 250)]
+    );
+    // DATA refused: the reply comes back, no body is asked for.
+    h.c.data().unwrap();
+    h.drain();
+    h.server(b"503 5.5.1 need RCPT\r\n");
+    assert_eq!(h.c.next_action(), Action::Idle);
+    assert!(
+        matches!(h.events.last(), Some(Event::Reply { verb: Verb::Data, reply }) if reply.code().get() == 503)
     );
 }
