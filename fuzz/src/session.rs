@@ -22,7 +22,7 @@
 //! | 11 | queue a transaction: next byte = recipients (low 3 bits), BDAT (bit 3), body type (bits 4-5), size hint (bit 6), DSN (bit 7) |
 //! | 12 | body: a length byte `n` then `n` octets to `write_body` |
 //! | 13 | `finish_body` |
-//! | 14 | a caller command: next byte picks NOOP, RSET, VRFY, HELP, QUIT, login, abort, raw, EHLO, HELO |
+//! | 14 | a caller command: next byte picks NOOP, RSET, VRFY, HELP, QUIT, login, abort, raw, EHLO, HELO, low-level DATA, low-level MAIL |
 //! | 15 | I/O error |
 //!
 //! Properties (a violation panics):
@@ -233,7 +233,7 @@ pub fn session(data: &[u8]) {
                 let _ = client.finish_body();
             }
             14 => {
-                let _ = match s.byte().unwrap_or(0) % 10 {
+                let _ = match s.byte().unwrap_or(0) % 12 {
                     0 => client.noop(),
                     1 => client.rset(),
                     2 => client.vrfy(
@@ -255,7 +255,11 @@ pub fn session(data: &[u8]) {
                         smtp_proto::command::RawCommand::new("XCLIENT NAME=x").expect("valid"),
                     ),
                     8 => client.hello(false),
-                    _ => client.hello(true),
+                    9 => client.hello(true),
+                    10 => client.data(),
+                    _ => client.simple(smtp_proto::command::Command::mail(
+                        ReversePath::parse("<m@example.org>").expect("valid path"),
+                    )),
                 };
             }
             _ => client.handle_io_error(now),
