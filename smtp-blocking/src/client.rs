@@ -447,7 +447,13 @@ impl SmtpClient {
     ) -> Result<ServerReply, Error> {
         self.events.clear();
         f(&mut self.core).map_err(|e| self.usage(e))?;
-        self.run(&mut [], &mut |e| matches!(e, Event::Reply { .. }))?;
+        self.await_reply(&mut [])
+    }
+
+    /// Runs the session (supplying `feeds` when a body is asked for) until the next
+    /// [`Event::Reply`], and returns that reply.
+    fn await_reply(&mut self, feeds: &mut [Feed<'_>]) -> Result<ServerReply, Error> {
+        self.run(feeds, &mut |e| matches!(e, Event::Reply { .. }))?;
         let reply = self.events.drain(..).find_map(|e| match e {
             Event::Reply { reply, .. } => Some(reply),
             _ => None,
@@ -593,15 +599,7 @@ impl SmtpClient {
             pos: 0,
             eof: false,
         }];
-        self.run(&mut feeds, &mut |e| matches!(e, Event::Reply { .. }))?;
-        let reply = self.events.drain(..).find_map(|e| match e {
-            Event::Reply { reply, .. } => Some(reply),
-            _ => None,
-        });
-        match reply {
-            Some(r) => Ok((&r).into()),
-            None => Err(self.closed_error()),
-        }
+        self.await_reply(&mut feeds)
     }
 
     /// Sends a raw command line (smtplib's `docmd`) and returns its reply.
