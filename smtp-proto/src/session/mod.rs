@@ -301,6 +301,16 @@ impl Client {
         c
     }
 
+    /// Records that the command (or content) ending at output offset `end` waits for a
+    /// reply of kind `expect`; its deadline starts once `end` has been written.
+    fn expect_reply(&mut self, expect: Expect, end: u64) {
+        self.inflight.push_back(Pending {
+            expect,
+            end,
+            sent_at: None,
+        });
+    }
+
     fn expect_greeting(&mut self, now: Instant) {
         self.head_since = now;
         self.inflight.push_back(Pending {
@@ -640,11 +650,7 @@ impl Client {
                 }
                 for _ in 0..frames {
                     self.boundaries.push_back(end);
-                    self.inflight.push_back(Pending {
-                        expect: Expect::Bdat(id),
-                        end,
-                        sent_at: None,
-                    });
+                    self.expect_reply(Expect::Bdat(id), end);
                 }
                 if let Some(tx) = self.txs.iter_mut().find(|t| t.id == id) {
                     tx.outstanding += frames as usize;
@@ -686,11 +692,7 @@ impl Client {
         self.state = State::Ready;
         let lmtp = self.cfg.dialect == Dialect::Lmtp;
         if id == MANUAL_TX {
-            self.inflight.push_back(Pending {
-                expect: Expect::ManualEnd,
-                end,
-                sent_at: None,
-            });
+            self.expect_reply(Expect::ManualEnd, end);
             self.pump();
             return Ok(());
         }
@@ -699,23 +701,18 @@ impl Client {
         };
         tx.dot_sent = true;
         if lmtp {
-            for i in 0..tx.status.len() {
-                if tx.status[i].is_none() {
-                    tx.outstanding += 1;
-                    self.inflight.push_back(Pending {
-                        expect: Expect::EndOfData(id, Some(i)),
-                        end,
-                        sent_at: None,
-                    });
-                }
+            // One verdict per recipient still without a status (the accepted ones), in
+            // RCPT order.
+            let accepted: Vec<usize> = (0..tx.status.len())
+                .filter(|&i| tx.status[i].is_none())
+                .collect();
+            tx.outstanding += accepted.len();
+            for i in accepted {
+                self.expect_reply(Expect::EndOfData(id, Some(i)), end);
             }
         } else {
             tx.outstanding += 1;
-            self.inflight.push_back(Pending {
-                expect: Expect::EndOfData(id, None),
-                end,
-                sent_at: None,
-            });
+            self.expect_reply(Expect::EndOfData(id, None), end);
         }
         self.pump();
         Ok(())
@@ -917,11 +914,7 @@ impl Client {
         }
         let end = self.out_end();
         self.boundaries.push_back(end);
-        self.inflight.push_back(Pending {
-            expect,
-            end,
-            sent_at: None,
-        });
+        self.expect_reply(expect, end);
         Ok(())
     }
 
@@ -1575,11 +1568,7 @@ impl Client {
                 }
                 let end = self.out_end();
                 self.boundaries.push_back(end);
-                self.inflight.push_back(Pending {
-                    expect: Expect::LoneDot(id),
-                    end,
-                    sent_at: None,
-                });
+                self.expect_reply(Expect::LoneDot(id), end);
             } else {
                 self.state = State::Body(id);
                 self.body_progress = now;
