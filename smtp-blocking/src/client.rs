@@ -12,13 +12,13 @@ use smtp_proto::command::{
 };
 use smtp_proto::sasl::{Credentials, PASSWORD_RANKING};
 use smtp_proto::session::{
-    Action, BodyType, Client, CloseReason, Config, Dialect, Envelope, Event, MANUAL_TX, Phase,
-    Timeouts, TlsPolicy, TranscriptLine, TxId, UsageError,
+    Action, BodyType, Client, CloseReason, Dialect, Envelope, Event, MANUAL_TX, Phase, Timeouts,
+    TlsPolicy, TxId, UsageError,
 };
 
 use crate::error::{Error, ServerReply, TimeoutPhase};
 use crate::message::extract_envelope;
-use crate::report::{SendReport, classify};
+use crate::report::SendReport;
 use crate::tls::TlsOptions;
 use crate::transport::{Socket, Target, Transport, connect_tcp};
 
@@ -90,7 +90,9 @@ impl Options {
         self
     }
 
-    fn default_port(&self) -> u16 {
+    /// The port used when the server address names none: 465 for implicit TLS, 24 for
+    /// LMTP, else 25.
+    pub fn default_port(&self) -> u16 {
         match (self.dialect, self.tls) {
             (_, TlsPolicy::Implicit) => 465,
             (Dialect::Lmtp, _) => 24,
@@ -195,20 +197,9 @@ impl SmtpClient {
         local: Option<IpAddr>,
         opts: Options,
     ) -> Result<SmtpClient, Error> {
-        let name = match &opts.helo_name {
-            Some(n) => {
-                Domain::parse(n).map_err(|e| Error::InvalidInput(format!("HELO name: {e}")))?
-            }
-            None => default_client_name(local),
-        };
-        let mut cfg = Config::new(name);
-        cfg.dialect = opts.dialect;
-        cfg.tls = opts.tls;
-        cfg.timeouts = opts.timeouts;
-        cfg.allow_plaintext_auth = opts.allow_plaintext_auth;
-        cfg.allow_helo_fallback = opts.allow_helo_fallback;
-        cfg.transcript = opts.record_transcript
+        let transcript = opts.record_transcript
             || tracing::enabled!(target: TRANSCRIPT_TARGET, tracing::Level::DEBUG);
+        let cfg = crate::driver::core_config(&opts, local, transcript)?;
         let mut c = SmtpClient {
             core: Client::new(cfg, Instant::now()),
             io,
@@ -410,15 +401,7 @@ impl SmtpClient {
 
     fn drain_transcript(&mut self) {
         while let Some(line) = self.core.poll_transcript() {
-            let text = match line {
-                TranscriptLine::Sent(s) => format!("C: {s}"),
-                TranscriptLine::Content(n) => format!("C: <{n} octets of content>"),
-                TranscriptLine::Received(r) => {
-                    let raw = String::from_utf8_lossy(r.as_bytes());
-                    let lines: Vec<&str> = raw.lines().collect();
-                    format!("S: {}", lines.join("\nS: "))
-                }
-            };
+            let text = crate::driver::transcript_text(line);
             tracing::debug!(target: TRANSCRIPT_TARGET, "{text}");
             if let Some(t) = &mut self.transcript {
                 t.push(text);
@@ -428,10 +411,7 @@ impl SmtpClient {
 
     /// The error that explains a closed session (or a usage error).
     fn closed_error(&self) -> Error {
-        match self.core.close_reason() {
-            Some(r) => Error::from_close(r),
-            None => Error::Usage(UsageError::Closed),
-        }
+        crate::driver::close_error(self.core.close_reason())
     }
 
     fn usage(&self, e: UsageError) -> Error {
@@ -627,7 +607,7 @@ impl SmtpClient {
         allowed: &[Mechanism],
         fallback: bool,
     ) -> Result<ServerReply, Error> {
-        let nonce = nonce()?;
+        let nonce = crate::driver::sasl_nonce()?;
         self.events.clear();
         self.core
             .login(credentials, allowed, &nonce, fallback)
@@ -642,11 +622,13 @@ impl SmtpClient {
         credentials: Credentials,
     ) -> Result<ServerReply, Error> {
         let mech = Mechanism::new(mechanism).map_err(|e| Error::InvalidInput(e.to_string()))?;
-        let m = credentials.mechanism(&mech, &nonce()?).ok_or_else(|| {
-            Error::InvalidInput(format!(
-                "mechanism {mechanism} cannot use these credentials"
-            ))
-        })?;
+        let m = credentials
+            .mechanism(&mech, &crate::driver::sasl_nonce()?)
+            .ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "mechanism {mechanism} cannot use these credentials"
+                ))
+            })?;
         self.events.clear();
         self.core.authenticate(m).map_err(|e| self.usage(e))?;
         self.auth_result()
@@ -760,7 +742,10 @@ impl SmtpClient {
                 if let Some(p) = queued.iter().position(|q| q.0 == o.tx) {
                     let (_, i, sender) = queued.remove(p).expect("position is valid");
                     feeds.retain(|f| f.tx != o.tx);
-                    on_done(i, classify(&o, &sender, self.core.close_reason()));
+                    on_done(
+                        i,
+                        crate::driver::transaction_result(&o, &sender, self.core.close_reason()),
+                    );
                     progressed = true;
                 }
             }
@@ -849,17 +834,6 @@ pub fn envelope(from: &str, to: &[&str]) -> Result<Envelope, Error> {
         return Err(Error::Usage(UsageError::NoRecipients));
     }
     Ok(Envelope::new(from, rcpts))
-}
-
-/// 32 random bytes, base64: SCRAM's client nonce.
-fn nonce() -> Result<String, Error> {
-    use base64::Engine as _;
-    let mut b = [0u8; 32];
-    rustls::crypto::ring::default_provider()
-        .secure_random
-        .fill(&mut b)
-        .map_err(|_| Error::Io(io::Error::other("no secure random source")))?;
-    Ok(base64::engine::general_purpose::STANDARD.encode(b))
 }
 
 /// This host's FQDN when it is one, else the local address literal, else

@@ -178,6 +178,11 @@ pub enum Error {
     /// API misuse or invalid input (caller).
     #[error(transparent)]
     Usage(#[from] UsageError),
+    /// An earlier call on this connection was cancelled mid-operation (an async future
+    /// dropped before it finished): the connection was closed, since the server's state
+    /// is unknown, and it cannot be used again (caller).
+    #[error("the connection was closed because an earlier operation on it was cancelled")]
+    Cancelled,
     /// Invalid argument, such as an address that does not parse (caller).
     #[error("invalid argument: {0}")]
     InvalidInput(String),
@@ -192,7 +197,7 @@ impl Error {
         match self {
             Error::DeliveryUnknown { source, .. } => source.fault(),
             Error::Connect { .. } | Error::Timeout(_) | Error::Io(_) => Fault::Io,
-            Error::Usage(_) | Error::InvalidInput(_) => Fault::Caller,
+            Error::Usage(_) | Error::InvalidInput(_) | Error::Cancelled => Fault::Caller,
             Error::Auth { source, .. } => match source {
                 AuthError::Rejected { .. } => Fault::Peer,
                 AuthError::Sasl(e) if e.fault() == smtp_proto::sasl::Fault::Server => Fault::Peer,

@@ -37,6 +37,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+pub mod driver;
 mod error;
 mod message;
 mod report;

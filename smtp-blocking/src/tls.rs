@@ -96,14 +96,17 @@ impl TlsOptions {
         self
     }
 
-    pub(crate) fn server_name(&self, host: &str) -> Result<ServerName<'static>, Error> {
+    /// The name to verify the server's certificate against (and send as SNI): the
+    /// [`with_server_name`](Self::with_server_name) override, else `host`.
+    pub fn server_name(&self, host: &str) -> Result<ServerName<'static>, Error> {
         let name = self.server_name.as_deref().unwrap_or(host);
         let name = name.trim_start_matches('[').trim_end_matches(']');
         ServerName::try_from(name.to_owned())
             .map_err(|e| Error::InvalidInput(format!("TLS server name {name:?}: {e}")))
     }
 
-    pub(crate) fn client_config(&self) -> Result<Arc<ClientConfig>, Error> {
+    /// The rustls client configuration these options stand for.
+    pub fn client_config(&self) -> Result<Arc<ClientConfig>, Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()

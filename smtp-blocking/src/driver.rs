@@ -1,0 +1,81 @@
+//! Building blocks shared by every driver of the core that speaks this crate's API
+//! (this crate's [`SmtpClient`](crate::SmtpClient) and `smtp-async`'s): turning
+//! [`Options`] into the core's [`Config`], the outcome of a transaction into the
+//! smtplib-style result, a closed session into its [`Error`], the SCRAM nonce and the
+//! transcript text. None of them touches I/O.
+
+use std::io;
+use std::net::IpAddr;
+
+use smtp_proto::command::Domain;
+use smtp_proto::session::{CloseReason, Config, TranscriptLine, TxOutcome};
+
+use crate::client::{Options, default_client_name};
+use crate::error::Error;
+use crate::report::SendReport;
+
+/// The core configuration for `opts`: the EHLO name is [`Options::helo_name`] or, when
+/// unset, [`default_client_name`] of the `local` address; `transcript` turns on the core's
+/// transcript.
+pub fn core_config(
+    opts: &Options,
+    local: Option<IpAddr>,
+    transcript: bool,
+) -> Result<Config, Error> {
+    let name = match &opts.helo_name {
+        Some(n) => Domain::parse(n).map_err(|e| Error::InvalidInput(format!("HELO name: {e}")))?,
+        None => default_client_name(local),
+    };
+    let mut cfg = Config::new(name);
+    cfg.dialect = opts.dialect;
+    cfg.tls = opts.tls;
+    cfg.timeouts = opts.timeouts;
+    cfg.allow_plaintext_auth = opts.allow_plaintext_auth;
+    cfg.allow_helo_fallback = opts.allow_helo_fallback;
+    cfg.transcript = transcript;
+    Ok(cfg)
+}
+
+/// smtplib's verdict on a finished transaction: the report when at least one recipient
+/// was accepted, otherwise the error that explains why none was (`sender` names the
+/// envelope sender in [`Error::SenderRefused`]; `close` is the session's close reason).
+pub fn transaction_result(
+    o: &TxOutcome,
+    sender: &str,
+    close: Option<&CloseReason>,
+) -> Result<SendReport, Error> {
+    crate::report::classify(o, sender, close)
+}
+
+/// The error a closed session stands for.
+pub fn close_error(reason: Option<&CloseReason>) -> Error {
+    match reason {
+        Some(r) => Error::from_close(r),
+        None => Error::Usage(smtp_proto::session::UsageError::Closed),
+    }
+}
+
+/// 32 random octets, base64: the SCRAM client nonce.
+pub fn sasl_nonce() -> Result<String, Error> {
+    use base64::Engine as _;
+    let mut b = [0u8; 32];
+    rustls::crypto::ring::default_provider()
+        .secure_random
+        .fill(&mut b)
+        .map_err(|_| Error::Io(io::Error::other("no secure random source")))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(b))
+}
+
+/// One transcript line as text: `C: ...` for what was sent (content as its size), `S: ...`
+/// for every line received.
+pub fn transcript_text(line: TranscriptLine) -> String {
+    match line {
+        TranscriptLine::Sent(s) => format!("C: {s}"),
+        TranscriptLine::Content(n) => format!("C: <{n} octets of content>"),
+        TranscriptLine::Received(r) => {
+            let raw = String::from_utf8_lossy(r.as_bytes());
+            let lines: Vec<&str> = raw.lines().collect();
+            format!("S: {}", lines.join("\nS: "))
+        }
+    }
+}
