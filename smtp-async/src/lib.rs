@@ -1,8 +1,58 @@
-//! Async SMTP/LMTP client: drives the sans-IO [`smtp_proto`] core on tokio and futures-io.
+//! Async SMTP/LMTP client: drives the sans-IO [`smtp_proto`](smtp_blocking::proto)
+//! session core over async runtimes: tokio (feature `tokio`, default) and the
+//! `futures-io` family (feature `futures-io`: smol, async-std), or any stream you connect
+//! yourself.
 //!
-//! This crate is a placeholder until the session core lands; it re-exports the core so that
-//! users can already reach the wire layer from here.
+//! The API is `smtp-blocking`'s, method for method, as async functions, with the same
+//! [`Options`], [`Error`], [`ServerReply`] and [`SendReport`]: no protocol decision is
+//! made twice. Every phase has the core's deadline, the greeting and the reply to the end
+//! of data included. [`Pool`] keeps connections for high-volume sending.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), smtp_async::Error> {
+//! use smtp_async::{Options, SmtpClient};
+//!
+//! let mut client = SmtpClient::connect("mail.example.com:587", Options::new()).await?;
+//! client.login("alice", "secret").await?;
+//! let report = client
+//!     .sendmail(
+//!         "alice@example.com",
+//!         &["bob@example.net"],
+//!         b"Subject: hi\r\n\r\nHello Bob.\r\n",
+//!         Default::default(),
+//!         Default::default(),
+//!     )
+//!     .await?;
+//! for r in &report.recipients {
+//!     println!("{}: {:?}", r.recipient, r.reply);
+//! }
+//! client.quit().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! On smol or async-std, name the runtime:
+//! `SmtpClient::connect_on(&smtp_async::AsyncIo, "mail.example.com:587", Options::new())`.
+//!
+//! Security defaults are the blocking crate's: STARTTLS required, certificates verified
+//! (rustls through futures-rustls, with [`TlsOptions`]), no credentials over plaintext,
+//! TCP_NODELAY, and no read-ahead before a TLS handshake.
 
 #![forbid(unsafe_code)]
 
-pub use smtp_proto as proto;
+mod client;
+mod pool;
+pub mod runtime;
+
+pub use client::{Body, SmtpClient, TRANSCRIPT_TARGET, TlsUpgrade};
+pub use pool::{Endpoint, HealthCheck, Pool, PoolConfig};
+#[cfg(feature = "futures-io")]
+pub use runtime::AsyncIo;
+#[cfg(feature = "tokio")]
+pub use runtime::Tokio;
+pub use runtime::{AsyncStream, BoxStream, Runtime};
+
+pub use smtp_blocking::proto;
+pub use smtp_blocking::{
+    BodyType, Dialect, Envelope, Error, Fault, Options, Phase, RecipientResult, SendReport,
+    ServerReply, Target, TimeoutPhase, Timeouts, TlsOptions, TlsPolicy, envelope, extract_envelope,
+};

@@ -43,6 +43,9 @@ pub enum Step {
     Close,
     /// Stop answering; read and discard until the client goes away.
     Stall,
+    /// Send this reply one octet at a time, pausing this long before each octet (a server
+    /// that drips bytes to keep a client waiting).
+    Drip(String, std::time::Duration),
 }
 
 /// A rule: commands whose line starts with `prefix` (ASCII case-insensitive) get `step`.
@@ -93,6 +96,9 @@ pub struct Script {
     pub rules: Vec<Rule>,
     /// LMTP: recipients (as written in RCPT TO, without brackets) refused after the data.
     pub lmtp_refuse: Vec<String>,
+    /// Close a connection that sends nothing for this long, with `421 4.4.2` first (as
+    /// Postfix does when its `smtpd_timeout` passes).
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 impl Default for Script {
@@ -113,6 +119,7 @@ impl Default for Script {
             .to_vec(),
             rules: Vec::new(),
             lmtp_refuse: Vec::new(),
+            idle_timeout: None,
         }
     }
 }
@@ -317,6 +324,15 @@ impl Session<'_> {
             }
             let mut chunk = [0u8; 8192];
             match self.conn.read(&mut chunk) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    self.send("421 4.4.2 test.example Error: timeout exceeded\r\n");
+                    return None;
+                }
                 Ok(0) | Err(_) => return None,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
             }
@@ -360,6 +376,15 @@ impl Session<'_> {
                 Flow::Stop
             }
             Step::Close => Flow::Stop,
+            Step::Drip(r, pause) => {
+                for b in r.as_bytes() {
+                    std::thread::sleep(pause);
+                    if self.conn.write_all(&[*b]).is_err() || self.conn.flush().is_err() {
+                        return Flow::Stop;
+                    }
+                }
+                Flow::Continue
+            }
             Step::Stall => {
                 let mut sink = [0u8; 4096];
                 while matches!(self.conn.read(&mut sink), Ok(n) if n > 0) {}
@@ -578,6 +603,9 @@ fn path_of(line: &str) -> String {
 }
 
 fn serve(conn: Conn, script: &Script, log: &Log) {
+    if let (Conn::Tcp(t), Some(idle)) = (&conn, script.idle_timeout) {
+        let _ = t.set_read_timeout(Some(idle));
+    }
     let idx = match log.lock() {
         Ok(mut l) => {
             l.push(SessionLog::default());

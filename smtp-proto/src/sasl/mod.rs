@@ -77,7 +77,7 @@ pub const MAX_CHALLENGE_LEN: usize = 16 * 1024;
 /// responses, all raw (not base64) bytes.
 ///
 /// Object safe: the session holds a `Box<dyn SaslMechanism>`.
-pub trait SaslMechanism: Send + fmt::Debug {
+pub trait SaslMechanism: Send + Sync + fmt::Debug {
     /// The IANA mechanism name, upper-case (`"SCRAM-SHA-256"`).
     fn name(&self) -> &str;
 

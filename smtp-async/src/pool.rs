@@ -1,0 +1,350 @@
+//! [`Pool`]: connections kept open for high-volume sending.
+
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use smtp_blocking::proto::session::{Envelope, UsageError};
+use smtp_blocking::{Error, Options, SendReport, Target};
+
+use crate::client::{Body, SmtpClient};
+use crate::runtime::Runtime;
+
+/// How the pool checks a connection that has been idle before reusing it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HealthCheck {
+    /// `NOOP` (the default).
+    Noop,
+    /// `RSET`.
+    Rset,
+    /// No check: a dead connection is noticed when the send fails (and retried, see
+    /// [`PoolConfig::retry_on_dead_connection`]).
+    Off,
+}
+
+/// Pool settings. Start from [`PoolConfig::default`] and adjust.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PoolConfig {
+    /// Connections open at once per [`Endpoint`] (default 8). Further sends wait.
+    pub max_connections: usize,
+    /// An idle connection older than this is closed instead of reused (default 60 s;
+    /// servers commonly drop idle clients after 300 s, RFC 5321's server timeout).
+    pub idle_timeout: Duration,
+    /// The check run on a connection idle for at least [`check_after`](Self::check_after).
+    pub health_check: HealthCheck,
+    /// Idle time from which a connection is checked before reuse (default 1 s). A
+    /// connection that just finished a transaction is known to be alive: checking it
+    /// would cost a round trip per message, as lettre's pool pays.
+    pub check_after: Duration,
+    /// When a reused connection turns out dead before anything could have been delivered
+    /// (the server closed it while idle, or answered with 421), send once more on a new
+    /// connection (default on). Never after the end of data was sent, and never for a
+    /// [`Body::Reader`] body (it cannot be read twice).
+    pub retry_on_dead_connection: bool,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            max_connections: 8,
+            idle_timeout: Duration::from_secs(60),
+            health_check: HealthCheck::Noop,
+            check_after: Duration::from_secs(1),
+            retry_on_dead_connection: true,
+        }
+    }
+}
+
+/// Where and how a pool connects: server, [`Options`] and optional login. Connections
+/// are pooled per endpoint key: host, port, dialect, TLS policy and trust settings, EHLO
+/// name and identity (user and password), so a connection is never reused for an
+/// endpoint with other security settings (a plaintext one where TLS is required) or
+/// another user.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    server: String,
+    options: Options,
+    login: Option<(String, String)>,
+    key: u64,
+}
+
+impl Endpoint {
+    /// An endpoint for `server` (as in [`SmtpClient::connect`]) with `options`.
+    pub fn new(server: &str, options: Options) -> Result<Endpoint, Error> {
+        let target = Target::parse(server, options.default_port())?;
+        let mut ep = Endpoint {
+            server: target.to_string(),
+            options,
+            login: None,
+            key: 0,
+        };
+        ep.rekey();
+        Ok(ep)
+    }
+
+    /// Authenticates every connection with [`SmtpClient::login`].
+    pub fn with_login(mut self, user: &str, password: &str) -> Endpoint {
+        self.login = Some((user.into(), password.into()));
+        self.rekey();
+        self
+    }
+
+    /// The server address (`host:port`).
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    fn rekey(&mut self) {
+        let o = &self.options;
+        let mut h = DefaultHasher::new();
+        self.server.to_ascii_lowercase().hash(&mut h);
+        format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}|{}",
+            o.dialect, o.tls, o.tls_options, o.helo_name, o.source_address, o.allow_plaintext_auth
+        )
+        .hash(&mut h);
+        self.login.hash(&mut h);
+        self.key = h.finish();
+    }
+}
+
+struct Idle {
+    client: SmtpClient,
+    since: Instant,
+}
+
+struct PerKey {
+    idle: Mutex<Vec<Idle>>,
+    permits: async_lock::Semaphore,
+}
+
+struct Inner {
+    rt: &'static dyn Runtime,
+    cfg: PoolConfig,
+    keys: Mutex<HashMap<u64, Arc<PerKey>>>,
+    closed: AtomicBool,
+}
+
+/// A connection pool: [`send`](Self::send) takes an idle connection to the endpoint (or
+/// opens one, up to [`PoolConfig::max_connections`]), sends, and puts it back. Cheap to
+/// clone; concurrent sends spread over the connections.
+///
+/// A connection goes back only if it is still usable: not closed by the server (421,
+/// timeout, protocol error) and not poisoned by a cancelled send (a dropped `send`
+/// future drops its connection). [`close`](Self::close) QUITs every idle connection.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), smtp_async::Error> {
+/// use smtp_async::{Endpoint, Options, Pool, PoolConfig, envelope, Body};
+///
+/// let pool = Pool::new(PoolConfig::default());
+/// let ep = Endpoint::new("smtp.example.com:587", Options::new())?.with_login("alice", "secret");
+/// let env = envelope("alice@example.com", &["bob@example.net"])?;
+/// let report = pool.send(&ep, env, Body::Bytes(b"Subject: hi\r\n\r\nHello\r\n")).await?;
+/// assert!(report.any_accepted());
+/// pool.close().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("config", &self.inner.cfg)
+            .field("idle", &self.idle_count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    /// A pool on the default runtime (tokio when its feature is on).
+    #[cfg(any(feature = "tokio", feature = "futures-io"))]
+    pub fn new(cfg: PoolConfig) -> Pool {
+        Self::on(crate::runtime::default_runtime(), cfg)
+    }
+
+    /// A pool on the runtime `rt`.
+    pub fn on(rt: &'static dyn Runtime, cfg: PoolConfig) -> Pool {
+        Pool {
+            inner: Arc::new(Inner {
+                rt,
+                cfg,
+                keys: Mutex::new(HashMap::new()),
+                closed: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Idle connections, over all endpoints.
+    pub fn idle_count(&self) -> usize {
+        let keys = lock(&self.inner.keys);
+        keys.values().map(|k| lock(&k.idle).len()).sum()
+    }
+
+    fn per_key(&self, ep: &Endpoint) -> Arc<PerKey> {
+        let mut keys = lock(&self.inner.keys);
+        keys.entry(ep.key)
+            .or_insert_with(|| {
+                Arc::new(PerKey {
+                    idle: Mutex::new(Vec::new()),
+                    permits: async_lock::Semaphore::new(self.inner.cfg.max_connections.max(1)),
+                })
+            })
+            .clone()
+    }
+
+    /// Sends one message to `ep` over a pooled connection. For [`Body::Bytes`] the size
+    /// and 8-bit content are declared. Results are [`SmtpClient::send`]'s.
+    ///
+    /// Cancel-safe in the pool's sense: dropping the future drops the connection it was
+    /// using (never reused) and frees its slot.
+    pub async fn send(
+        &self,
+        ep: &Endpoint,
+        env: Envelope,
+        body: Body<'_>,
+    ) -> Result<SendReport, Error> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Usage(UsageError::Closed));
+        }
+        let pk = self.per_key(ep);
+        let _permit = pk.permits.acquire().await;
+        let bytes = match &body {
+            Body::Bytes(b) => Some(*b),
+            Body::Reader(_) => None,
+        };
+        let (mut client, reused) = self.checkout(&pk, ep).await?;
+        let first = client.send(env.clone(), body).await;
+        let (client, result) = match (first, bytes) {
+            (Err(e), Some(b))
+                if reused
+                    && self.inner.cfg.retry_on_dead_connection
+                    && !client.is_usable()
+                    && never_delivered(&e) =>
+            {
+                drop(client);
+                let mut fresh = self.open(ep).await?;
+                let r = fresh.send(env, Body::Bytes(b)).await;
+                (fresh, r)
+            }
+            (r, _) => (client, r),
+        };
+        self.checkin(&pk, client).await;
+        result
+    }
+
+    /// An idle connection that passes the checks, or a new one; whether it was reused.
+    async fn checkout(&self, pk: &PerKey, ep: &Endpoint) -> Result<(SmtpClient, bool), Error> {
+        let cfg = &self.inner.cfg;
+        loop {
+            let slot = lock(&pk.idle).pop();
+            let Some(Idle { mut client, since }) = slot else {
+                return Ok((self.open(ep).await?, false));
+            };
+            let idle = since.elapsed();
+            if !client.is_usable() {
+                continue;
+            }
+            if idle >= cfg.idle_timeout {
+                let _ = client.quit().await;
+                continue;
+            }
+            if idle >= cfg.check_after {
+                let check = match cfg.health_check {
+                    HealthCheck::Noop => Some(client.noop().await),
+                    HealthCheck::Rset => Some(client.rset().await),
+                    HealthCheck::Off => None,
+                };
+                if let Some(r) = check
+                    && !r.is_ok_and(|reply| reply.is_positive())
+                {
+                    continue;
+                }
+            }
+            return Ok((client, true));
+        }
+    }
+
+    async fn open(&self, ep: &Endpoint) -> Result<SmtpClient, Error> {
+        let mut c = SmtpClient::connect_on(self.inner.rt, &ep.server, ep.options.clone()).await?;
+        if let Some((user, password)) = &ep.login {
+            c.login(user, password).await?;
+        }
+        Ok(c)
+    }
+
+    async fn checkin(&self, pk: &PerKey, mut client: SmtpClient) {
+        if !client.is_usable() {
+            return;
+        }
+        if self.inner.closed.load(Ordering::Acquire) {
+            let _ = client.quit().await;
+            return;
+        }
+        lock(&pk.idle).push(Idle {
+            client,
+            since: Instant::now(),
+        });
+    }
+
+    /// Closes every idle connection that has been idle for longer than
+    /// [`PoolConfig::idle_timeout`] (with QUIT). Expired connections are also dropped
+    /// when a send comes across them; call this from a timer to release them sooner.
+    pub async fn evict_idle(&self) {
+        let timeout = self.inner.cfg.idle_timeout;
+        for pk in self.all_keys() {
+            let expired: Vec<Idle> = {
+                let mut idle = lock(&pk.idle);
+                let (old, keep) = idle.drain(..).partition(|i| i.since.elapsed() >= timeout);
+                *idle = keep;
+                old
+            };
+            for mut i in expired {
+                let _ = i.client.quit().await;
+            }
+        }
+    }
+
+    /// Graceful shutdown: refuses new sends, QUITs every idle connection, and makes sends
+    /// still running QUIT their connection when they finish.
+    pub async fn close(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        for pk in self.all_keys() {
+            let idle: Vec<Idle> = lock(&pk.idle).drain(..).collect();
+            for mut i in idle {
+                let _ = i.client.quit().await;
+            }
+        }
+    }
+
+    fn all_keys(&self) -> Vec<Arc<PerKey>> {
+        lock(&self.inner.keys).values().cloned().collect()
+    }
+}
+
+/// The send failed with the connection, before anything could have been delivered: the
+/// server had closed it (EOF, reset) or answered 421 ("service not available, closing")
+/// before accepting the message. Never true after the end of data went unanswered
+/// ([`Error::DeliveryUnknown`]).
+fn never_delivered(e: &Error) -> bool {
+    match e {
+        Error::ServerDisconnected(_) | Error::ServiceClosing(_) | Error::Io(_) => true,
+        Error::RecipientsRefused(report) => report
+            .recipients
+            .iter()
+            .all(|r| r.reply.as_ref().is_some_and(|x| x.code == 421)),
+        e => e.reply().is_some_and(|r| r.code == 421),
+    }
+}
+
+/// Locks a mutex, recovering from a poisoned one (the data is a list of connections).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

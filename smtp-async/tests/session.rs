@@ -1,0 +1,681 @@
+//! End-to-end tests against the scripted loopback server, each run on tokio and on smol
+//! (the `futures-io` runtime): sessions, refusals, timeouts naming the phase, cancellation
+//! and the pool. The real-server scenarios are in the interop suite (`smtp-interop`).
+
+#![cfg(all(feature = "tokio", feature = "futures-io"))]
+
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use smtp_async::proto::session::RcptStatus;
+use smtp_async::{
+    Body, Endpoint, Error, Fault, HealthCheck, Options, Phase, Pool, PoolConfig, Runtime,
+    SmtpClient, TimeoutPhase, TlsOptions, TlsPolicy, envelope,
+};
+use smtp_test_server::{CA_PEM, Rule, Script, Step, TestServer};
+
+const MSG: &[u8] =
+    b"From: <a@example.org>\r\nTo: <b@example.net>\r\nSubject: t\r\n\r\nHello.\r\n.dot\r\n";
+
+/// Runs `case` on tokio (current-thread runtime) and on smol.
+macro_rules! both_runtimes {
+    ($($case:ident),* $(,)?) => {
+        mod on_tokio {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(&smtp_async::Tokio).await
+                }
+            )*
+        }
+        mod on_smol {
+            $(
+                #[test]
+                fn $case() {
+                    smol::block_on(super::$case(&smtp_async::AsyncIo))
+                }
+            )*
+        }
+    };
+}
+
+both_runtimes!(
+    full_send_plain,
+    starttls_required_and_login,
+    implicit_tls,
+    untrusted_certificate_fails,
+    refusals_are_results,
+    server_that_never_greets_times_out,
+    server_that_drips_bytes_times_out,
+    stall_after_data_times_out_and_may_have_delivered,
+    stall_after_end_of_data_is_delivery_unknown,
+    injection_after_starttls_220_is_refused,
+    cancelled_send_poisons_the_connection,
+    pipelined_batch_and_reader_bodies,
+    low_level_commands,
+    lmtp_per_recipient_results,
+    pool_spreads_concurrent_sends,
+    pool_reconnects_when_idle_connection_was_closed,
+    pool_health_check_replaces_dead_connection,
+    pool_421_mid_batch,
+    pool_drops_cancelled_connections,
+    pool_shutdown_quits,
+);
+
+fn plain() -> Options {
+    let mut o = Options::new().with_timeout(Duration::from_secs(10));
+    o.tls = TlsPolicy::Never;
+    o.record_transcript = true;
+    o.helo_name = Some("client.example".into());
+    o
+}
+
+fn tls(policy: TlsPolicy) -> Options {
+    let mut o = plain();
+    o.tls = policy;
+    o.tls_options = TlsOptions::new().with_ca_pem(CA_PEM).unwrap();
+    o
+}
+
+async fn connect(
+    rt: &'static dyn Runtime,
+    server: &TestServer,
+    opts: Options,
+) -> Result<SmtpClient, Error> {
+    SmtpClient::connect_on(rt, &server.addr().to_string(), opts).await
+}
+
+async fn send(c: &mut SmtpClient, to: &[&str]) -> Result<smtp_async::SendReport, Error> {
+    c.sendmail(
+        "a@example.org",
+        to,
+        MSG,
+        Default::default(),
+        Default::default(),
+    )
+    .await
+}
+
+/// Polls `fut` until `after` has passed, then drops it (a cancelled call). Returns its
+/// output if it finished first.
+async fn cancel_after<F: Future>(rt: &dyn Runtime, after: Duration, fut: F) -> Option<F::Output> {
+    let mut fut = pin!(fut);
+    let mut sleep = rt.sleep_until(Instant::now() + after);
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        if sleep.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+async fn sleep(rt: &dyn Runtime, d: Duration) {
+    rt.sleep_until(Instant::now() + d).await
+}
+
+async fn full_send_plain(rt: &'static dyn Runtime) {
+    let server = TestServer::start(Script::default());
+    let mut c = connect(rt, &server, plain()).await.unwrap();
+    assert!(c.has_extn("pipelining"));
+    assert_eq!(c.greeting().unwrap().code, 220);
+    let report = send(&mut c, &["b@example.net", "c@example.net"])
+        .await
+        .unwrap();
+    assert_eq!(report.recipients.len(), 2);
+    assert!(report.recipients.iter().all(|r| r.accepted));
+    let quit = c.quit().await.unwrap().unwrap();
+    assert_eq!(quit.code, 221);
+    let msgs = server.messages();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].data, MSG);
+    assert_eq!(msgs[0].rcpts, ["b@example.net", "c@example.net"]);
+    let t = c.take_transcript();
+    assert!(
+        t.iter()
+            .any(|l| l.starts_with("C: MAIL FROM:<a@example.org>")),
+        "{t:?}"
+    );
+}
+
+async fn starttls_required_and_login(rt: &'static dyn Runtime) {
+    let mut script = Script {
+        starttls: true,
+        ..Script::default()
+    };
+    script.auth = Some(("alice".into(), "secret".into()));
+    let server = TestServer::start(script);
+    let mut c = connect(rt, &server, tls(TlsPolicy::Required))
+        .await
+        .unwrap();
+    assert!(c.is_encrypted());
+    let r = c.login("alice", "secret").await.unwrap();
+    assert_eq!(r.code, 235);
+    send(&mut c, &["b@example.net"]).await.unwrap();
+    c.quit().await.unwrap();
+    let s = &server.sessions()[0];
+    assert!(s.tls);
+    // AUTH only after TLS; the transcript redacts it.
+    let t = c.take_transcript();
+    assert!(!t.iter().any(|l| l.contains("c2VjcmV0")), "{t:?}");
+
+    // Wrong password: a typed authentication error from the server.
+    let mut c = connect(rt, &server, tls(TlsPolicy::Required))
+        .await
+        .unwrap();
+    let e = c.login("alice", "wrong").await.unwrap_err();
+    assert!(matches!(e, Error::Auth { .. }), "{e}");
+    assert_eq!(e.fault(), Fault::Peer);
+}
+
+async fn implicit_tls(rt: &'static dyn Runtime) {
+    let server = TestServer::start(Script {
+        implicit_tls: true,
+        ..Script::default()
+    });
+    let mut c = connect(rt, &server, tls(TlsPolicy::Implicit))
+        .await
+        .unwrap();
+    assert!(c.is_encrypted());
+    send(&mut c, &["b@example.net"]).await.unwrap();
+    c.quit().await.unwrap();
+}
+
+async fn untrusted_certificate_fails(rt: &'static dyn Runtime) {
+    let server = TestServer::start(Script {
+        starttls: true,
+        ..Script::default()
+    });
+    let mut o = plain();
+    o.tls = TlsPolicy::Required;
+    let e = connect(rt, &server, o).await.unwrap_err();
+    assert!(matches!(e, Error::Tls(_)), "{e}");
+    assert!(server.messages().is_empty());
+
+    // Required STARTTLS that the server does not offer: no MAIL is ever sent.
+    let server = TestServer::start(Script::default());
+    let e = connect(rt, &server, tls(TlsPolicy::Required))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::TlsUnavailable(_)), "{e}");
+    assert!(
+        !server.sessions()[0]
+            .commands
+            .iter()
+            .any(|c| c.starts_with("MAIL"))
+    );
+}
+
+async fn refusals_are_results(rt: &'static dyn Runtime) {
+    let script = Script::default()
+        .rule(Rule::reply("RCPT TO:<bad@", "550 5.1.1 no such user\r\n"))
+        .rule(Rule::reply(
+            "MAIL FROM:<spam@",
+            "553 5.7.1 sender refused\r\n",
+        ));
+    let server = TestServer::start(script);
+    let mut c = connect(rt, &server, plain()).await.unwrap();
+    let report = send(&mut c, &["b@example.net", "bad@example.net"])
+        .await
+        .unwrap();
+    assert!(report.recipients[0].accepted);
+    assert!(!report.recipients[1].accepted);
+    assert_eq!(report.recipients[1].reply.as_ref().unwrap().code, 550);
+    assert_eq!(report.refused().count(), 1);
+
+    let e = send(&mut c, &["bad@example.net"]).await.unwrap_err();
+    assert!(matches!(e, Error::RecipientsRefused(_)), "{e}");
+    let e = c
+        .sendmail(
+            "spam@example.org",
+            &["b@example.net"],
+            MSG,
+            Default::default(),
+            Default::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::SenderRefused { .. }), "{e}");
+    assert!(!e.is_transient());
+    // The session is still usable after refusals.
+    send(&mut c, &["b@example.net"]).await.unwrap();
+    c.quit().await.unwrap();
+}
+
+async fn server_that_never_greets_times_out(rt: &'static dyn Runtime) {
+    let server = TestServer::start(Script::default().rule(Rule::new("GREETING", Step::Stall)));
+    let o = plain().with_timeout(Duration::from_millis(300));
+    let t0 = Instant::now();
+    let e = connect(rt, &server, o).await.unwrap_err();
+    assert!(
+        matches!(e, Error::Timeout(TimeoutPhase::Smtp(Phase::Greeting))),
+        "{e}"
+    );
+    assert_eq!(e.fault(), Fault::Io);
+    assert!(t0.elapsed() < Duration::from_secs(5));
+}
+
+async fn server_that_drips_bytes_times_out(rt: &'static dyn Runtime) {
+    // One octet every 100 ms: every read makes progress, but the whole greeting takes
+    // 3 s. The deadline covers the whole reply.
+    let greeting = "220 test.example ESMTP drip drip drip\r\n".to_owned();
+    let script = Script::default().rule(Rule::new(
+        "GREETING",
+        Step::Drip(greeting, Duration::from_millis(100)),
+    ));
+    let server = TestServer::start(script);
+    let o = plain().with_timeout(Duration::from_millis(500));
+    let e = connect(rt, &server, o).await.unwrap_err();
+    assert!(
+        matches!(e, Error::Timeout(TimeoutPhase::Smtp(Phase::Greeting))),
+        "{e}"
+    );
+}
+
+async fn stall_after_data_times_out_and_may_have_delivered(rt: &'static dyn Runtime) {
+    let server = TestServer::start(Script::default().rule(Rule::new("DATA", Step::Stall)));
+    let mut c = connect(
+        rt,
+        &server,
+        plain().with_timeout(Duration::from_millis(300)),
+    )
+    .await
+    .unwrap();
+    let e = send(&mut c, &["b@example.net"]).await.unwrap_err();
+    assert!(
+        matches!(e, Error::Timeout(TimeoutPhase::Smtp(Phase::DataInit))),
+        "{e}"
+    );
+    assert!(c.is_closed());
+}
+
+async fn stall_after_end_of_data_is_delivery_unknown(rt: &'static dyn Runtime) {
+    let server = TestServer::start(Script::default().rule(Rule::new(".", Step::Stall)));
+    let mut c = connect(
+        rt,
+        &server,
+        plain().with_timeout(Duration::from_millis(300)),
+    )
+    .await
+    .unwrap();
+    let e = send(&mut c, &["b@example.net"]).await.unwrap_err();
+    let Error::DeliveryUnknown { source, report } = &e else {
+        panic!("{e}")
+    };
+    assert!(
+        matches!(
+            **source,
+            Error::Timeout(TimeoutPhase::Smtp(Phase::DataDone))
+        ),
+        "{source}"
+    );
+    assert!(matches!(
+        report.recipients[0].status,
+        RcptStatus::Unknown(_)
+    ));
+}
+
+async fn injection_after_starttls_220_is_refused(rt: &'static dyn Runtime) {
+    let script = Script {
+        starttls: true,
+        ..Script::default()
+    }
+    .rule(Rule::reply(
+        "STARTTLS",
+        "220 2.0.0 go ahead\r\n250-injected\r\n250 AUTH PLAIN\r\n",
+    ));
+    let server = TestServer::start(script);
+    let e = connect(rt, &server, tls(TlsPolicy::Required))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Protocol(_)), "{e}");
+    let cmds = &server.sessions()[0].commands;
+    assert!(
+        !cmds
+            .iter()
+            .any(|c| c.starts_with("MAIL") || c.starts_with("AUTH")),
+        "{cmds:?}"
+    );
+}
+
+async fn cancelled_send_poisons_the_connection(rt: &'static dyn Runtime) {
+    // Drop the send while it waits at each phase; the connection is never used again.
+    for stall in ["MAIL", "RCPT", "DATA", "."] {
+        let server = TestServer::start(Script::default().rule(Rule::new(stall, Step::Stall)));
+        let mut c = connect(rt, &server, plain()).await.unwrap();
+        let r = cancel_after(
+            rt,
+            Duration::from_millis(150),
+            send(&mut c, &["b@example.net"]),
+        )
+        .await;
+        assert!(r.is_none(), "{stall}: the send should still be waiting");
+        assert!(!c.is_usable(), "{stall}");
+        let e = c.noop().await.unwrap_err();
+        assert!(matches!(e, Error::Cancelled), "{stall}: {e}");
+        assert_eq!(e.fault(), Fault::Caller);
+        let e = send(&mut c, &["b@example.net"]).await.unwrap_err();
+        assert!(matches!(e, Error::Cancelled), "{stall}: {e}");
+        // Nothing was sent after the cancellation.
+        let cmds = server.sessions()[0].commands.clone();
+        assert!(!cmds.iter().any(|c| c == "NOOP"), "{stall}: {cmds:?}");
+    }
+}
+
+async fn pipelined_batch_and_reader_bodies(rt: &'static dyn Runtime) {
+    let server = TestServer::start(Script::default());
+    let mut c = connect(rt, &server, plain()).await.unwrap();
+    let big: Vec<u8> = b"0123456789abcdef\n".repeat(40_000);
+    let mut reader: &[u8] = &big;
+    let msgs = vec![
+        (
+            envelope("a@example.org", &["b@example.net"]).unwrap(),
+            Body::Bytes(MSG),
+        ),
+        (
+            envelope("a@example.org", &["c@example.net"]).unwrap(),
+            Body::Reader(&mut reader),
+        ),
+        (
+            envelope("a@example.org", &["d@example.net"]).unwrap(),
+            Body::Bytes(MSG),
+        ),
+    ];
+    let mut done = Vec::new();
+    c.send_all(msgs, |i, r| done.push((i, r.is_ok())))
+        .await
+        .unwrap();
+    assert_eq!(done, [(0, true), (1, true), (2, true)]);
+    c.quit().await.unwrap();
+    let got = server.messages();
+    assert_eq!(got.len(), 3);
+    // Bare LF became CRLF.
+    assert_eq!(got[1].data, b"0123456789abcdef\r\n".repeat(40_000));
+}
+
+async fn low_level_commands(rt: &'static dyn Runtime) {
+    let server = TestServer::start(Script::default());
+    let mut c = connect(rt, &server, plain()).await.unwrap();
+    assert_eq!(c.noop().await.unwrap().code, 250);
+    assert_eq!(c.rset().await.unwrap().code, 250);
+    assert!(c.verify("b@example.net").await.is_ok());
+    assert!(c.help(None).await.is_ok());
+    assert_eq!(c.ehlo().await.unwrap().code, 250);
+    assert_eq!(
+        c.mail("<a@example.org>", Default::default())
+            .await
+            .unwrap()
+            .code,
+        250
+    );
+    assert_eq!(
+        c.rcpt("<b@example.net>", Default::default())
+            .await
+            .unwrap()
+            .code,
+        250
+    );
+    assert_eq!(
+        c.data(b"Subject: x\r\n\r\nlow level\r\n")
+            .await
+            .unwrap()
+            .code,
+        250
+    );
+    assert_eq!(c.docmd("NOOP").await.unwrap().code, 250);
+    // Injection through the raw command is refused before anything is written.
+    assert!(matches!(
+        c.docmd("NOOP\r\nRSET").await.unwrap_err(),
+        Error::InvalidInput(_)
+    ));
+    c.quit().await.unwrap();
+    assert_eq!(
+        server.messages()[0].data,
+        b"Subject: x\r\n\r\nlow level\r\n"
+    );
+}
+
+async fn lmtp_per_recipient_results(rt: &'static dyn Runtime) {
+    let server = TestServer::start(Script {
+        lmtp: true,
+        lmtp_refuse: vec!["full@example.net".into()],
+        ..Script::default()
+    });
+    let mut o = plain();
+    o.dialect = smtp_async::Dialect::Lmtp;
+    let mut c = connect(rt, &server, o).await.unwrap();
+    let report = send(&mut c, &["b@example.net", "full@example.net"])
+        .await
+        .unwrap();
+    assert!(report.recipients[0].accepted);
+    assert!(!report.recipients[1].accepted);
+    assert_eq!(report.recipients[1].reply.as_ref().unwrap().code, 550);
+    c.quit().await.unwrap();
+}
+
+fn pool_cfg() -> PoolConfig {
+    let mut cfg = PoolConfig::default();
+    cfg.max_connections = 3;
+    cfg
+}
+
+async fn pool_send(pool: &Pool, ep: &Endpoint, to: &str) -> Result<smtp_async::SendReport, Error> {
+    pool.send(
+        ep,
+        envelope("a@example.org", &[to]).unwrap(),
+        Body::Bytes(MSG),
+    )
+    .await
+}
+
+async fn pool_spreads_concurrent_sends(rt: &'static dyn Runtime) {
+    let server = TestServer::start(Script::default().rule(Rule::new(
+        ".",
+        Step::Drip("250 2.0.0 ok\r\n".into(), Duration::from_millis(5)),
+    )));
+    let pool = Pool::on(rt, pool_cfg());
+    let ep = Endpoint::new(&server.addr().to_string(), plain()).unwrap();
+    let ok = AtomicUsize::new(0);
+    // Eight sends at once over at most three connections.
+    let sends: Vec<_> = (0..8)
+        .map(|i| {
+            let (pool, ep, ok) = (&pool, &ep, &ok);
+            async move {
+                let to = format!("r{i}@example.net");
+                if pool_send(pool, ep, &to).await.is_ok() {
+                    ok.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+        .collect();
+    join_all(sends).await;
+    assert_eq!(ok.load(Ordering::Relaxed), 8);
+    let sessions = server.sessions().len();
+    assert!((2..=3).contains(&sessions), "{sessions} sessions");
+    assert_eq!(pool.idle_count(), sessions);
+    assert_eq!(server.messages().len(), 8);
+    pool.close().await;
+}
+
+async fn pool_reconnects_when_idle_connection_was_closed(rt: &'static dyn Runtime) {
+    // The server drops connections idle for 100 ms (with a 421); no health check: the
+    // send finds the 421 and goes again on a new connection.
+    let server = TestServer::start(Script {
+        idle_timeout: Some(Duration::from_millis(100)),
+        ..Script::default()
+    });
+    let mut cfg = pool_cfg();
+    cfg.health_check = HealthCheck::Off;
+    let pool = Pool::on(rt, cfg);
+    let ep = Endpoint::new(&server.addr().to_string(), plain()).unwrap();
+    pool_send(&pool, &ep, "b@example.net").await.unwrap();
+    sleep(rt, Duration::from_millis(300)).await;
+    pool_send(&pool, &ep, "c@example.net").await.unwrap();
+    assert_eq!(server.sessions().len(), 2);
+    assert_eq!(server.messages().len(), 2);
+
+    // Without the retry, the caller sees the server's 421 (transient).
+    let mut cfg = pool_cfg();
+    cfg.health_check = HealthCheck::Off;
+    cfg.retry_on_dead_connection = false;
+    let pool = Pool::on(rt, cfg);
+    pool_send(&pool, &ep, "b@example.net").await.unwrap();
+    sleep(rt, Duration::from_millis(300)).await;
+    let e = pool_send(&pool, &ep, "c@example.net").await.unwrap_err();
+    assert!(e.is_transient(), "{e}");
+    // The dead connection was not kept.
+    assert_eq!(pool.idle_count(), 0);
+    pool_send(&pool, &ep, "d@example.net").await.unwrap();
+}
+
+async fn pool_health_check_replaces_dead_connection(rt: &'static dyn Runtime) {
+    let server = TestServer::start(Script {
+        idle_timeout: Some(Duration::from_millis(100)),
+        ..Script::default()
+    });
+    let mut cfg = pool_cfg();
+    cfg.check_after = Duration::from_millis(50);
+    cfg.retry_on_dead_connection = false;
+    let pool = Pool::on(rt, cfg);
+    let ep = Endpoint::new(&server.addr().to_string(), plain()).unwrap();
+    pool_send(&pool, &ep, "b@example.net").await.unwrap();
+    sleep(rt, Duration::from_millis(300)).await;
+    // The NOOP finds the connection dead; a new one carries the message.
+    pool_send(&pool, &ep, "c@example.net").await.unwrap();
+    assert_eq!(server.sessions().len(), 2);
+    // A connection idle for less than `check_after` is reused without a NOOP.
+    pool_send(&pool, &ep, "d@example.net").await.unwrap();
+    assert_eq!(server.sessions().len(), 2);
+    let cmds = &server.sessions()[1].commands;
+    assert!(!cmds.iter().any(|c| c == "NOOP"), "{cmds:?}");
+}
+
+async fn pool_421_mid_batch(rt: &'static dyn Runtime) {
+    let server = TestServer::start(Script::default().rule(Rule::new(
+        "RCPT TO:<busy@",
+        Step::ReplyAndClose("421 4.3.2 shutting down\r\n".into()),
+    )));
+    let pool = Pool::on(rt, pool_cfg());
+    let ep = Endpoint::new(&server.addr().to_string(), plain()).unwrap();
+    let mut results = Vec::new();
+    for to in [
+        "a1@example.net",
+        "a2@example.net",
+        "busy@example.net",
+        "a3@example.net",
+    ] {
+        results.push(pool_send(&pool, &ep, to).await);
+    }
+    assert!(
+        results[0].is_ok() && results[1].is_ok() && results[3].is_ok(),
+        "{results:?}"
+    );
+    let e = results[2].as_ref().unwrap_err();
+    assert!(e.is_transient(), "{e}");
+    // The 421 closed that connection: the next send used a new one.
+    let sessions = server.sessions();
+    assert!(sessions.len() >= 2, "{}", sessions.len());
+    assert_eq!(server.messages().len(), 3);
+    pool.close().await;
+}
+
+async fn pool_drops_cancelled_connections(rt: &'static dyn Runtime) {
+    for stall in ["MAIL FROM:<slow@", "RCPT TO:<slow@", "."] {
+        let script = Script::default().rule(Rule::new(stall, Step::Stall));
+        let server = TestServer::start(script);
+        let pool = Pool::on(rt, pool_cfg());
+        let ep = Endpoint::new(&server.addr().to_string(), plain()).unwrap();
+        if stall != "." {
+            pool_send(&pool, &ep, "b@example.net").await.unwrap();
+            assert_eq!(pool.idle_count(), 1);
+        }
+        let (from, to) = match stall {
+            "MAIL FROM:<slow@" => ("slow@example.org", "b@example.net"),
+            "RCPT TO:<slow@" => ("a@example.org", "slow@example.net"),
+            _ => ("a@example.org", "b@example.net"),
+        };
+        let env = envelope(from, &[to]).unwrap();
+        let r = cancel_after(
+            rt,
+            Duration::from_millis(150),
+            pool.send(&ep, env, Body::Bytes(MSG)),
+        )
+        .await;
+        assert!(r.is_none(), "{stall}");
+        // The cancelled send took its connection with it.
+        assert_eq!(pool.idle_count(), 0, "{stall}");
+        let before = server.sessions().len();
+        if stall != "." {
+            pool_send(&pool, &ep, "c@example.net").await.unwrap();
+            assert_eq!(server.sessions().len(), before + 1, "{stall}");
+        }
+    }
+}
+
+async fn pool_shutdown_quits(rt: &'static dyn Runtime) {
+    let server = TestServer::start(Script::default());
+    let pool = Pool::on(rt, pool_cfg());
+    let ep = Endpoint::new(&server.addr().to_string(), plain()).unwrap();
+    join_all((0..3).map(|i| {
+        let (pool, ep) = (&pool, &ep);
+        async move {
+            pool_send(pool, ep, &format!("r{i}@example.net"))
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+    let open = pool.idle_count();
+    assert!(open >= 1);
+    pool.close().await;
+    assert_eq!(pool.idle_count(), 0);
+    let e = pool_send(&pool, &ep, "b@example.net").await.unwrap_err();
+    assert_eq!(e.fault(), Fault::Caller);
+    // Every connection got a QUIT.
+    sleep(rt, Duration::from_millis(50)).await;
+    let sessions = server.sessions();
+    assert_eq!(sessions.len(), open);
+    for s in sessions {
+        assert_eq!(
+            s.commands.last().map(String::as_str),
+            Some("QUIT"),
+            "{:?}",
+            s.commands
+        );
+    }
+}
+
+/// Polls every future to completion on the current task.
+async fn join_all<F: Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut futs: Vec<_> = futs.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    poll_fn(|cx| {
+        let mut pending = false;
+        for (f, o) in futs.iter_mut().zip(out.iter_mut()) {
+            if let Some(fut) = f {
+                match fut.as_mut().poll(cx) {
+                    Poll::Ready(v) => {
+                        *o = Some(v);
+                        *f = None;
+                    }
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter()
+        .map(|o| o.expect("every future finished"))
+        .collect()
+}
