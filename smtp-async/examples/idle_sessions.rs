@@ -32,7 +32,10 @@ fn main() {
             "--server" => server = Some(val),
             "--sessions" => n = val.parse().unwrap_or(n),
             _ => {
-                let _ = writeln!(std::io::stderr(), "usage: idle-sessions --server HOST:PORT [--sessions N]");
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "usage: idle-sessions --server HOST:PORT [--sessions N]"
+                );
                 std::process::exit(2);
             }
         }
@@ -51,7 +54,9 @@ fn main() {
         opts.helo_name = Some("idle.example.test".into());
         // One session first, so that the runtime, TLS roots and allocator pools are
         // counted in the baseline rather than in the sessions.
-        let mut warm = SmtpClient::connect(&server, opts.clone()).await.expect("connect");
+        let mut warm = SmtpClient::connect(&server, opts.clone())
+            .await
+            .expect("connect");
         let before = rss_kib();
         let mut sessions = Vec::with_capacity(n);
         for i in 0..n {

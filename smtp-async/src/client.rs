@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures_io::{AsyncRead, AsyncWrite};
 use smtp_blocking::driver::{
-    close_error, core_config, sasl_nonce, transaction_result, transcript_text,
+    close_error, core_config, sasl_nonce, transaction_result, transcript_text, with_cause,
 };
 use smtp_blocking::proto::Capabilities;
 use smtp_blocking::proto::command::{
@@ -1011,29 +1011,6 @@ async fn connect_tcp(
         return Err(Error::Timeout(TimeoutPhase::Connect));
     }
     Err(conn_err(last))
-}
-
-/// A transaction result with the driver's own error `cause` as the reason when the core
-/// only knows that the connection failed.
-fn with_cause(r: Result<SendReport, Error>, cause: &Error) -> Result<SendReport, Error> {
-    match r {
-        Err(Error::DeliveryUnknown { report, .. }) => Err(Error::DeliveryUnknown {
-            source: Box::new(copy_error(cause)),
-            report,
-        }),
-        Err(Error::Usage(UsageError::Closed)) => Err(copy_error(cause)),
-        r => r,
-    }
-}
-
-/// A copy of a connection-level error (I/O errors are not `Clone`).
-fn copy_error(e: &Error) -> Error {
-    match e {
-        Error::Io(x) => Error::Io(io::Error::new(x.kind(), x.to_string())),
-        Error::Timeout(p) => Error::Timeout(*p),
-        Error::Tls(x) => Error::Tls(io::Error::new(x.kind(), x.to_string())),
-        _ => Error::Usage(UsageError::Closed),
-    }
 }
 
 /// The peer closed or reset the connection (a write after it closed).

@@ -52,6 +52,7 @@ both_runtimes!(
     server_that_drips_bytes_times_out,
     stall_after_data_times_out_and_may_have_delivered,
     stall_after_end_of_data_is_delivery_unknown,
+    reset_after_end_of_data_is_delivery_unknown,
     injection_after_starttls_220_is_refused,
     cancelled_send_poisons_the_connection,
     pipelined_batch_and_reader_bodies,
@@ -319,6 +320,31 @@ async fn stall_after_end_of_data_is_delivery_unknown(rt: &'static dyn Runtime) {
         report.recipients[0].status,
         RcptStatus::Unknown(_)
     ));
+}
+
+async fn reset_after_end_of_data_is_delivery_unknown(rt: &'static dyn Runtime) {
+    let server = TestServer::start(Script::default().rule(Rule::new(".", Step::Reset)));
+    let mut c = connect(rt, &server, plain()).await.unwrap();
+    let e = send(&mut c, &["b@example.net"]).await.unwrap_err();
+    let Error::DeliveryUnknown { source, report } = &e else {
+        panic!("{e}")
+    };
+    assert!(
+        matches!(**source, Error::Io(_) | Error::ServerDisconnected(_)),
+        "{source}"
+    );
+    assert!(matches!(
+        report.recipients[0].status,
+        RcptStatus::Unknown(_)
+    ));
+
+    let server = TestServer::start(Script::default().rule(Rule::new("RCPT", Step::Reset)));
+    let mut c = connect(rt, &server, plain()).await.unwrap();
+    let e = send(&mut c, &["b@example.net"]).await.unwrap_err();
+    assert!(
+        matches!(e, Error::Io(_) | Error::ServerDisconnected(_)),
+        "{e}"
+    );
 }
 
 async fn injection_after_starttls_220_is_refused(rt: &'static dyn Runtime) {

@@ -350,7 +350,6 @@ impl SmtpClient {
     fn fail(&mut self, e: io::Error) -> Error {
         self.core.handle_io_error(Instant::now());
         self.io.close();
-        while self.core.poll_event().is_some() {}
         Error::Io(e)
     }
 
@@ -689,8 +688,12 @@ impl SmtpClient {
     /// declared and 8-bit content is declared as `BODY=8BITMIME`.
     pub fn send(&mut self, env: Envelope, body: Body<'_>) -> Result<SendReport, Error> {
         let mut result = None;
-        self.send_all([(env, body)], |_, r| result = Some(r))?;
-        result.unwrap_or_else(|| Err(self.closed_error()))
+        let r = self.send_all([(env, body)], |_, r| result = Some(r));
+        match (result, r) {
+            (Some(res), _) => res,
+            (None, Err(e)) => Err(e),
+            (None, Ok(())) => Err(self.closed_error()),
+        }
     }
 
     /// Sends many messages over this connection, pipelined: the next transaction is
@@ -733,7 +736,24 @@ impl SmtpClient {
             if queued.is_empty() {
                 return Ok(());
             }
-            self.run(&mut feeds, &mut |e| matches!(e, Event::TransactionDone(_)))?;
+            if let Err(e) = self.run(&mut feeds, &mut |e| matches!(e, Event::TransactionDone(_))) {
+                // The connection failed: report what the core settled, so that a message
+                // whose end of data was sent says "may have been accepted", not "I/O".
+                while let Some(ev) = self.core.poll_event() {
+                    if let Event::TransactionDone(o) = ev
+                        && let Some(p) = queued.iter().position(|q| q.0 == o.tx)
+                    {
+                        let (_, i, sender) = queued.remove(p).expect("position is valid");
+                        let r = crate::driver::transaction_result(
+                            &o,
+                            &sender,
+                            self.core.close_reason(),
+                        );
+                        on_done(i, crate::driver::with_cause(r, &e));
+                    }
+                }
+                return Err(e);
+            }
             let mut progressed = false;
             while let Some(ev) = self.events.pop_front() {
                 let Event::TransactionDone(o) = ev else {

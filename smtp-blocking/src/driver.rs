@@ -8,7 +8,7 @@ use std::io;
 use std::net::IpAddr;
 
 use smtp_proto::command::Domain;
-use smtp_proto::session::{CloseReason, Config, TranscriptLine, TxOutcome};
+use smtp_proto::session::{CloseReason, Config, TranscriptLine, TxOutcome, UsageError};
 
 use crate::client::{Options, default_client_name};
 use crate::error::Error;
@@ -77,5 +77,29 @@ pub fn transcript_text(line: TranscriptLine) -> String {
             let lines: Vec<&str> = raw.lines().collect();
             format!("S: {}", lines.join("\nS: "))
         }
+    }
+}
+
+/// A transaction result with the driver's own error `cause` (the I/O error or timeout that
+/// ended the connection) as the reason, where the core only knows that the connection
+/// failed: a message whose end of data was sent stays [`Error::DeliveryUnknown`].
+pub fn with_cause(r: Result<SendReport, Error>, cause: &Error) -> Result<SendReport, Error> {
+    match r {
+        Err(Error::DeliveryUnknown { report, .. }) => Err(Error::DeliveryUnknown {
+            source: Box::new(copy_error(cause)),
+            report,
+        }),
+        Err(Error::Usage(UsageError::Closed)) => Err(copy_error(cause)),
+        r => r,
+    }
+}
+
+/// A copy of a connection-level error (I/O errors are not `Clone`).
+pub fn copy_error(e: &Error) -> Error {
+    match e {
+        Error::Io(x) => Error::Io(io::Error::new(x.kind(), x.to_string())),
+        Error::Timeout(p) => Error::Timeout(*p),
+        Error::Tls(x) => Error::Tls(io::Error::new(x.kind(), x.to_string())),
+        _ => Error::Usage(UsageError::Closed),
     }
 }

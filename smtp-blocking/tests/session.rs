@@ -481,3 +481,32 @@ fn low_level_mail_rcpt_data_like_smtplib() {
     ));
     c.quit().unwrap();
 }
+
+#[test]
+fn reset_after_end_of_data_is_delivery_unknown() {
+    // The connection is reset (an I/O error, not an EOF) after the end of data: the
+    // server may have accepted the message, and the error says so.
+    let server = TestServer::start(Script::default().rule(Rule::new(".", Step::Reset)));
+    let mut c = connect(&server, plain()).unwrap();
+    let err = send(&mut c, &["b@example.net"]).unwrap_err();
+    let Error::DeliveryUnknown { source, report } = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        matches!(**source, Error::Io(_)),
+        "{source}"
+    );
+    assert!(matches!(
+        report.recipients[0].status,
+        RcptStatus::Unknown(_)
+    ));
+
+    // Reset before the end of data: nothing can have been delivered.
+    let server = TestServer::start(Script::default().rule(Rule::new("RCPT", Step::Reset)));
+    let mut c = connect(&server, plain()).unwrap();
+    let err = send(&mut c, &["b@example.net"]).unwrap_err();
+    assert!(
+        matches!(err, Error::Io(_) | Error::ServerDisconnected(_)),
+        "{err}"
+    );
+}

@@ -43,6 +43,8 @@ pub enum Step {
     Close,
     /// Stop answering; read and discard until the client goes away.
     Stall,
+    /// Reset the connection (TCP RST: linger 0, then close) without a word.
+    Reset,
     /// Send this reply one octet at a time, pausing this long before each octet (a server
     /// that drips bytes to keep a client waiting).
     Drip(String, std::time::Duration),
@@ -376,6 +378,18 @@ impl Session<'_> {
                 Flow::Stop
             }
             Step::Close => Flow::Stop,
+            Step::Reset => {
+                let tcp = match &self.conn {
+                    Conn::Tcp(t) => Some(t),
+                    Conn::Tls(t) => Some(&t.sock),
+                    _ => None,
+                };
+                if let Some(t) = tcp {
+                    let _ = socket2::SockRef::from(t).set_linger(Some(std::time::Duration::ZERO));
+                }
+                self.conn = Conn::Gone;
+                Flow::Stop
+            }
             Step::Drip(r, pause) => {
                 for b in r.as_bytes() {
                     std::thread::sleep(pause);
