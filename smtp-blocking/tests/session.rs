@@ -492,10 +492,7 @@ fn reset_after_end_of_data_is_delivery_unknown() {
     let Error::DeliveryUnknown { source, report } = &err else {
         panic!("{err}")
     };
-    assert!(
-        matches!(**source, Error::Io(_)),
-        "{source}"
-    );
+    assert!(matches!(**source, Error::Io(_)), "{source}");
     assert!(matches!(
         report.recipients[0].status,
         RcptStatus::Unknown(_)
