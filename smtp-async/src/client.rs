@@ -161,20 +161,26 @@ impl SmtpClient {
         opts: Options,
     ) -> Result<SmtpClient, Error> {
         let target = Target::parse(server, opts.default_port())?;
-        let (stream, local) = connect_tcp(rt, &target, &opts).await?;
-        Self::start(rt, stream, target.host, local, opts, None).await
+        Self::connect_to_on(rt, target, opts).await
     }
 
     /// [`connect`](Self::connect) to an IP address (port 25, 24 or 465 as above).
-    pub async fn connect_ip(
-        rt: &'static dyn Runtime,
-        ip: IpAddr,
-        opts: Options,
-    ) -> Result<SmtpClient, Error> {
+    #[cfg(any(feature = "tokio", feature = "futures-io"))]
+    pub async fn connect_ip(ip: IpAddr, opts: Options) -> Result<SmtpClient, Error> {
+        let port = opts.default_port();
         let target = Target {
             host: ip.to_string(),
-            port: opts.default_port(),
+            port,
         };
+        Self::connect_to_on(crate::runtime::default_runtime(), target, opts).await
+    }
+
+    /// [`connect_on`](Self::connect_on) to a parsed target.
+    pub async fn connect_to_on(
+        rt: &'static dyn Runtime,
+        target: Target,
+        opts: Options,
+    ) -> Result<SmtpClient, Error> {
         let (stream, local) = connect_tcp(rt, &target, &opts).await?;
         Self::start(rt, stream, target.host, local, opts, None).await
     }
@@ -205,12 +211,21 @@ impl SmtpClient {
         Self::from_stream(&crate::Tokio, stream.compat(), host, opts, upgrade).await
     }
 
-    /// Connects to a Unix socket (LMTP delivery agents such as Dovecot's) on `rt`. TLS, if
-    /// requested, verifies against
+    /// Connects to a Unix socket (LMTP delivery agents such as Dovecot's) on the default
+    /// runtime. TLS, if requested, verifies against
     /// [`TlsOptions::with_server_name`](smtp_blocking::TlsOptions::with_server_name)
     /// (default `localhost`).
-    #[cfg(unix)]
+    #[cfg(all(unix, any(feature = "tokio", feature = "futures-io")))]
     pub async fn connect_unix(
+        path: impl AsRef<std::path::Path>,
+        opts: Options,
+    ) -> Result<SmtpClient, Error> {
+        Self::connect_unix_on(crate::runtime::default_runtime(), path, opts).await
+    }
+
+    /// [`connect_unix`](Self::connect_unix) on the runtime `rt`.
+    #[cfg(unix)]
+    pub async fn connect_unix_on(
         rt: &'static dyn Runtime,
         path: impl AsRef<std::path::Path>,
         opts: Options,

@@ -56,3 +56,9 @@ pub use smtp_blocking::{
     BodyType, Dialect, Envelope, Error, Fault, Options, Phase, RecipientResult, SendReport,
     ServerReply, Target, TimeoutPhase, Timeouts, TlsOptions, TlsPolicy, envelope, extract_envelope,
 };
+
+/// The README's Rust examples (blocking and async), compiled (and run where they need no
+/// network) as doc tests of this crate, which has both APIs at hand.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use smtp_blocking::proto::session::{Envelope, UsageError};
-use smtp_blocking::{Error, Options, SendReport, Target};
+use smtp_blocking::{Error, Options, SendReport, Target, TlsPolicy};
 
 use crate::client::{Body, SmtpClient};
 use crate::runtime::Runtime;
@@ -69,7 +69,7 @@ pub struct Endpoint {
     server: String,
     options: Options,
     login: Option<(String, String)>,
-    key: u64,
+    key: String,
 }
 
 impl Endpoint {
@@ -80,7 +80,7 @@ impl Endpoint {
             server: target.to_string(),
             options,
             login: None,
-            key: 0,
+            key: String::new(),
         };
         ep.rekey();
         Ok(ep)
@@ -98,17 +98,26 @@ impl Endpoint {
         &self.server
     }
 
+    /// The pool key: every setting that decides where and how securely a connection was
+    /// made, and as whom (the password as a hash, so it is not kept twice in clear).
     fn rekey(&mut self) {
         let o = &self.options;
-        let mut h = DefaultHasher::new();
-        self.server.to_ascii_lowercase().hash(&mut h);
-        format!(
-            "{:?}|{:?}|{:?}|{:?}|{:?}|{}",
-            o.dialect, o.tls, o.tls_options, o.helo_name, o.source_address, o.allow_plaintext_auth
-        )
-        .hash(&mut h);
-        self.login.hash(&mut h);
-        self.key = h.finish();
+        let login = self.login.as_ref().map(|(user, password)| {
+            let mut h = DefaultHasher::new();
+            password.hash(&mut h);
+            (user.clone(), h.finish())
+        });
+        self.key = format!(
+            "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{:?}",
+            self.server.to_ascii_lowercase(),
+            o.dialect,
+            o.tls,
+            o.tls_options,
+            o.helo_name,
+            o.source_address,
+            o.allow_plaintext_auth,
+            login,
+        );
     }
 }
 
@@ -125,7 +134,7 @@ struct PerKey {
 struct Inner {
     rt: &'static dyn Runtime,
     cfg: PoolConfig,
-    keys: Mutex<HashMap<u64, Arc<PerKey>>>,
+    keys: Mutex<HashMap<String, Arc<PerKey>>>,
     closed: AtomicBool,
 }
 
@@ -190,7 +199,7 @@ impl Pool {
 
     fn per_key(&self, ep: &Endpoint) -> Arc<PerKey> {
         let mut keys = lock(&self.inner.keys);
-        keys.entry(ep.key)
+        keys.entry(ep.key.clone())
             .or_insert_with(|| {
                 Arc::new(PerKey {
                     idle: Mutex::new(Vec::new()),
@@ -249,7 +258,9 @@ impl Pool {
                 return Ok((self.open(ep).await?, false));
             };
             let idle = since.elapsed();
-            if !client.is_usable() {
+            // Keys already separate TLS settings; this is the belt to those braces.
+            let tls_required = matches!(ep.options.tls, TlsPolicy::Required | TlsPolicy::Implicit);
+            if !client.is_usable() || (tls_required && !client.is_encrypted()) {
                 continue;
             }
             if idle >= cfg.idle_timeout {

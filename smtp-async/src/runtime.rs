@@ -28,7 +28,7 @@ pub type Connected = io::Result<(BoxStream, Option<SocketAddr>)>;
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// What the driver needs from a runtime. Implemented by [`Tokio`] and [`AsyncIo`]; any
+/// What the driver needs from a runtime. Implemented by `Tokio` and `AsyncIo` (features `tokio`, `futures-io`); any
 /// other runtime can implement it too.
 pub trait Runtime: Send + Sync + std::fmt::Debug + 'static {
     /// Completes at `deadline`.
@@ -48,6 +48,7 @@ pub trait Runtime: Send + Sync + std::fmt::Debug + 'static {
 }
 
 /// A socket for `addr`, bound to `source` when given, non-blocking, ready to connect.
+#[cfg(any(feature = "tokio", feature = "futures-io"))]
 fn new_socket(addr: SocketAddr, source: Option<SocketAddr>) -> io::Result<socket2::Socket> {
     let sock = socket2::Socket::new(
         socket2::Domain::for_address(addr),
@@ -174,8 +175,8 @@ fn libc_einprogress() -> i32 {
     }
 }
 
-/// The runtime used by the calls that name none: [`Tokio`] when the `tokio` feature is
-/// on, else [`AsyncIo`].
+/// The runtime used by the calls that name none: `Tokio` when the `tokio` feature is
+/// on, else `AsyncIo`.
 #[cfg(any(feature = "tokio", feature = "futures-io"))]
 pub fn default_runtime() -> &'static dyn Runtime {
     #[cfg(feature = "tokio")]

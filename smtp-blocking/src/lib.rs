@@ -53,8 +53,3 @@ pub use transport::Target;
 
 pub use smtp_proto as proto;
 pub use smtp_proto::session::{BodyType, Dialect, Envelope, Phase, Timeouts, TlsPolicy};
-
-/// The README's Rust examples, compiled (and run where they need no network) as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;
