@@ -236,7 +236,7 @@ impl Pool {
                 if reused
                     && self.inner.cfg.retry_on_dead_connection
                     && !client.is_usable()
-                    && never_delivered(&e) =>
+                    && e.is_retry_safe() =>
             {
                 drop(client);
                 let mut fresh = self.open(ep).await?;
@@ -337,21 +337,6 @@ impl Pool {
 
     fn all_keys(&self) -> Vec<Arc<PerKey>> {
         lock(&self.inner.keys).values().cloned().collect()
-    }
-}
-
-/// The send failed with the connection, before anything could have been delivered: the
-/// server had closed it (EOF, reset) or answered 421 ("service not available, closing")
-/// before accepting the message. Never true after the end of data went unanswered
-/// ([`Error::DeliveryUnknown`]).
-fn never_delivered(e: &Error) -> bool {
-    match e {
-        Error::ServerDisconnected(_) | Error::ServiceClosing(_) | Error::Io(_) => true,
-        Error::RecipientsRefused(report) => report
-            .recipients
-            .iter()
-            .all(|r| r.reply.as_ref().is_some_and(|x| x.code == 421)),
-        e => e.reply().is_some_and(|r| r.code == 421),
     }
 }
 

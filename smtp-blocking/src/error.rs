@@ -243,6 +243,23 @@ impl Error {
         }
     }
 
+    /// Whether sending the same message again on a new connection cannot deliver it twice:
+    /// the connection failed (EOF, reset, I/O) or the server answered 421 ("closing the
+    /// service") before it accepted the message for any recipient. Never true for
+    /// [`Error::DeliveryUnknown`] (the end of data went unanswered) nor for the server's
+    /// other verdicts. A pool uses it to retry on a fresh connection when a reused one
+    /// turns out to be dead.
+    pub fn is_retry_safe(&self) -> bool {
+        match self {
+            Error::ServerDisconnected(_) | Error::ServiceClosing(_) | Error::Io(_) => true,
+            Error::RecipientsRefused(report) => report
+                .recipients
+                .iter()
+                .all(|r| r.reply.as_ref().is_some_and(|x| x.code == 421)),
+            e => e.reply().is_some_and(|r| r.code == 421),
+        }
+    }
+
     /// The error a closed session stands for.
     pub(crate) fn from_close(reason: &CloseReason) -> Error {
         match reason {
@@ -258,5 +275,48 @@ impl Error {
             CloseReason::Usage(e) => Error::Usage(e.clone()),
             _ => Error::Usage(UsageError::Closed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(code: u16) -> ServerReply {
+        ServerReply {
+            code,
+            enhanced: None,
+            text: "x".into(),
+        }
+    }
+
+    #[test]
+    fn retry_safe_only_when_nothing_can_have_been_delivered() {
+        let report = SendReport {
+            mail_reply: None,
+            data_reply: None,
+            recipients: Vec::new(),
+        };
+        assert!(Error::ServerDisconnected(Phase::Mail).is_retry_safe());
+        assert!(Error::ServiceClosing(reply(421)).is_retry_safe());
+        assert!(Error::Io(io::ErrorKind::ConnectionReset.into()).is_retry_safe());
+        let sender = |code| Error::SenderRefused {
+            reply: reply(code),
+            sender: "a@b".into(),
+        };
+        assert!(sender(421).is_retry_safe());
+        assert!(!sender(451).is_retry_safe());
+        assert!(!sender(550).is_retry_safe());
+        let unknown = Error::DeliveryUnknown {
+            source: Box::new(Error::Io(io::ErrorKind::ConnectionReset.into())),
+            report: Box::new(report.clone()),
+        };
+        assert!(!unknown.is_retry_safe());
+        assert!(!Error::Timeout(TimeoutPhase::Smtp(Phase::DataDone)).is_retry_safe());
+        let data = Error::DataRefused {
+            reply: reply(554),
+            report: Box::new(report),
+        };
+        assert!(!data.is_retry_safe());
     }
 }
