@@ -10,16 +10,14 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_io::{AsyncRead, AsyncWrite};
-use smtp_blocking::driver::{
-    close_error, core_config, sasl_nonce, transaction_result, transcript_text, with_cause,
-};
+use smtp_blocking::driver::{Batch, close_error, core_config, sasl_nonce, transcript_text};
 use smtp_blocking::proto::Capabilities;
 use smtp_blocking::proto::command::{
     Command, ForwardPath, MailParams, Mechanism, RawCommand, RcptParams, ReversePath, SmtpString,
 };
 use smtp_blocking::proto::sasl::{Credentials, PASSWORD_RANKING};
 use smtp_blocking::proto::session::{
-    Action, BodyType, Client, CloseReason, Envelope, Event, MANUAL_TX, Phase, TxId, UsageError,
+    Action, Client, CloseReason, Envelope, Event, MANUAL_TX, Phase, TxId, UsageError,
 };
 use smtp_blocking::{Error, Options, SendReport, ServerReply, Target, TimeoutPhase, envelope};
 
@@ -893,61 +891,42 @@ impl SmtpClient {
         I: IntoIterator<Item = (Envelope, Body<'b>)>,
         I::IntoIter: Send,
     {
-        const WINDOW: usize = 2;
         self.enter()?;
         let mut it = messages.into_iter().enumerate();
         let mut feeds: Vec<Feed<'b>> = Vec::new();
-        let mut queued: VecDeque<(TxId, usize, String)> = VecDeque::new();
+        let mut batch = Batch::new();
         self.events.clear();
         let r = loop {
-            while queued.len() < WINDOW {
-                let Some((i, (mut env, body))) = it.next() else {
+            while batch.has_room() {
+                let Some((i, (env, body))) = it.next() else {
                     break;
                 };
-                if let Body::Bytes(b) = &body {
-                    env.size_hint = Some(b.len() as u64);
-                    if env.body == BodyType::SevenBit && b.iter().any(|&c| c >= 0x80) {
-                        env.body = BodyType::EightBitMime;
-                    }
-                }
-                let sender = env.from.inner_str().to_owned();
-                match self.core.send_mail(env) {
-                    Ok(tx) => {
-                        feeds.push(Feed::new(tx, body));
-                        queued.push_back((tx, i, sender));
-                    }
+                let bytes = match &body {
+                    Body::Bytes(b) => Some(*b),
+                    Body::Reader(_) => None,
+                };
+                match batch.queue(&mut self.core, i, env, bytes) {
+                    Ok(tx) => feeds.push(Feed::new(tx, body)),
                     Err(e) => return self.leave(Err(self.usage(e))),
                 }
             }
-            if queued.is_empty() {
+            if batch.is_empty() {
                 break Ok(());
             }
             if let Err(e) = self
                 .run(&mut feeds, &mut |e| matches!(e, Event::TransactionDone(_)))
                 .await
             {
-                // The connection failed: report what the core settled, so that a message
-                // whose end of data was sent says "may have been accepted", not "I/O".
-                while let Some(ev) = self.core.poll_event() {
-                    if let Event::TransactionDone(o) = ev
-                        && let Some(p) = queued.iter().position(|q| q.0 == o.tx)
-                    {
-                        let (_, i, sender) = queued.remove(p).expect("position is valid");
-                        let r = transaction_result(&o, &sender, self.core.close_reason());
-                        on_done(i, with_cause(r, &e));
-                    }
-                }
+                batch.settle_failed(&mut self.core, &e, &mut on_done);
                 break Err(e);
             }
             let mut progressed = false;
             while let Some(ev) = self.events.pop_front() {
-                let Event::TransactionDone(o) = ev else {
-                    continue;
-                };
-                if let Some(p) = queued.iter().position(|q| q.0 == o.tx) {
-                    let (_, i, sender) = queued.remove(p).expect("position is valid");
-                    feeds.retain(|f| f.tx != o.tx);
-                    on_done(i, transaction_result(&o, &sender, self.core.close_reason()));
+                if let Event::TransactionDone(o) = ev
+                    && let Some((tx, i, r)) = batch.settle(&o, self.core.close_reason())
+                {
+                    feeds.retain(|f| f.tx != tx);
+                    on_done(i, r);
                     progressed = true;
                 }
             }

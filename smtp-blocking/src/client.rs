@@ -12,10 +12,11 @@ use smtp_proto::command::{
 };
 use smtp_proto::sasl::{Credentials, PASSWORD_RANKING};
 use smtp_proto::session::{
-    Action, BodyType, Client, CloseReason, Dialect, Envelope, Event, MANUAL_TX, Phase, Timeouts,
-    TlsPolicy, TxId, UsageError,
+    Action, Client, CloseReason, Dialect, Envelope, Event, MANUAL_TX, Phase, Timeouts, TlsPolicy,
+    TxId, UsageError,
 };
 
+use crate::driver::Batch;
 use crate::error::{Error, ServerReply, TimeoutPhase};
 use crate::message::extract_envelope;
 use crate::report::SendReport;
@@ -125,6 +126,18 @@ struct Feed<'a> {
     buf: Vec<u8>,
     pos: usize,
     eof: bool,
+}
+
+impl<'a> Feed<'a> {
+    fn new(tx: TxId, body: Body<'a>) -> Self {
+        Feed {
+            tx,
+            body,
+            buf: Vec::new(),
+            pos: 0,
+            eof: false,
+        }
+    }
 }
 
 /// A blocking SMTP/LMTP client session. Connect with [`SmtpClient::connect`]; the session
@@ -571,13 +584,7 @@ impl SmtpClient {
     pub fn data(&mut self, message: &[u8]) -> Result<ServerReply, Error> {
         self.events.clear();
         self.core.data().map_err(|e| self.usage(e))?;
-        let mut feeds = [Feed {
-            tx: MANUAL_TX,
-            body: Body::Bytes(message),
-            buf: Vec::new(),
-            pos: 0,
-            eof: false,
-        }];
+        let mut feeds = [Feed::new(MANUAL_TX, Body::Bytes(message))];
         self.await_reply(&mut feeds)
     }
 
@@ -706,66 +713,38 @@ impl SmtpClient {
         messages: impl IntoIterator<Item = (Envelope, Body<'b>)>,
         mut on_done: impl FnMut(usize, Result<SendReport, Error>),
     ) -> Result<(), Error> {
-        const WINDOW: usize = 2;
         let mut it = messages.into_iter().enumerate();
         let mut feeds: Vec<Feed<'b>> = Vec::new();
-        let mut queued: VecDeque<(TxId, usize, String)> = VecDeque::new();
+        let mut batch = Batch::new();
         self.events.clear();
         loop {
-            while queued.len() < WINDOW {
-                let Some((i, (mut env, body))) = it.next() else {
+            while batch.has_room() {
+                let Some((i, (env, body))) = it.next() else {
                     break;
                 };
-                if let Body::Bytes(b) = &body {
-                    env.size_hint = Some(b.len() as u64);
-                    if env.body == BodyType::SevenBit && b.iter().any(|&c| c >= 0x80) {
-                        env.body = BodyType::EightBitMime;
-                    }
-                }
-                let sender = env.from.inner_str().to_owned();
-                let tx = self.core.send_mail(env).map_err(|e| self.usage(e))?;
-                feeds.push(Feed {
-                    tx,
-                    body,
-                    buf: Vec::new(),
-                    pos: 0,
-                    eof: false,
-                });
-                queued.push_back((tx, i, sender));
+                let bytes = match &body {
+                    Body::Bytes(b) => Some(*b),
+                    Body::Reader(_) => None,
+                };
+                let tx = batch
+                    .queue(&mut self.core, i, env, bytes)
+                    .map_err(|e| self.usage(e))?;
+                feeds.push(Feed::new(tx, body));
             }
-            if queued.is_empty() {
+            if batch.is_empty() {
                 return Ok(());
             }
             if let Err(e) = self.run(&mut feeds, &mut |e| matches!(e, Event::TransactionDone(_))) {
-                // The connection failed: report what the core settled, so that a message
-                // whose end of data was sent says "may have been accepted", not "I/O".
-                while let Some(ev) = self.core.poll_event() {
-                    if let Event::TransactionDone(o) = ev
-                        && let Some(p) = queued.iter().position(|q| q.0 == o.tx)
-                    {
-                        let (_, i, sender) = queued.remove(p).expect("position is valid");
-                        let r = crate::driver::transaction_result(
-                            &o,
-                            &sender,
-                            self.core.close_reason(),
-                        );
-                        on_done(i, crate::driver::with_cause(r, &e));
-                    }
-                }
+                batch.settle_failed(&mut self.core, &e, &mut on_done);
                 return Err(e);
             }
             let mut progressed = false;
             while let Some(ev) = self.events.pop_front() {
-                let Event::TransactionDone(o) = ev else {
-                    continue;
-                };
-                if let Some(p) = queued.iter().position(|q| q.0 == o.tx) {
-                    let (_, i, sender) = queued.remove(p).expect("position is valid");
-                    feeds.retain(|f| f.tx != o.tx);
-                    on_done(
-                        i,
-                        crate::driver::transaction_result(&o, &sender, self.core.close_reason()),
-                    );
+                if let Event::TransactionDone(o) = ev
+                    && let Some((tx, i, r)) = batch.settle(&o, self.core.close_reason())
+                {
+                    feeds.retain(|f| f.tx != tx);
+                    on_done(i, r);
                     progressed = true;
                 }
             }

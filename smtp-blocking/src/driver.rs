@@ -8,7 +8,12 @@ use std::io;
 use std::net::IpAddr;
 
 use smtp_proto::command::Domain;
-use smtp_proto::session::{CloseReason, Config, TranscriptLine, TxOutcome, UsageError};
+use std::collections::VecDeque;
+
+use smtp_proto::session::{
+    BodyType, Client, CloseReason, Config, Envelope, Event, TranscriptLine, TxId, TxOutcome,
+    UsageError,
+};
 
 use crate::client::{Options, default_client_name};
 use crate::error::Error;
@@ -101,5 +106,85 @@ pub fn copy_error(e: &Error) -> Error {
         Error::Timeout(p) => Error::Timeout(*p),
         Error::Tls(x) => Error::Tls(io::Error::new(x.kind(), x.to_string())),
         _ => Error::Usage(UsageError::Closed),
+    }
+}
+
+/// The bookkeeping of a pipelined batch of messages (`send_all`): which queued
+/// transaction is which message, with at most [`Batch::WINDOW`] queued at once, and the
+/// smtplib-style result of each when the core reports it done.
+#[derive(Debug, Default)]
+pub struct Batch {
+    queued: VecDeque<(TxId, usize, String)>,
+}
+
+impl Batch {
+    /// Transactions queued ahead: the next one is queued before the previous one's
+    /// end-of-data reply, so the end of data shares a write with the next MAIL/RCPT/DATA.
+    pub const WINDOW: usize = 2;
+
+    /// An empty batch.
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Whether another message may be queued now.
+    pub fn has_room(&self) -> bool {
+        self.queued.len() < Self::WINDOW
+    }
+
+    /// Whether no transaction is waiting for its outcome.
+    pub fn is_empty(&self) -> bool {
+        self.queued.is_empty()
+    }
+
+    /// Queues message `index` with `core`. For a body in memory (`bytes`) its size is
+    /// declared, and 8-bit content in a body declared 7-bit is declared `BODY=8BITMIME`.
+    pub fn queue(
+        &mut self,
+        core: &mut Client,
+        index: usize,
+        mut env: Envelope,
+        bytes: Option<&[u8]>,
+    ) -> Result<TxId, UsageError> {
+        if let Some(b) = bytes {
+            env.size_hint = Some(b.len() as u64);
+            if env.body == BodyType::SevenBit && b.iter().any(|&c| c >= 0x80) {
+                env.body = BodyType::EightBitMime;
+            }
+        }
+        let sender = env.from.inner_str().to_owned();
+        let tx = core.send_mail(env)?;
+        self.queued.push_back((tx, index, sender));
+        Ok(tx)
+    }
+
+    /// A finished transaction of this batch: its id, message index and result (`None`
+    /// if it is not one of ours). `close` is the session's close reason.
+    pub fn settle(
+        &mut self,
+        o: &TxOutcome,
+        close: Option<&CloseReason>,
+    ) -> Option<(TxId, usize, Result<SendReport, Error>)> {
+        let p = self.queued.iter().position(|q| q.0 == o.tx)?;
+        let (tx, i, sender) = self.queued.remove(p)?;
+        Some((tx, i, transaction_result(o, &sender, close)))
+    }
+
+    /// The connection failed with `cause`: reports every transaction the core settled, so
+    /// that a message whose end of data was sent says "may have been accepted"
+    /// ([`Error::DeliveryUnknown`]), not a bare I/O error.
+    pub fn settle_failed(
+        &mut self,
+        core: &mut Client,
+        cause: &Error,
+        on_done: &mut dyn FnMut(usize, Result<SendReport, Error>),
+    ) {
+        while let Some(ev) = core.poll_event() {
+            if let Event::TransactionDone(o) = ev
+                && let Some((_, i, r)) = self.settle(&o, core.close_reason())
+            {
+                on_done(i, with_cause(r, cause));
+            }
+        }
     }
 }
