@@ -58,6 +58,9 @@ both_runtimes!(
     pipelined_batch_and_reader_bodies,
     low_level_commands,
     lmtp_per_recipient_results,
+    lmtp_over_unix_socket,
+    own_stream_with_own_tls_upgrade,
+    send_message_extracts_envelope,
     pool_spreads_concurrent_sends,
     pool_reconnects_when_idle_connection_was_closed,
     pool_health_check_replaces_dead_connection,
@@ -483,6 +486,78 @@ async fn lmtp_per_recipient_results(rt: &'static dyn Runtime) {
     assert!(!report.recipients[1].accepted);
     assert_eq!(report.recipients[1].reply.as_ref().unwrap().code, 550);
     c.quit().await.unwrap();
+}
+
+async fn lmtp_over_unix_socket(rt: &'static dyn Runtime) {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "smtp-async-lmtp-{}-{}.sock",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let server = TestServer::start_unix(
+        Script {
+            lmtp: true,
+            ..Script::default()
+        },
+        &path,
+    );
+    let mut o = plain();
+    o.dialect = smtp_async::Dialect::Lmtp;
+    let mut c = SmtpClient::connect_unix_on(rt, &path, o).await.unwrap();
+    let r = send(&mut c, &["u@example.net"]).await.unwrap();
+    assert!(r.any_accepted());
+    c.quit().await.unwrap();
+    assert_eq!(server.messages().len(), 1);
+    let _ = std::fs::remove_file(&path);
+}
+
+async fn own_stream_with_own_tls_upgrade(rt: &'static dyn Runtime) {
+    // The caller connects (as through a proxy tunnel) and runs the TLS handshake itself.
+    let server = TestServer::start(Script {
+        starttls: true,
+        ..Script::default()
+    });
+    let (stream, _) = rt.connect(server.addr(), None).await.unwrap();
+    let upgrades = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = upgrades.clone();
+    let upgrade: smtp_async::TlsUpgrade = Box::new(move |plain| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Box::pin(async move {
+            let cfg = TlsOptions::new()
+                .with_ca_pem(CA_PEM)
+                .unwrap()
+                .client_config()
+                .unwrap();
+            let name = "localhost".try_into().unwrap();
+            let tls = futures_rustls::TlsConnector::from(cfg)
+                .connect(name, plain)
+                .await?;
+            Ok(Box::new(tls) as smtp_async::BoxStream)
+        })
+    });
+    let mut o = plain();
+    o.tls = TlsPolicy::Required;
+    let mut c = SmtpClient::from_stream(rt, stream, "mx.example", o, Some(upgrade))
+        .await
+        .unwrap();
+    assert!(c.is_encrypted());
+    assert_eq!(upgrades.load(Ordering::Relaxed), 1);
+    send(&mut c, &["b@example.net"]).await.unwrap();
+    c.quit().await.unwrap();
+    assert!(server.sessions()[0].tls);
+}
+
+async fn send_message_extracts_envelope(rt: &'static dyn Runtime) {
+    let server = TestServer::start(Script::default());
+    let mut c = connect(rt, &server, plain()).await.unwrap();
+    let msg = b"From: A <a@example.org>\r\nTo: b@example.net\r\nBcc: hidden@example.net\r\nSubject: s\r\n\r\nbody\r\n";
+    let r = c.send_message(msg, None, None).await.unwrap();
+    assert_eq!(r.recipients.len(), 2);
+    c.quit().await.unwrap();
+    let got = &server.messages()[0];
+    assert_eq!(got.rcpts, ["b@example.net", "hidden@example.net"]);
+    assert!(!String::from_utf8_lossy(&got.data).contains("hidden@"));
 }
 
 fn pool_cfg() -> PoolConfig {
