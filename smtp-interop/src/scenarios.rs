@@ -806,16 +806,16 @@ fn dsn(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
 /// Simple commands run on a session.
 type Command<'c> = dyn Fn(&mut dyn Session) -> Result<Vec<ServerReply>, Error> + 'c;
 
-fn is_unimplemented(r: &ServerReply) -> bool {
-    r.code == 500 || r.code == 502
-}
+/// "Not implemented": 500 or 502.
+const UNIMPLEMENTED: &[u16] = &[500, 502];
 
-/// Runs `cmd`; with the feature, `good` must hold for its reply; without it, the reply
-/// must be 500/502 (then n/a). The session must stay usable either way.
+/// Runs `cmd`; with the feature, `good` must hold for its reply; without it, every reply
+/// must have one of `na_codes` (then n/a). The session must stay usable either way.
 fn simple(
     a: &dyn Adapter,
     spec: &ServerSpec,
     feature: Feature,
+    na_codes: &[u16],
     cmd: &Command<'_>,
     good: &dyn Fn(&[ServerReply]) -> bool,
 ) -> R {
@@ -837,8 +837,8 @@ fn simple(
         }
         Err(why) => {
             ensure!(
-                replies.iter().all(is_unimplemented),
-                "the spec says not implemented, but: {shown}"
+                replies.iter().all(|r| na_codes.contains(&r.code)),
+                "the spec says n/a (replies {na_codes:?} expected), but: {shown}"
             );
             Ok(Outcome::NotApplicable(why))
         }
@@ -851,6 +851,7 @@ fn vrfy(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
         a,
         spec,
         spec.vrfy,
+        spec.vrfy_na_codes,
         &|s| Ok(vec![s.verify(&known)?, s.verify(&unknown)?]),
         &|r| matches!(r[0].code, 250..=252) && (r[1].code == 252 || r[1].code >= 500),
     ))
@@ -862,6 +863,7 @@ fn expn(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
         a,
         spec,
         spec.expn,
+        UNIMPLEMENTED,
         &|s| Ok(vec![s.expn(&list)?]),
         &|r| matches!(r[0].code, 250 | 252 | 550),
     ))
@@ -872,6 +874,7 @@ fn help(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
         a,
         spec,
         spec.help,
+        UNIMPLEMENTED,
         &|s| Ok(vec![s.help(None)?]),
         &|r| matches!(r[0].code, 211 | 214 | 250),
     ))

@@ -51,6 +51,8 @@ pub struct ServerSpec {
     pub size_limit: Result<u64, &'static str>,
     /// VRFY answered (2xx or 5xx about the address), or why it is not (500/502).
     pub vrfy: Feature,
+    /// The replies VRFY gets when `vrfy` is n/a (default 500, 502: not implemented).
+    pub vrfy_na_codes: &'static [u16],
     /// EXPN answered, or why not.
     pub expn: Feature,
     /// HELP answered (211/214/250).
@@ -162,6 +164,7 @@ pub fn servers() -> Result<Vec<ServerSpec>, String> {
         dsn: Ok(()),
         size_limit: Err(UNSET),
         vrfy: Ok(()),
+        vrfy_na_codes: &[500, 502],
         expn: Ok(()),
         help: Ok(()),
         lmtp: Err(NO_LMTP_SMTP),
@@ -275,6 +278,13 @@ pub fn servers() -> Result<Vec<ServerSpec>, String> {
             "Dovecot LMTP offers no SIZE (quota is checked after the data: \
              see the LMTP row)",
         ),
+        vrfy: Err(
+            "Dovecot 2.3 LMTP takes VRFY's argument strictly as an RFC 5321 String \
+             (Atom / Quoted-string): a mailbox as the client sends it (bare, as Exim and \
+             aiosmtpd need it) gets 501 5.5.4 Invalid string parameter; a quoted one only \
+             ever gets 252 Try RCPT instead",
+        ),
+        vrfy_na_codes: &[501],
         expn: Err("Dovecot LMTP has no EXPN (500 5.5.1 Unknown command)"),
         help: Err("Dovecot LMTP has no HELP (500 5.5.1 Unknown command)"),
         lmtp: Ok(LmtpSpec {
