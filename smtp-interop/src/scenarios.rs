@@ -481,9 +481,38 @@ fn multi(a: &dyn Adapter, spec: &ServerSpec, addr: &str, want_pipelining: bool) 
     for (t, m) in tokens.iter().zip(&msgs) {
         check_store(&spec.store, &spec.rcpt2, t, m)?;
     }
-    Ok(Outcome::Pass(
-        "2 recipients + 3 messages, all delivered intact".into(),
-    ))
+    let mut detail = "2 recipients + 3 messages, all delivered intact".to_string();
+    if let Some(log) = &spec.pipelining_log {
+        for tok in std::iter::once(&t).chain(&tokens) {
+            let pipelined = logged_pipelining(log, tok)?;
+            ensure!(
+                pipelined == want_pipelining,
+                "the server logged pipelined={pipelined} for {tok}, expected {want_pipelining}"
+            );
+        }
+        detail.push_str(if want_pipelining {
+            "; the server logged each transaction as pipelined (L)"
+        } else {
+            "; the server logged none as pipelined"
+        });
+    }
+    Ok(Outcome::Pass(detail))
+}
+
+/// Whether Exim's log says the client pipelined the transaction of the message `token`:
+/// its `<=` line has an `L` field (`L-`: offered but not used; a `.` or `*` after the `L`
+/// is about PIPECONNECT; no field: PIPELINING not offered).
+fn logged_pipelining(log: &std::path::Path, token: &str) -> Result<bool, String> {
+    let id = format!(" id={token}@test.example ");
+    let text = std::fs::read_to_string(log).map_err(|err| format!("{}: {err}", log.display()))?;
+    let line = text
+        .lines()
+        .find(|l| l.contains(" <= ") && l.contains(&id))
+        .ok_or_else(|| format!("no <= line for {token} in {}", log.display()))?;
+    Ok(line.split(' ').any(|f| {
+        f.strip_prefix('L')
+            .is_some_and(|rest| rest.len() <= 1 && rest.chars().all(|c| c == '.' || c == '*'))
+    }))
 }
 
 fn pipelining_on(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {

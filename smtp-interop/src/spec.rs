@@ -72,6 +72,10 @@ pub struct ServerSpec {
     pub unknown_code: u16,
     /// Where delivered messages are read back.
     pub store: Store,
+    /// A server log that says, per accepted message, whether the client pipelined (Exim's
+    /// `log_selector = +pipelining`: an `L` field on the `<=` line, `L-` when PIPELINING was
+    /// offered but not used).
+    pub pipelining_log: Option<std::path::PathBuf>,
     /// CA file and TLS name.
     pub ca: String,
     /// Name the certificate is verified against.
@@ -174,6 +178,7 @@ pub fn servers() -> Result<Vec<ServerSpec>, String> {
         unknown: unknown.clone(),
         unknown_code: 550,
         store,
+        pipelining_log: None,
         ca: ca.clone(),
         tls_name: tls_name.clone(),
     };
@@ -210,6 +215,7 @@ pub fn servers() -> Result<Vec<ServerSpec>, String> {
              (authenticators: cram_md5 cyrus_sasl dovecot external plaintext spa tls)",
         ),
         size_limit: Ok(interop_limit),
+        pipelining_log: Some(var("EXIM_MAINLOG")?.into()),
         ..base(
             "exim",
             var("EXIM_PLAIN")?,

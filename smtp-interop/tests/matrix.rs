@@ -10,6 +10,14 @@ use std::path::Path;
 
 use smtp_interop::{Outcome, adapters, matrix, scenarios, spec};
 
+/// Writes to stderr directly: unlike `eprintln!`, not captured by the test harness, so
+/// CI logs show every cell even when the test passes.
+fn say(line: &str) {
+    let mut e = std::io::stderr().lock();
+    let _ = e.write_all(line.as_bytes());
+    let _ = e.write_all(b"\n");
+}
+
 #[test]
 #[ignore = "needs real servers (scripts/test-all starts them)"]
 fn interop_matrix() {
@@ -22,15 +30,14 @@ fn interop_matrix() {
             Outcome::NotApplicable(why) => why,
         };
         // One line per cell, written at once (the server threads interleave).
-        let line = format!(
-            "interop: {} | {} | {}: {} ({:.2} s) {detail}\n",
+        say(&format!(
+            "interop: {} | {} | {}: {} ({:.2} s) {detail}",
             c.server,
             c.scenario,
             c.adapter,
             c.outcome.label(),
             c.secs
-        );
-        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        ));
     };
     let cells = matrix::run(&adapters, &servers, &scenarios, &print);
     let failed: Vec<_> = cells
@@ -38,13 +45,13 @@ fn interop_matrix() {
         .filter(|c| matches!(c.outcome, Outcome::Fail(_)))
         .collect();
     let counts = |l: &str| cells.iter().filter(|c| c.outcome.label() == l).count();
-    eprintln!(
+    say(&format!(
         "interop: {} cells: {} pass, {} n/a, {} FAIL",
         cells.len(),
         counts("pass"),
         counts("n/a"),
         counts("FAIL")
-    );
+    ));
 
     let md = matrix::render(&adapters, &servers, &scenarios, &cells);
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -58,18 +65,20 @@ fn interop_matrix() {
         if bless {
             let new = matrix::replace_section(&readme, &md).expect("markers present");
             std::fs::write(&readme_path, new).expect("write README.md");
-            eprintln!("interop: README.md matrix rewritten");
+            say("interop: README.md matrix rewritten");
         } else {
-            eprintln!("interop: this run's matrix (target/interop-matrix.md):\n{md}");
+            say(&format!(
+                "interop: README.md's matrix differs; this run's (target/interop-matrix.md):\n{md}"
+            ));
         }
     }
 
     for c in &failed {
         if let Outcome::Fail(why) = &c.outcome {
-            eprintln!(
+            say(&format!(
                 "FAILED: {} | {} | {}: {why}",
                 c.server, c.scenario, c.adapter
-            );
+            ));
         }
     }
     assert!(
