@@ -48,6 +48,24 @@ fn rfc5321_appendix_d() {
         }),
         "VRFY Crispin\r\n"
     );
+    // A mailbox is sent as is: quoted, servers read it as a local part without a domain
+    // (Exim 501, aiosmtpd 550 for a known user; see the interop matrix).
+    assert_eq!(
+        enc(&Command::Vrfy {
+            arg: SmtpString::new("alice@test.example").unwrap(),
+            smtputf8: false
+        }),
+        "VRFY alice@test.example\r\n"
+    );
+    assert_eq!(
+        enc(&Command::Expn {
+            arg: SmtpString::new("\"john doe\"@example.com").unwrap(),
+            smtputf8: false
+        }),
+        "EXPN \"john doe\"@example.com\r\n"
+    );
+    // Not a mailbox (a space outside quotes): quoted.
+    assert_eq!(SmtpString::new("a b@c").unwrap().as_str(), "\"a b@c\"");
     assert_eq!(enc(&Command::mail(ReversePath::Null)), "MAIL FROM:<>\r\n");
     assert_eq!(
         enc(&Command::rcpt(ForwardPath::Postmaster)),

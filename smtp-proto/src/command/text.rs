@@ -8,12 +8,18 @@ use super::error::CommandError;
 /// `String = Atom / Quoted-string` (RFC 5321 §4.1.2): the argument of VRFY, EXPN, HELP and
 /// NOOP.
 ///
-/// [`SmtpString::new`] keeps an `Atom` as is and otherwise produces a `Quoted-string`.
+/// [`SmtpString::new`] keeps an `Atom` or a mailbox (`local@domain`) as is and otherwise
+/// produces a `Quoted-string`. A mailbox is not a `String` in the strict grammar, but it is
+/// what VRFY and EXPN are used with (RFC 5321 §3.5: "a user name or a mailbox"), what other
+/// clients send (smtplib: `VRFY user@example.com`), and what servers expect: quoted, it is
+/// read as a local part without a domain (Exim: `501 "a@b": recipient address must contain
+/// a domain`; aiosmtpd looks up `"a@b"`), as the interop matrix showed.
 ///
 /// ```
 /// use smtp_proto::command::SmtpString;
 ///
 /// assert_eq!(SmtpString::new("Smith").unwrap().as_str(), "Smith");
+/// assert_eq!(SmtpString::new("alice@example.com").unwrap().as_str(), "alice@example.com");
 /// assert_eq!(SmtpString::new("John \"J\" Smith").unwrap().as_str(), r#""John \"J\" Smith""#);
 /// assert!(SmtpString::new("a\r\nQUIT").is_err());
 /// ```
@@ -21,13 +27,14 @@ use super::error::CommandError;
 pub struct SmtpString(String);
 
 impl SmtpString {
-    /// Validates `text` and quotes it (escaping `"` and `\`) unless it is an `Atom`.
+    /// Validates `text` and quotes it (escaping `"` and `\`) unless it is an `Atom` or a
+    /// mailbox.
     ///
     /// Control characters and DEL are refused; non-ASCII is accepted here and checked
     /// against SMTPUTF8 when encoding.
     pub fn new(text: &str) -> Result<Self, CommandError> {
         let inp = Input::new(text, "string");
-        if abnf::atom(inp, 0..text.len()).is_ok() {
+        if abnf::atom(inp, 0..text.len()).is_ok() || super::Mailbox::parse(text).is_ok() {
             return Ok(Self(text.to_owned()));
         }
         abnf::no_controls(inp, false)?;
