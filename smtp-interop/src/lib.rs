@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod adapters;
+pub mod facade;
 pub mod matrix;
 pub mod messages;
 pub mod scenarios;

@@ -1,0 +1,10 @@
+//! The real-server tests of smtp-blocking (Postfix, Dovecot LMTP, smtp-sink faults), run on
+//! the async client over tokio through smtp-blocking's API (see `smtp_interop::facade`).
+
+mod adapter {
+    pub(crate) use smtp_interop::facade::Body;
+    pub(crate) type SmtpClient = smtp_interop::facade::AsyncClient<smtp_interop::facade::OnTokio>;
+}
+
+#[path = "../../smtp-blocking/tests/real_servers/cases.rs"]
+mod cases;
