@@ -481,3 +481,50 @@ fn low_level_mail_rcpt_data_like_smtplib() {
     ));
     c.quit().unwrap();
 }
+
+/// In-memory bodies go out as zero-copy segments with vectored writes (plain and TLS):
+/// large clean text, leading dots, and bare LFs (copied by the core) arrive intact and
+/// normalised, pipelined one after the other.
+#[test]
+fn large_bodies_with_vectored_writes_plain_and_tls() {
+    let mut body: Vec<u8> = b"Subject: big\r\n\r\n".to_vec();
+    for i in 0..40_000 {
+        body.extend_from_slice(format!("line {i:06} of some text, long enough\r\n").as_bytes());
+        if i % 1000 == 0 {
+            body.extend_from_slice(b".a leading dot\r\n");
+        }
+    }
+    let mut expected = body.clone();
+    for _ in 0..3000 {
+        body.extend_from_slice(b"bare LF line\n");
+        expected.extend_from_slice(b"bare LF line\r\n");
+    }
+    body.extend_from_slice(b"no final line ending");
+    expected.extend_from_slice(b"no final line ending\r\n");
+    for starttls in [false, true] {
+        let server = TestServer::start(Script {
+            starttls,
+            ..Script::default()
+        });
+        let opts = if starttls {
+            tls(TlsPolicy::Required)
+        } else {
+            plain()
+        };
+        let mut c = connect(&server, opts).unwrap();
+        let msgs = (0..3).map(|_| {
+            let env = envelope("a@example.org", &["b@example.net"]).unwrap();
+            (env, Body::Bytes(&body))
+        });
+        let mut ok = 0;
+        c.send_all(msgs, |_, r| ok += usize::from(r.is_ok()))
+            .unwrap();
+        assert_eq!(ok, 3);
+        c.quit().unwrap();
+        let got = server.messages();
+        assert_eq!(got.len(), 3);
+        for m in got {
+            assert!(m.data == expected, "content differs (starttls {starttls})");
+        }
+    }
+}
