@@ -528,3 +528,44 @@ fn large_bodies_with_vectored_writes_plain_and_tls() {
         }
     }
 }
+
+/// `Options::source_address` (smtplib's `source_address`): the connection leaves from the
+/// given local address, as the server sees it; a port of 0 lets the system pick one, a
+/// given port is used as is.
+#[test]
+fn source_address_is_the_peer_address_the_server_sees() {
+    let server = TestServer::start(Script::default());
+    // All of 127.0.0.0/8 is loopback on Linux: 127.0.0.2 is a local address other than
+    // the default one.
+    let mut o = plain();
+    o.source_address = Some("127.0.0.2:0".parse().unwrap());
+    let mut c = connect(&server, o).unwrap();
+    send(&mut c, &["b@example.net"]).unwrap();
+    c.quit().unwrap();
+    let peer = server.sessions()[0].peer.expect("TCP peer");
+    assert_eq!(peer.ip().to_string(), "127.0.0.2");
+    assert_ne!(peer.port(), 0);
+    // A fixed source port: one the system just handed out (the listener is closed again).
+    let free = std::net::TcpListener::bind("127.0.0.3:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut o = plain();
+    o.source_address = Some(free);
+    let mut c = connect(&server, o).unwrap();
+    c.noop().unwrap();
+    c.quit().unwrap();
+    assert_eq!(server.sessions()[1].peer, Some(free));
+    // Without it, the default local address.
+    let mut c = connect(&server, plain()).unwrap();
+    c.quit().unwrap();
+    assert_eq!(
+        server.sessions()[2].peer.unwrap().ip().to_string(),
+        "127.0.0.1"
+    );
+    // An IPv6 source cannot reach an IPv4 server: a connect error, not a panic.
+    let mut o = plain();
+    o.source_address = Some("[::1]:0".parse().unwrap());
+    let err = connect(&server, o).unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err}");
+}
