@@ -8,13 +8,16 @@
 //!   [`handle_timeout`](Client::handle_timeout),
 //!   [`handle_tls_established`](Client::handle_tls_established);
 //! - **commands** (only enqueue; they never touch the wire): [`send_mail`](Client::send_mail),
-//!   [`write_body`](Client::write_body), [`finish_body`](Client::finish_body),
+//!   [`write_body`](Client::write_body) (or its zero-copy form
+//!   [`write_body_segments`](Client::write_body_segments)), [`finish_body`](Client::finish_body),
 //!   [`vrfy`](Client::vrfy), [`expn`](Client::expn), [`help`](Client::help),
 //!   [`noop`](Client::noop), [`rset`](Client::rset), [`raw`](Client::raw),
 //!   [`quit`](Client::quit), [`abort`](Client::abort);
 //! - **outputs**, drained in this order after every input or command:
 //!   [`poll_event`](Client::poll_event) until `None`,
-//!   [`pending_output`](Client::pending_output) + [`consume_output`](Client::consume_output),
+//!   [`pending_output`](Client::pending_output) + [`consume_output`](Client::consume_output)
+//!   (after the body segments [`pending_segment_len`](Client::pending_segment_len) counts, if
+//!   the driver uses them),
 //!   [`poll_timeout`](Client::poll_timeout), and [`next_action`](Client::next_action), which
 //!   tells the driver what to do next in one `match`.
 //!
@@ -739,8 +742,8 @@ impl Client {
         );
         let mut taken = 0;
         while taken < n {
-            let end = n.min(taken + SEGMENT_PIECE);
-            let piece = &chunk[taken..end];
+            let (from, end) = (taken, n.min(taken + SEGMENT_PIECE));
+            let piece = &chunk[from..end];
             let saved = enc.clone();
             let before = segments.len();
             let last = segments.last().copied();
@@ -767,7 +770,7 @@ impl Client {
                 if let (Some(l), Some(slot)) = (last, segments.last_mut()) {
                     *slot = l;
                 }
-                enc.encode(&chunk[end - piece.len()..n], &mut self.out);
+                enc.encode(&chunk[from..n], &mut self.out);
                 taken = n;
                 break;
             }
