@@ -20,7 +20,7 @@
 //! | 9 | time passes: to the next deadline (or by the next byte in seconds) |
 //! | 10 | TLS handshake done (whether or not it was asked for) |
 //! | 11 | queue a transaction: next byte = recipients (low 3 bits), BDAT (bit 3), body type (bits 4-5), size hint (bit 6), DSN (bit 7) |
-//! | 12 | body: a length byte `n` then `n` octets to `write_body` |
+//! | 12 | body: a length byte `n` then `n` octets to `write_body`, or with bit 4 of `t` set to `write_body_segments` (the driver then holds the segments and writes them before the pending output) |
 //! | 13 | `finish_body` |
 //! | 14 | a caller command: next byte picks NOOP, RSET, VRFY, HELP, QUIT, login, abort, raw, EHLO, HELO, low-level DATA, low-level MAIL |
 //! | 15 | I/O error |
@@ -116,6 +116,8 @@ pub fn session(data: &[u8]) {
     let mut client = Client::new(cfg, now);
 
     let mut written: Vec<u8> = Vec::new();
+    // The body segments the driver holds (a copy of their bytes).
+    let mut held: Vec<u8> = Vec::new();
     let mut queued: HashMap<TxId, usize> = HashMap::new();
     let mut outcomes: HashMap<TxId, usize> = HashMap::new();
     let mut closed = 0usize;
@@ -175,7 +177,8 @@ pub fn session(data: &[u8]) {
             }
             7 => {
                 let k = s.byte().unwrap_or(255);
-                let out = client.pending_output();
+                let mut out = held.clone();
+                out.extend_from_slice(client.pending_output());
                 let n = if k == 255 {
                     out.len()
                 } else {
@@ -183,6 +186,7 @@ pub fn session(data: &[u8]) {
                 };
                 written.extend_from_slice(&out[..n]);
                 client.consume_output(n, now);
+                held.drain(..n.min(held.len()));
             }
             8 => client.handle_eof(now),
             9 => {
@@ -227,7 +231,13 @@ pub fn session(data: &[u8]) {
             12 => {
                 let n = usize::from(s.byte().unwrap_or(0));
                 let body = s.bytes(n).to_vec();
-                let _ = client.write_body(&body);
+                if t & 16 != 0 {
+                    let mut segs = Vec::new();
+                    let _ = client.write_body_segments(&body, &mut segs);
+                    held.extend(segs.concat());
+                } else {
+                    let _ = client.write_body(&body);
+                }
             }
             13 => {
                 let _ = client.finish_body();
@@ -271,6 +281,16 @@ pub fn session(data: &[u8]) {
             &mut outcomes,
             &mut closed,
         );
+        if client.pending_segment_len() == 0 {
+            held.clear(); // written, or dropped by the core: never to be written
+        }
+        assert_eq!(
+            held.len(),
+            client.pending_segment_len(),
+            "segments out of step"
+        );
+        // At most `max_output` octets of input, expanded by at most 2 octets per 512.
+        assert!(held.len() <= max_output + max_output / 128 + 2, "segments unbounded");
         // The driver's answer to the core's wish, bounded: it must never spin.
         if client.next_action() == Action::Closed {
             assert!(client.is_closed() || client.pending_output().is_empty());

@@ -1,7 +1,7 @@
 //! [`SmtpClient`]: the blocking driver and its smtplib-like API.
 
 use std::collections::VecDeque;
-use std::io::{self, Read};
+use std::io::{self, IoSlice, Read};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -140,6 +140,58 @@ impl<'a> Feed<'a> {
     }
 }
 
+/// The bodies being sent, and the body segments the core handed out
+/// ([`Client::write_body_segments`]) that are not written yet: slices of
+/// [`Body::Bytes`] bodies (and of the core's static inserts), written before
+/// `pending_output` with vectored writes instead of being copied.
+#[derive(Default)]
+struct Feeds<'a> {
+    list: Vec<Feed<'a>>,
+    segs: Vec<&'a [u8]>,
+    /// Index of the first segment not fully written.
+    next: usize,
+    /// Octets of `segs[next..]`.
+    held: usize,
+}
+
+/// Most slices per vectored write (Linux takes up to 1024).
+const MAX_IOV: usize = 64;
+
+impl Feeds<'_> {
+    fn with(feed: Feed<'_>) -> Feeds<'_> {
+        Feeds {
+            list: vec![feed],
+            ..Feeds::default()
+        }
+    }
+
+    fn drop_segments(&mut self) {
+        self.segs.clear();
+        self.next = 0;
+        self.held = 0;
+    }
+
+    /// `n` octets were written: segments first.
+    fn advance(&mut self, n: usize) {
+        let mut n = n.min(self.held);
+        self.held -= n;
+        while n > 0 {
+            let Some(s) = self.segs.get_mut(self.next) else {
+                break;
+            };
+            if n < s.len() {
+                *s = &s[n..];
+                break;
+            }
+            n -= s.len();
+            self.next += 1;
+        }
+        if self.held == 0 {
+            self.drop_segments();
+        }
+    }
+}
+
 /// A blocking SMTP/LMTP client session. Connect with [`SmtpClient::connect`]; the session
 /// is ready (greeting, EHLO, STARTTLS per policy) when it returns.
 #[derive(Debug)]
@@ -234,7 +286,7 @@ impl SmtpClient {
     /// Drives the core until `stop` matches an event, the session is idle, or it closed.
     fn run(
         &mut self,
-        feeds: &mut [Feed<'_>],
+        feeds: &mut Feeds<'_>,
         stop: &mut dyn FnMut(&Event) -> bool,
     ) -> Result<(), Error> {
         loop {
@@ -256,9 +308,43 @@ impl SmtpClient {
                     self.io
                         .set_timeouts(None, Some(wait))
                         .map_err(|e| self.fail(e))?;
-                    match self.io.write(self.core.pending_output()) {
+                    let owed = self.core.pending_segment_len();
+                    if owed == 0 {
+                        // Written, or dropped by the core (the session failed).
+                        feeds.drop_segments();
+                    } else if owed != feeds.held {
+                        // Segments this call does not hold: writing what follows them
+                        // would corrupt the message. Never happens; fail safe.
+                        self.core.abort();
+                        self.io.close();
+                        return Err(Error::Usage(UsageError::WrongState("body segments lost")));
+                    }
+                    let written = if feeds.held == 0 {
+                        self.io.write(self.core.pending_output())
+                    } else {
+                        let mut iov = [IoSlice::new(&[]); MAX_IOV];
+                        let mut k = 0;
+                        for s in &feeds.segs[feeds.next..] {
+                            if k == MAX_IOV - 1 {
+                                break;
+                            }
+                            iov[k] = IoSlice::new(s);
+                            k += 1;
+                        }
+                        let after = self.core.pending_output();
+                        if feeds.next + k == feeds.segs.len() && !after.is_empty() {
+                            // The end of data and the next commands, in the same write.
+                            iov[k] = IoSlice::new(after);
+                            k += 1;
+                        }
+                        self.io.write_vectored(&iov[..k])
+                    };
+                    match written {
                         Ok(0) => return Err(self.fail(io::ErrorKind::WriteZero.into())),
-                        Ok(n) => self.core.consume_output(n, Instant::now()),
+                        Ok(n) => {
+                            self.core.consume_output(n, Instant::now());
+                            feeds.advance(n);
+                        }
                         Err(e) if is_timeout(&e) => {
                             self.core.handle_timeout(Instant::now());
                             if !self.core.is_closed() {
@@ -366,8 +452,11 @@ impl SmtpClient {
         Error::Io(e)
     }
 
-    fn supply(&mut self, tx: TxId, feeds: &mut [Feed<'_>]) -> Result<(), Error> {
-        let Some(feed) = feeds.iter_mut().find(|f| f.tx == tx) else {
+    fn supply<'b>(&mut self, tx: TxId, feeds: &mut Feeds<'b>) -> Result<(), Error> {
+        if self.core.pending_segment_len() == 0 {
+            feeds.drop_segments();
+        }
+        let Some(feed) = feeds.list.iter_mut().find(|f| f.tx == tx) else {
             self.core.abort();
             return Err(Error::Usage(UsageError::WrongState(
                 "no body for this transaction",
@@ -375,8 +464,12 @@ impl SmtpClient {
         };
         match &mut feed.body {
             Body::Bytes(b) => {
-                let n = self.core.write_body(b)?;
-                *b = &b[n..];
+                // Zero-copy: the core hands back slices of the body to write as they are.
+                let bytes: &'b [u8] = b;
+                let first = feeds.segs.len();
+                let n = self.core.write_body_segments(bytes, &mut feeds.segs)?;
+                feeds.held += feeds.segs[first..].iter().map(|s| s.len()).sum::<usize>();
+                *b = &bytes[n..];
                 if b.is_empty() {
                     self.core.finish_body()?;
                 }
@@ -439,12 +532,12 @@ impl SmtpClient {
     ) -> Result<ServerReply, Error> {
         self.events.clear();
         f(&mut self.core).map_err(|e| self.usage(e))?;
-        self.await_reply(&mut [])
+        self.await_reply(&mut Feeds::default())
     }
 
     /// Runs the session (supplying `feeds` when a body is asked for) until the next
     /// [`Event::Reply`], and returns that reply.
-    fn await_reply(&mut self, feeds: &mut [Feed<'_>]) -> Result<ServerReply, Error> {
+    fn await_reply(&mut self, feeds: &mut Feeds<'_>) -> Result<ServerReply, Error> {
         self.run(feeds, &mut |e| matches!(e, Event::Reply { .. }))?;
         let reply = self.events.drain(..).find_map(|e| match e {
             Event::Reply { reply, .. } => Some(reply),
@@ -461,7 +554,7 @@ impl SmtpClient {
     /// Makes sure the session is ready (greeting and EHLO/LHLO done, or HELO after a
     /// refused EHLO, and STARTTLS per policy). [`connect`](Self::connect) already does it.
     pub fn ehlo_or_helo_if_needed(&mut self) -> Result<(), Error> {
-        self.run(&mut [], &mut |_| false)?;
+        self.run(&mut Feeds::default(), &mut |_| false)?;
         if self.core.is_closed() {
             return Err(self.closed_error());
         }
@@ -584,7 +677,7 @@ impl SmtpClient {
     pub fn data(&mut self, message: &[u8]) -> Result<ServerReply, Error> {
         self.events.clear();
         self.core.data().map_err(|e| self.usage(e))?;
-        let mut feeds = [Feed::new(MANUAL_TX, Body::Bytes(message))];
+        let mut feeds = Feeds::with(Feed::new(MANUAL_TX, Body::Bytes(message)));
         self.await_reply(&mut feeds)
     }
 
@@ -641,7 +734,9 @@ impl SmtpClient {
     }
 
     fn auth_result(&mut self) -> Result<ServerReply, Error> {
-        self.run(&mut [], &mut |e| matches!(e, Event::AuthDone { .. }))?;
+        self.run(&mut Feeds::default(), &mut |e| {
+            matches!(e, Event::AuthDone { .. })
+        })?;
         let done = self.events.drain(..).find_map(|e| match e {
             Event::AuthDone { mechanism, result } => Some((mechanism, result)),
             _ => None,
@@ -714,7 +809,7 @@ impl SmtpClient {
         mut on_done: impl FnMut(usize, Result<SendReport, Error>),
     ) -> Result<(), Error> {
         let mut it = messages.into_iter().enumerate();
-        let mut feeds: Vec<Feed<'b>> = Vec::new();
+        let mut feeds: Feeds<'b> = Feeds::default();
         let mut batch = Batch::new();
         self.events.clear();
         loop {
@@ -729,7 +824,7 @@ impl SmtpClient {
                 let tx = batch
                     .queue(&mut self.core, i, env, bytes)
                     .map_err(|e| self.usage(e))?;
-                feeds.push(Feed::new(tx, body));
+                feeds.list.push(Feed::new(tx, body));
             }
             if batch.is_empty() {
                 return Ok(());
@@ -743,7 +838,7 @@ impl SmtpClient {
                 if let Event::TransactionDone(o) = ev
                     && let Some((tx, i, r)) = batch.settle(&o, self.core.close_reason())
                 {
-                    feeds.retain(|f| f.tx != tx);
+                    feeds.list.retain(|f| f.tx != tx);
                     on_done(i, r);
                     progressed = true;
                 }
@@ -765,7 +860,7 @@ impl SmtpClient {
             self.events.clear();
         }
         // Also flushes a QUIT the core queued itself after a 421 or a timeout.
-        let run = self.run(&mut [], &mut |_| false);
+        let run = self.run(&mut Feeds::default(), &mut |_| false);
         self.io.close();
         run?;
         Ok(match self.core.close_reason() {

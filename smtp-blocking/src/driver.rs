@@ -148,7 +148,9 @@ impl Batch {
     ) -> Result<TxId, UsageError> {
         if let Some(b) = bytes {
             env.size_hint = Some(b.len() as u64);
-            if env.body == BodyType::SevenBit && b.iter().any(|&c| c >= 0x80) {
+            // `is_ascii` checks a word at a time; `iter().any` went byte by byte (40% of
+            // the client's CPU on 1 MiB messages).
+            if env.body == BodyType::SevenBit && !b.is_ascii() {
                 env.body = BodyType::EightBitMime;
             }
         }

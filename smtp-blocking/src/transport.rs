@@ -1,7 +1,7 @@
 //! Sockets: connecting (every resolved address, timeout, source address, TCP_NODELAY),
 //! Unix sockets, and the TLS upgrade. No read-ahead buffering anywhere.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,6 +61,13 @@ impl Write for Socket {
             Socket::Unix(s) => s.write(buf),
         }
     }
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => s.write_vectored(bufs),
+            #[cfg(unix)]
+            Socket::Unix(s) => s.write_vectored(bufs),
+        }
+    }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -113,6 +120,21 @@ impl Transport {
             Transport::Plain(s) => s.write(buf),
             Transport::Tls(t) => {
                 let n = t.write(buf)?;
+                t.flush()?;
+                Ok(n)
+            }
+            Transport::Closed => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    /// Writes some prefix of the concatenation of `bufs` (one `writev` on a plain socket;
+    /// with TLS, encrypts a prefix and flushes it).
+    pub(crate) fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.write_vectored(bufs),
+            Transport::Tls(t) => {
+                let t = &mut **t;
+                let n = rustls::Stream::new(&mut t.conn, &mut t.sock).write_vectored(bufs)?;
                 t.flush()?;
                 Ok(n)
             }

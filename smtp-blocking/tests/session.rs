@@ -507,3 +507,91 @@ fn reset_after_end_of_data_is_delivery_unknown() {
         "{err}"
     );
 }
+
+/// In-memory bodies go out as zero-copy segments with vectored writes (plain and TLS):
+/// large clean text, leading dots, and bare LFs (copied by the core) arrive intact and
+/// normalised, pipelined one after the other.
+#[test]
+fn large_bodies_with_vectored_writes_plain_and_tls() {
+    let mut body: Vec<u8> = b"Subject: big\r\n\r\n".to_vec();
+    for i in 0..40_000 {
+        body.extend_from_slice(format!("line {i:06} of some text, long enough\r\n").as_bytes());
+        if i % 1000 == 0 {
+            body.extend_from_slice(b".a leading dot\r\n");
+        }
+    }
+    let mut expected = body.clone();
+    for _ in 0..3000 {
+        body.extend_from_slice(b"bare LF line\n");
+        expected.extend_from_slice(b"bare LF line\r\n");
+    }
+    body.extend_from_slice(b"no final line ending");
+    expected.extend_from_slice(b"no final line ending\r\n");
+    for starttls in [false, true] {
+        let server = TestServer::start(Script {
+            starttls,
+            ..Script::default()
+        });
+        let opts = if starttls {
+            tls(TlsPolicy::Required)
+        } else {
+            plain()
+        };
+        let mut c = connect(&server, opts).unwrap();
+        let msgs = (0..3).map(|_| {
+            let env = envelope("a@example.org", &["b@example.net"]).unwrap();
+            (env, Body::Bytes(&body))
+        });
+        let mut ok = 0;
+        c.send_all(msgs, |_, r| ok += usize::from(r.is_ok()))
+            .unwrap();
+        assert_eq!(ok, 3);
+        c.quit().unwrap();
+        let got = server.messages();
+        assert_eq!(got.len(), 3);
+        for m in got {
+            assert!(m.data == expected, "content differs (starttls {starttls})");
+        }
+    }
+}
+
+/// `Options::source_address` (smtplib's `source_address`): the connection leaves from the
+/// given local address, as the server sees it; a port of 0 lets the system pick one, a
+/// given port is used as is.
+#[test]
+fn source_address_is_the_peer_address_the_server_sees() {
+    let server = TestServer::start(Script::default());
+    // All of 127.0.0.0/8 is loopback on Linux: 127.0.0.2 is a local address other than
+    // the default one.
+    let mut o = plain();
+    o.source_address = Some("127.0.0.2:0".parse().unwrap());
+    let mut c = connect(&server, o).unwrap();
+    send(&mut c, &["b@example.net"]).unwrap();
+    c.quit().unwrap();
+    let peer = server.sessions()[0].peer.expect("TCP peer");
+    assert_eq!(peer.ip().to_string(), "127.0.0.2");
+    assert_ne!(peer.port(), 0);
+    // A fixed source port: one the system just handed out (the listener is closed again).
+    let free = std::net::TcpListener::bind("127.0.0.3:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut o = plain();
+    o.source_address = Some(free);
+    let mut c = connect(&server, o).unwrap();
+    c.noop().unwrap();
+    c.quit().unwrap();
+    assert_eq!(server.sessions()[1].peer, Some(free));
+    // Without it, the default local address.
+    let mut c = connect(&server, plain()).unwrap();
+    c.quit().unwrap();
+    assert_eq!(
+        server.sessions()[2].peer.unwrap().ip().to_string(),
+        "127.0.0.1"
+    );
+    // An IPv6 source cannot reach an IPv4 server: a connect error, not a panic.
+    let mut o = plain();
+    o.source_address = Some("[::1]:0".parse().unwrap());
+    let err = connect(&server, o).unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err}");
+}

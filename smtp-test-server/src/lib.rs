@@ -154,6 +154,8 @@ pub struct SessionLog {
     pub messages: Vec<Received>,
     /// Whether TLS was established.
     pub tls: bool,
+    /// The client's address as the server saw it (TCP only).
+    pub peer: Option<SocketAddr>,
 }
 
 /// A running server. Its threads live until the process ends.
@@ -176,8 +178,9 @@ impl TestServer {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
                 let _ = conn.set_nodelay(true);
+                let peer = conn.peer_addr().ok();
                 let (script, log) = (script.clone(), log2.clone());
-                std::thread::spawn(move || serve(Conn::Tcp(conn), &script, &log));
+                std::thread::spawn(move || serve(Conn::Tcp(conn), peer, &script, &log));
             }
         });
         TestServer {
@@ -197,7 +200,7 @@ impl TestServer {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
                 let (script, log) = (script.clone(), log2.clone());
-                std::thread::spawn(move || serve(Conn::Unix(conn), &script, &log));
+                std::thread::spawn(move || serve(Conn::Unix(conn), None, &script, &log));
             }
         });
         TestServer { addr: None, log }
@@ -616,13 +619,16 @@ fn path_of(line: &str) -> String {
     }
 }
 
-fn serve(conn: Conn, script: &Script, log: &Log) {
+fn serve(conn: Conn, peer: Option<SocketAddr>, script: &Script, log: &Log) {
     if let (Conn::Tcp(t), Some(idle)) = (&conn, script.idle_timeout) {
         let _ = t.set_read_timeout(Some(idle));
     }
     let idx = match log.lock() {
         Ok(mut l) => {
-            l.push(SessionLog::default());
+            l.push(SessionLog {
+                peer,
+                ..SessionLog::default()
+            });
             l.len() - 1
         }
         Err(_) => return,

@@ -639,6 +639,64 @@ fn postfix_untrusted_ca_refused() {
     assert_tls_refused(&var("POSTFIX_SMTPS"), default_roots(TlsPolicy::Implicit));
 }
 
+#[test]
+#[ignore = "needs real servers (scripts/test-all starts them)"]
+fn postfix_client_certificate_required() {
+    let addr = var("POSTFIX_CCERT");
+    let rcpt = var("RCPT");
+    // Without a client certificate Postfix completes the handshake, then answers the
+    // EHLO after STARTTLS with `421 4.7.1 ... No client certificate presented` and
+    // closes: no session.
+    let err = match SmtpClient::connect(&addr, tls(TlsPolicy::Required)) {
+        Err(e) => e,
+        Ok(_) => panic!("{addr}: session without the client certificate the server requires"),
+    };
+    match &err {
+        Error::ServiceClosing(r) => {
+            assert_eq!(r.code, 421, "{err:?}");
+            assert!(r.text.contains("client certificate"), "{err:?}");
+        }
+        e => panic!("expected the 421 for a missing client certificate, got {e:?}"),
+    }
+    assert!(err.is_transient());
+    // With the test CA's client certificate: accepted, and Postfix says it verified it.
+    let chain = std::fs::read(var("CLIENT_CERT")).unwrap();
+    let key = std::fs::read(var("CLIENT_KEY")).unwrap();
+    let mut o = tls(TlsPolicy::Required);
+    o.tls_options = o.tls_options.with_client_cert_pem(&chain, &key).unwrap();
+    let mut c = connect(&addr, o);
+    assert!(c.is_encrypted());
+    let t = token("ccert");
+    let msg = message(&t, "sender@example.org", &rcpt);
+    let r = send(&mut c, "sender@example.org", &[&rcpt], &msg).unwrap();
+    assert!(r.recipients[0].accepted, "{r:?}");
+    c.quit().unwrap();
+    let prepended = assert_intact(&delivered("alice", &t), &msg);
+    assert!(
+        prepended.contains("Client CN \"client.test.example\"")
+            && prepended.contains("(verified OK)"),
+        "{prepended}"
+    );
+}
+
+#[test]
+#[ignore = "needs real servers (scripts/test-all starts them)"]
+fn postfix_sees_the_source_address() {
+    // All of 127.0.0.0/8 is loopback: leave from 127.0.0.3, Postfix's Received header
+    // names it.
+    let rcpt = var("RCPT");
+    let mut o = plain();
+    o.source_address = Some("127.0.0.3:0".parse().unwrap());
+    let mut c = connect(&var("POSTFIX_MX"), o);
+    let t = token("source");
+    let msg = message(&t, "sender@example.org", &rcpt);
+    let r = send(&mut c, "sender@example.org", &[&rcpt], &msg).unwrap();
+    assert!(r.recipients[0].accepted, "{r:?}");
+    c.quit().unwrap();
+    let prepended = assert_intact(&delivered("alice", &t), &msg);
+    assert!(prepended.contains("[127.0.0.3]"), "{prepended}");
+}
+
 // ---------------------------------------------------------------- Dovecot LMTP
 
 #[test]

@@ -8,13 +8,16 @@
 //!   [`handle_timeout`](Client::handle_timeout),
 //!   [`handle_tls_established`](Client::handle_tls_established);
 //! - **commands** (only enqueue; they never touch the wire): [`send_mail`](Client::send_mail),
-//!   [`write_body`](Client::write_body), [`finish_body`](Client::finish_body),
+//!   [`write_body`](Client::write_body) (or its zero-copy form
+//!   [`write_body_segments`](Client::write_body_segments)), [`finish_body`](Client::finish_body),
 //!   [`vrfy`](Client::vrfy), [`expn`](Client::expn), [`help`](Client::help),
 //!   [`noop`](Client::noop), [`rset`](Client::rset), [`raw`](Client::raw),
 //!   [`quit`](Client::quit), [`abort`](Client::abort);
 //! - **outputs**, drained in this order after every input or command:
 //!   [`poll_event`](Client::poll_event) until `None`,
-//!   [`pending_output`](Client::pending_output) + [`consume_output`](Client::consume_output),
+//!   [`pending_output`](Client::pending_output) + [`consume_output`](Client::consume_output)
+//!   (after the body segments [`pending_segment_len`](Client::pending_segment_len) counts, if
+//!   the driver uses them),
 //!   [`poll_timeout`](Client::poll_timeout), and [`next_action`](Client::next_action), which
 //!   tells the driver what to do next in one `match`.
 //!
@@ -45,6 +48,11 @@ pub const MANUAL_TX: TxId = TxId(u64::MAX);
 
 /// Most transcript lines kept when the driver does not drain them.
 const MAX_TRANSCRIPT: usize = 1024;
+
+/// `write_body_segments` encodes the body in pieces of this many octets ...
+const SEGMENT_PIECE: usize = 64 * 1024;
+/// ... and copies a piece instead when its segments average fewer octets than this.
+const MIN_SEGMENT: usize = 512;
 
 /// What a command sent is waiting for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,6 +236,9 @@ pub struct Client {
     /// Output; `out[out_start..]` is not written yet.
     out: Vec<u8>,
     out_start: usize,
+    /// Octets of body segments handed to the driver by `write_body_segments` and not
+    /// consumed yet; on the wire they come before `out[out_start..]`.
+    seg_unsent: usize,
     /// Octets the driver has consumed from `out` since the start.
     sent_total: u64,
     /// Absolute offsets where commands (or bodies) end, not yet consumed.
@@ -274,6 +285,7 @@ impl Client {
             },
             out: Vec::new(),
             out_start: 0,
+            seg_unsent: 0,
             sent_total: 0,
             boundaries: VecDeque::new(),
             at_boundary: true,
@@ -362,21 +374,38 @@ impl Client {
 
     /// The bytes to write next. Write any prefix, then call
     /// [`consume_output`](Self::consume_output) with its length.
+    ///
+    /// A driver that uses [`write_body_segments`](Self::write_body_segments) writes the
+    /// segments it holds first ([`pending_segment_len`](Self::pending_segment_len) octets
+    /// of them): these bytes come after them.
     pub fn pending_output(&self) -> &[u8] {
         &self.out[self.out_start..]
     }
 
+    /// Octets of the body segments handed out by
+    /// [`write_body_segments`](Self::write_body_segments) that are not consumed yet: they
+    /// go on the wire before [`pending_output`](Self::pending_output). Always 0 for a
+    /// driver that does not use segments. When it drops to 0 without the driver having
+    /// written them (the session failed or was aborted), the driver discards the segments
+    /// it still holds: they must never be written.
+    pub fn pending_segment_len(&self) -> usize {
+        self.seg_unsent
+    }
+
     /// Records that the driver wrote the first `n` octets of
-    /// [`pending_output`](Self::pending_output) at `now`. Reply deadlines start when a
+    /// [`pending_output`](Self::pending_output) at `now` (with body segments outstanding,
+    /// of the segments followed by `pending_output`). Reply deadlines start when a
     /// command's last octet is consumed.
     pub fn consume_output(&mut self, n: usize, now: Instant) {
         let n = n.min(self.unsent());
         if n == 0 {
             return;
         }
-        self.out_start += n;
+        let from_segments = n.min(self.seg_unsent);
+        self.seg_unsent -= from_segments;
+        self.out_start += n - from_segments;
         if self.out_start == self.out.len() {
-            self.clear_output();
+            self.out.clear();
             self.out_start = 0;
         } else if self.out_start >= 64 * 1024 {
             // Compact now and then, not on every partial write.
@@ -657,10 +686,7 @@ impl Client {
                 }
             }
         }
-        let declared_7bit = self
-            .tx(id)
-            .is_some_and(|t| t.env.body == BodyType::SevenBit);
-        if declared_7bit && self.encoder.stats().has_8bit {
+        if self.undeclared_8bit(id) {
             // Never send undeclared 8-bit content, and never end a partial message: drop
             // the connection so that nothing is delivered.
             self.clear_output();
@@ -668,6 +694,103 @@ impl Client {
             return Err(UsageError::Undeclared8Bit);
         }
         Ok(n)
+    }
+
+    /// Zero-copy form of [`write_body`](Self::write_body), for vectored writes: instead of
+    /// copying the encoded chunk into [`pending_output`](Self::pending_output), appends it
+    /// to `segments` as slices of `chunk` and of static storage (the `.` of dot-stuffing,
+    /// the CRLF of a bare line ending). Returns how many octets of `chunk` were taken, as
+    /// `write_body` does, under the same [`Config::max_output`] bound.
+    ///
+    /// The segments are output like any other: they are queued before what
+    /// [`pending_output`](Self::pending_output) holds (or will hold: the end of data, the
+    /// next commands), [`pending_segment_len`](Self::pending_segment_len) counts what is
+    /// left of them, and [`consume_output`](Self::consume_output) counts written octets of
+    /// the segments first, then of `pending_output`. So the driver writes its segments,
+    /// then `pending_output`, typically in one vectored write, and discards the segments
+    /// when `pending_segment_len` drops to 0 without its writes (the session failed).
+    ///
+    /// Every guarantee of `write_body` holds (CRLF normalisation, dot-stuffing, the single
+    /// terminator, the 8-bit check, the data-block deadline). The core falls back to
+    /// copying, appending nothing to `segments`, where segments would not pay: with BDAT,
+    /// while `pending_output` is not empty, and for parts of `chunk` where segments would
+    /// be short (many bare line endings or leading dots); what it copies then goes after
+    /// the segments, in order.
+    pub fn write_body_segments<'a>(
+        &mut self,
+        chunk: &'a [u8],
+        segments: &mut Vec<&'a [u8]>,
+    ) -> Result<usize, UsageError> {
+        let State::Body(id) = self.state else {
+            return Err(self.state_error("no body is wanted now"));
+        };
+        if self.out.len() > self.out_start || !matches!(self.encoder, BodyEncoder::Data(_)) {
+            return self.write_body(chunk);
+        }
+        let room = self.cfg.max_output.saturating_sub(self.unsent());
+        let n = room.min(chunk.len());
+        if n == 0 {
+            return Ok(0);
+        }
+        let BodyEncoder::Data(enc) = &mut self.encoder else {
+            return Ok(0);
+        };
+        let first = segments.len();
+        let (start, stop) = (
+            chunk.as_ptr() as usize,
+            chunk.as_ptr() as usize + chunk.len(),
+        );
+        let mut taken = 0;
+        while taken < n {
+            let (from, end) = (taken, n.min(taken + SEGMENT_PIECE));
+            let piece = &chunk[from..end];
+            let saved = enc.clone();
+            let before = segments.len();
+            let last = segments.last().copied();
+            enc.encode_with(piece, |seg| {
+                // Runs of `chunk` that touch (across pieces) become one segment.
+                if segments.len() > first
+                    && let Some(prev) = segments.last_mut()
+                {
+                    let (p, q) = (prev.as_ptr() as usize, seg.as_ptr() as usize);
+                    if p >= start && q == p + prev.len() && q + seg.len() <= stop {
+                        let a = p - start;
+                        *prev = &chunk[a..a + prev.len() + seg.len()];
+                        return;
+                    }
+                }
+                segments.push(seg);
+            });
+            taken = end;
+            if segments.len() - before > piece.len() / MIN_SEGMENT + 1 {
+                // Short segments cost more to write than to copy: copy from this piece on,
+                // after the segments (no segment may overtake the copied bytes).
+                *enc = saved;
+                segments.truncate(before);
+                if let (Some(l), Some(slot)) = (last, segments.last_mut()) {
+                    *slot = l;
+                }
+                enc.encode(&chunk[from..n], &mut self.out);
+                taken = n;
+                break;
+            }
+        }
+        self.seg_unsent += segments[first..].iter().map(|s| s.len()).sum::<usize>();
+        if self.undeclared_8bit(id) {
+            segments.truncate(first);
+            self.clear_output();
+            self.close(CloseReason::Usage(UsageError::Undeclared8Bit), false);
+            return Err(UsageError::Undeclared8Bit);
+        }
+        Ok(taken)
+    }
+
+    /// Whether the body of `id` turned out 8-bit while declared 7-bit.
+    fn undeclared_8bit(&self, id: TxId) -> bool {
+        let declared_7bit = self
+            .tx(id)
+            .is_some_and(|t| t.env.body == BodyType::SevenBit);
+        declared_7bit && self.encoder.stats().has_8bit
     }
 
     /// Ends the body: the core adds the end of data and waits for the server's verdict.
@@ -861,9 +984,9 @@ impl Client {
 
     // ---------------------------------------------------------------- internals
 
-    /// Octets queued but not written yet.
+    /// Octets queued but not written yet (body segments included).
     fn unsent(&self) -> usize {
-        self.out.len() - self.out_start
+        self.seg_unsent + self.out.len() - self.out_start
     }
 
     /// The absolute output offset just past the last queued octet.
@@ -875,6 +998,7 @@ impl Client {
     fn clear_output(&mut self) {
         self.out.clear();
         self.out_start = 0;
+        self.seg_unsent = 0;
     }
 
     fn check_open(&self) -> Result<(), UsageError> {

@@ -229,7 +229,9 @@ impl Config {
 /// What the driver should do next. See the [crate docs](crate) for the loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
-    /// Write [`Client::pending_output`](super::Client::pending_output), then call
+    /// Write [`Client::pending_output`](super::Client::pending_output) (after the body
+    /// segments of [`Client::write_body_segments`](super::Client::write_body_segments), if
+    /// any are pending), then call
     /// [`Client::consume_output`](super::Client::consume_output).
     Write,
     /// Read from the connection (until [`Client::poll_timeout`](super::Client::poll_timeout))
