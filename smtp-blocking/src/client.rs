@@ -304,9 +304,11 @@ impl SmtpClient {
             }
             match self.core.next_action() {
                 Action::Write => {
+                    // Both directions get the deadline: over TLS a write may have to
+                    // read and a read may have to write (alerts, key updates).
                     let wait = self.wait().unwrap_or(self.write_timeout);
                     self.io
-                        .set_timeouts(None, Some(wait))
+                        .set_timeouts(Some(wait), Some(wait))
                         .map_err(|e| self.fail(e))?;
                     let owed = self.core.pending_segment_len();
                     if owed == 0 {
@@ -358,9 +360,8 @@ impl SmtpClient {
                     }
                 }
                 Action::Read => {
-                    self.io
-                        .set_timeouts(self.wait(), None)
-                        .map_err(|e| self.fail(e))?;
+                    let wait = self.wait();
+                    self.io.set_timeouts(wait, wait).map_err(|e| self.fail(e))?;
                     match self.io.read(&mut self.buf) {
                         Ok(0) => self.core.handle_eof(Instant::now()),
                         // Every byte read goes to the core at once: no read-ahead.
