@@ -67,6 +67,7 @@ both_runtimes!(
     pool_421_mid_batch,
     pool_drops_cancelled_connections,
     pool_shutdown_quits,
+    pool_keys_separate_tls_and_identity,
 );
 
 fn plain() -> Options {
@@ -779,4 +780,50 @@ async fn join_all<F: Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output
     out.into_iter()
         .map(|o| o.expect("every future finished"))
         .collect()
+}
+
+async fn pool_keys_separate_tls_and_identity(rt: &'static dyn Runtime) {
+    let mut script = Script {
+        starttls: true,
+        ..Script::default()
+    };
+    script.auth = Some(("alice".into(), "secret".into()));
+    let server = TestServer::start(script);
+    let addr = server.addr().to_string();
+    let pool = Pool::on(rt, pool_cfg());
+    let mut plain_opts = plain();
+    plain_opts.allow_plaintext_auth = true;
+    let ep_plain = Endpoint::new(&addr, plain_opts).unwrap();
+    let ep_tls = Endpoint::new(&addr, tls(TlsPolicy::Required)).unwrap();
+    let ep_alice = Endpoint::new(&addr, tls(TlsPolicy::Required))
+        .unwrap()
+        .with_login("alice", "secret");
+
+    pool_send(&pool, &ep_plain, "a@example.net").await.unwrap();
+    // TLS required: the idle plaintext connection is not reused.
+    pool_send(&pool, &ep_tls, "b@example.net").await.unwrap();
+    // Another identity: not the anonymous TLS connection either.
+    pool_send(&pool, &ep_alice, "c@example.net").await.unwrap();
+    let sessions = server.sessions();
+    assert_eq!(sessions.len(), 3);
+    assert!(!sessions[0].tls && sessions[1].tls && sessions[2].tls);
+    assert!(sessions[2].commands.iter().any(|c| c.starts_with("AUTH")));
+    assert!(!sessions[1].commands.iter().any(|c| c.starts_with("AUTH")));
+    // Each endpoint gets its own connection back.
+    for (ep, to) in [
+        (&ep_tls, "d@example.net"),
+        (&ep_plain, "e@example.net"),
+        (&ep_alice, "f@example.net"),
+    ] {
+        pool_send(&pool, ep, to).await.unwrap();
+    }
+    let sessions = server.sessions();
+    assert_eq!(sessions.len(), 3);
+    for s in &sessions {
+        assert_eq!(s.messages.len(), 2, "{:?}", s.commands);
+    }
+    assert_eq!(sessions[1].messages[1].rcpts, ["d@example.net"]);
+    assert_eq!(sessions[0].messages[1].rcpts, ["e@example.net"]);
+    assert_eq!(sessions[2].messages[1].rcpts, ["f@example.net"]);
+    pool.close().await;
 }
