@@ -157,13 +157,14 @@ impl Transport {
         let conn =
             ClientConnection::new(config, name).map_err(|e| Error::Tls(io::Error::other(e)))?;
         let mut tls = StreamOwned::new(conn, sock);
-        let deadline = Instant::now() + timeout;
+        // A timeout too large for an instant means none.
+        let deadline = Instant::now().checked_add(timeout);
         while tls.conn.is_handshaking() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) {
                 return Err(Error::Timeout(TimeoutPhase::TlsHandshake));
             }
-            tls.sock.set_timeouts(Some(left), Some(left))?;
+            tls.sock.set_timeouts(left, left)?;
             match tls.conn.complete_io(&mut tls.sock) {
                 Ok(_) => {}
                 Err(e)

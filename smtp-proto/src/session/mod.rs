@@ -459,11 +459,13 @@ impl Client {
             return None;
         }
         // Writing content: each block must make progress within `data_block`.
+        // A timeout too large to add to an instant (say `Duration::MAX`) means "none".
         let write = (self.content_end.is_some() && self.unsent() > 0)
-            .then(|| self.body_progress + self.cfg.timeouts.data_block);
+            .then(|| self.body_progress.checked_add(self.cfg.timeouts.data_block))
+            .flatten();
         let read = self.inflight.front().and_then(|head| {
             let start = head.sent_at?.max(self.head_since);
-            Some(start + self.cfg.timeouts.for_phase(head.expect.phase()))
+            start.checked_add(self.cfg.timeouts.for_phase(head.expect.phase()))
         });
         match (write, read) {
             (Some(w), Some(r)) => Some(w.min(r)),
@@ -581,7 +583,7 @@ impl Client {
         }
         let writing = self.content_end.is_some()
             && self.unsent() > 0
-            && deadline == self.body_progress + self.cfg.timeouts.data_block;
+            && self.body_progress.checked_add(self.cfg.timeouts.data_block) == Some(deadline);
         let phase = if writing || matches!(self.state, State::Body(_)) {
             Phase::DataBlock
         } else {

@@ -1545,3 +1545,28 @@ fn segments_fall_back_to_copying_for_bdat() {
     assert_eq!(d.handed, 0);
     assert_eq!(h.sent(), "BDAT 7 LAST\r\nhello\r\n");
 }
+
+#[test]
+fn timeouts_too_large_for_an_instant_mean_no_deadline() {
+    // `Duration::MAX` ("never time out") cannot be added to an instant: the core must not
+    // panic, and there is simply no deadline.
+    let mut cfg = config(TlsPolicy::Never);
+    cfg.timeouts = Timeouts::all(Duration::MAX);
+    let mut h = Harness::new(cfg);
+    h.drain();
+    assert_eq!(h.c.poll_timeout(), None);
+    h.server(b"220 foo.com ready\r\n");
+    h.server(EHLO_PLAIN);
+    h.c.send_mail(env("<a@bar.com>", &["<b@foo.com>"])).unwrap();
+    h.drain();
+    assert_eq!(h.c.poll_timeout(), None);
+    h.advance(Duration::from_secs(1_000_000));
+    assert!(h.closed().is_none());
+    for reply in [&b"250 OK\r\n"[..], b"250 OK\r\n", b"354 go\r\n"] {
+        h.server(reply);
+        assert_eq!(h.c.poll_timeout(), None);
+    }
+    h.body(b"x\r\n");
+    h.server(b"250 OK\r\n");
+    assert!(h.outcome().any_accepted());
+}
