@@ -10,7 +10,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_io::{AsyncRead, AsyncWrite};
-use smtp_blocking::driver::{Batch, close_error, core_config, sasl_nonce, transcript_text};
+use smtp_blocking::driver::{
+    Batch, close_error, core_config, push_capped, sasl_nonce, transcript_text,
+};
 use smtp_blocking::proto::Capabilities;
 use smtp_blocking::proto::command::{
     Command, ForwardPath, MailParams, Mechanism, RawCommand, RcptParams, ReversePath, SmtpString,
@@ -291,7 +293,10 @@ impl SmtpClient {
     /// Whether the connection can take another command: not closed, and no earlier
     /// operation was cancelled.
     pub fn is_usable(&self) -> bool {
-        !self.busy && !self.core.is_closed() && self.io.is_some()
+        !self.busy
+            && !self.core.is_closed()
+            && self.core.close_reason().is_none()
+            && self.io.is_some()
     }
 
     // ------------------------------------------------------------------ the driver
@@ -336,9 +341,9 @@ impl SmtpClient {
         let deadline = self
             .core
             .poll_timeout()
-            .unwrap_or_else(|| Instant::now() + self.opts.timeouts.data_block);
+            .or_else(|| after(self.opts.timeouts.data_block));
         let core = &self.core;
-        let r = timed(self.rt, Some(deadline), |cx| {
+        let r = timed(self.rt, deadline, |cx| {
             Pin::new(&mut *io).poll_write(cx, core.pending_output())
         })
         .await;
@@ -351,41 +356,39 @@ impl SmtpClient {
                 }
                 Ok(())
             }
-            Timed::TimedOut => {
-                self.core.handle_timeout(Instant::now());
-                if !self.core.is_closed() {
-                    self.fail(io::ErrorKind::TimedOut.into());
-                    return Err(Error::Timeout(TimeoutPhase::Smtp(Phase::DataBlock)));
-                }
-                Ok(())
-            }
+            Timed::TimedOut => self.write_timed_out(),
             Timed::Done(Err(e)) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
             Timed::Done(Err(e)) if is_connection_lost(&e) && self.salvage_replies().await => Ok(()),
             Timed::Done(Err(e)) => Err(self.fail(e)),
         }
     }
 
+    /// A write did not finish by the deadline: the connection is stuck, so not even the
+    /// QUIT the core may queue can go out. The error names the phase whose deadline
+    /// passed (the core's close reason), else the data block.
+    fn write_timed_out(&mut self) -> Result<(), Error> {
+        self.core.handle_timeout(Instant::now());
+        if self.core.is_closed() {
+            return Ok(());
+        }
+        let err = match self.core.close_reason() {
+            Some(r) => close_error(Some(r)),
+            None => Error::Timeout(TimeoutPhase::Smtp(Phase::DataBlock)),
+        };
+        self.fail(io::ErrorKind::TimedOut.into());
+        Err(err)
+    }
+
     /// Pushes out what a TLS stream still buffers (a no-op for TCP).
-    async fn flush(&mut self, deadline: Instant) -> Result<(), Error> {
+    async fn flush(&mut self, deadline: Option<Instant>) -> Result<(), Error> {
         let Some(io) = self.io.as_mut() else {
             return Ok(());
         };
-        match timed(self.rt, Some(deadline), |cx| {
-            Pin::new(&mut *io).poll_flush(cx)
-        })
-        .await
-        {
+        match timed(self.rt, deadline, |cx| Pin::new(&mut *io).poll_flush(cx)).await {
             Timed::Done(Ok(())) => Ok(()),
             Timed::Done(Err(e)) if is_connection_lost(&e) && self.salvage_replies().await => Ok(()),
             Timed::Done(Err(e)) => Err(self.fail(e)),
-            Timed::TimedOut => {
-                self.core.handle_timeout(Instant::now());
-                if !self.core.is_closed() {
-                    self.fail(io::ErrorKind::TimedOut.into());
-                    return Err(Error::Timeout(TimeoutPhase::Smtp(Phase::DataBlock)));
-                }
-                Ok(())
-            }
+            Timed::TimedOut => self.write_timed_out(),
         }
     }
 
@@ -442,8 +445,8 @@ impl SmtpClient {
                 }
             }
         };
-        let deadline = Instant::now() + self.opts.tls_handshake_timeout;
-        match timed(self.rt, Some(deadline), |cx| handshake.as_mut().poll(cx)).await {
+        let deadline = after(self.opts.tls_handshake_timeout);
+        match timed(self.rt, deadline, |cx| handshake.as_mut().poll(cx)).await {
             Timed::Done(Ok(s)) => {
                 self.io = Some(s);
                 self.core.handle_tls_established(Instant::now())?;
@@ -572,7 +575,7 @@ impl SmtpClient {
             let text = transcript_text(line);
             tracing::debug!(target: TRANSCRIPT_TARGET, "{text}");
             if let Some(t) = &mut self.transcript {
-                t.push(text);
+                push_capped(t, text);
             }
         }
     }
@@ -907,11 +910,18 @@ impl SmtpClient {
                 };
                 match batch.queue(&mut self.core, i, env, bytes) {
                     Ok(tx) => feeds.push(Feed::new(tx, body)),
-                    Err(e) => return self.leave(Err(self.usage(e))),
+                    // The session is over: settle what is queued, then stop.
+                    Err(UsageError::Closed) => break,
+                    // This message cannot be sent (the core is unchanged): say so, go on.
+                    Err(e) => on_done(i, Err(Error::Usage(e))),
                 }
             }
             if batch.is_empty() {
-                break Ok(());
+                break if self.core.close_reason().is_some() {
+                    Err(self.closed_error())
+                } else {
+                    Ok(())
+                };
             }
             if let Err(e) = self
                 .run(&mut feeds, &mut |e| matches!(e, Event::TransactionDone(_)))
@@ -965,6 +975,12 @@ impl SmtpClient {
     }
 }
 
+/// The instant `d` from now; `None` (no deadline) when it cannot be represented, as for
+/// `Duration::MAX`.
+fn after(d: Duration) -> Option<Instant> {
+    Instant::now().checked_add(d)
+}
+
 /// Resolves `target` and connects to every address in turn, each bounded by the connect
 /// timeout; returns the stream and the local address.
 async fn connect_tcp(
@@ -977,13 +993,12 @@ async fn connect_tcp(
         source,
     };
     let source = opts.source_address;
-    let deadline = Instant::now() + opts.connect_timeout;
+    let deadline = after(opts.connect_timeout);
     let mut resolve = rt.resolve(target.host.clone(), target.port);
-    let addrs: Vec<SocketAddr> =
-        match timed(rt, Some(deadline), |cx| resolve.as_mut().poll(cx)).await {
-            Timed::Done(r) => r.map_err(conn_err)?,
-            Timed::TimedOut => return Err(Error::Timeout(TimeoutPhase::Connect)),
-        };
+    let addrs: Vec<SocketAddr> = match timed(rt, deadline, |cx| resolve.as_mut().poll(cx)).await {
+        Timed::Done(r) => r.map_err(conn_err)?,
+        Timed::TimedOut => return Err(Error::Timeout(TimeoutPhase::Connect)),
+    };
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no usable address");
     let mut timed_out = false;
     for addr in addrs
@@ -991,8 +1006,8 @@ async fn connect_tcp(
         .filter(|a| source.is_none_or(|s| s.is_ipv4() == a.is_ipv4()))
     {
         let mut conn = rt.connect(addr, source);
-        let deadline = Instant::now() + opts.connect_timeout;
-        match timed(rt, Some(deadline), |cx| conn.as_mut().poll(cx)).await {
+        let deadline = after(opts.connect_timeout);
+        match timed(rt, deadline, |cx| conn.as_mut().poll(cx)).await {
             Timed::Done(Ok((s, local))) => return Ok((s, local.map(|a| a.ip()))),
             Timed::Done(Err(e)) => last = e,
             Timed::TimedOut => {

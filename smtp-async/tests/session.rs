@@ -68,6 +68,8 @@ both_runtimes!(
     pool_drops_cancelled_connections,
     pool_shutdown_quits,
     pool_keys_separate_tls_and_identity,
+    send_all_reports_a_message_it_cannot_send_and_goes_on,
+    timeouts_of_duration_max_mean_none,
 );
 
 fn plain() -> Options {
@@ -826,4 +828,51 @@ async fn pool_keys_separate_tls_and_identity(rt: &'static dyn Runtime) {
     assert_eq!(sessions[0].messages[1].rcpts, ["e@example.net"]);
     assert_eq!(sessions[2].messages[1].rcpts, ["f@example.net"]);
     pool.close().await;
+}
+
+async fn send_all_reports_a_message_it_cannot_send_and_goes_on(rt: &'static dyn Runtime) {
+    let server = TestServer::start(Script::default());
+    let mut c = connect(rt, &server, plain()).await.unwrap();
+    let mut empty = envelope("a@example.org", &["x@example.net"]).unwrap();
+    empty.recipients.clear();
+    let msgs = vec![
+        (
+            envelope("a@example.org", &["b@example.net"]).unwrap(),
+            Body::Bytes(MSG),
+        ),
+        (empty, Body::Bytes(MSG)),
+        (
+            envelope("a@example.org", &["c@example.net"]).unwrap(),
+            Body::Bytes(MSG),
+        ),
+    ];
+    let mut done = Vec::new();
+    c.send_all(msgs, |i, r| done.push((i, r))).await.unwrap();
+    done.sort_by_key(|d| d.0);
+    assert!(done[0].1.is_ok());
+    assert!(
+        matches!(
+            done[1].1,
+            Err(Error::Usage(
+                smtp_async::proto::session::UsageError::NoRecipients
+            ))
+        ),
+        "{:?}",
+        done[1].1
+    );
+    assert!(done[2].1.is_ok());
+    assert_eq!(server.messages().len(), 2);
+    c.noop().await.unwrap();
+    c.quit().await.unwrap();
+}
+
+async fn timeouts_of_duration_max_mean_none(rt: &'static dyn Runtime) {
+    let server = TestServer::start(Script {
+        starttls: true,
+        ..Script::default()
+    });
+    let o = tls(TlsPolicy::Required).with_timeout(Duration::MAX);
+    let mut c = connect(rt, &server, o).await.unwrap();
+    send(&mut c, &["b@example.net"]).await.unwrap();
+    c.quit().await.unwrap();
 }

@@ -348,10 +348,17 @@ impl SmtpClient {
                             feeds.advance(n);
                         }
                         Err(e) if is_timeout(&e) => {
+                            // The connection is stuck: not even the QUIT the core may
+                            // queue can go out. The error names the phase whose deadline
+                            // passed (the core's close reason), else the data block.
                             self.core.handle_timeout(Instant::now());
                             if !self.core.is_closed() {
+                                let err = match self.core.close_reason() {
+                                    Some(r) => crate::driver::close_error(Some(r)),
+                                    None => Error::Timeout(TimeoutPhase::Smtp(Phase::DataBlock)),
+                                };
                                 self.fail(e);
-                                return Err(Error::Timeout(TimeoutPhase::Smtp(Phase::DataBlock)));
+                                return Err(err);
                             }
                         }
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -510,7 +517,7 @@ impl SmtpClient {
             let text = crate::driver::transcript_text(line);
             tracing::debug!(target: TRANSCRIPT_TARGET, "{text}");
             if let Some(t) = &mut self.transcript {
-                t.push(text);
+                crate::driver::push_capped(t, text);
             }
         }
     }
@@ -822,13 +829,19 @@ impl SmtpClient {
                     Body::Bytes(b) => Some(*b),
                     Body::Reader(_) => None,
                 };
-                let tx = batch
-                    .queue(&mut self.core, i, env, bytes)
-                    .map_err(|e| self.usage(e))?;
-                feeds.list.push(Feed::new(tx, body));
+                match batch.queue(&mut self.core, i, env, bytes) {
+                    Ok(tx) => feeds.list.push(Feed::new(tx, body)),
+                    // The session is over: settle what is queued, then stop.
+                    Err(UsageError::Closed) => break,
+                    // This message cannot be sent (the core is unchanged): say so, go on.
+                    Err(e) => on_done(i, Err(Error::Usage(e))),
+                }
             }
             if batch.is_empty() {
-                return Ok(());
+                return match self.core.close_reason() {
+                    Some(_) => Err(self.closed_error()),
+                    None => Ok(()),
+                };
             }
             if let Err(e) = self.run(&mut feeds, &mut |e| matches!(e, Event::TransactionDone(_))) {
                 batch.settle_failed(&mut self.core, &e, &mut on_done);

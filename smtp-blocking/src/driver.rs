@@ -71,6 +71,19 @@ pub fn sasl_nonce() -> Result<String, Error> {
     Ok(base64::engine::general_purpose::STANDARD.encode(b))
 }
 
+/// Most transcript lines a client keeps for `take_transcript` (the oldest half goes when
+/// it is reached), so a long-lived connection that records a transcript nobody takes
+/// stays bounded.
+pub const MAX_TRANSCRIPT_LINES: usize = 2048;
+
+/// Appends a transcript line, keeping at most [`MAX_TRANSCRIPT_LINES`].
+pub fn push_capped(t: &mut Vec<String>, line: String) {
+    if t.len() >= MAX_TRANSCRIPT_LINES {
+        t.drain(..MAX_TRANSCRIPT_LINES / 2);
+    }
+    t.push(line);
+}
+
 /// One transcript line as text: `C: ...` for what was sent (content as its size), `S: ...`
 /// for every line received.
 pub fn transcript_text(line: TranscriptLine) -> String {

@@ -595,3 +595,48 @@ fn source_address_is_the_peer_address_the_server_sees() {
     let err = connect(&server, o).unwrap_err();
     assert!(matches!(err, Error::Connect { .. }), "{err}");
 }
+
+#[test]
+fn timeouts_of_duration_max_mean_none() {
+    let server = TestServer::start(Script {
+        starttls: true,
+        ..Script::default()
+    });
+    let mut o = tls(TlsPolicy::Required).with_timeout(Duration::MAX);
+    o.record_transcript = false;
+    let mut c = connect(&server, o).unwrap();
+    send(&mut c, &["b@example.net"]).unwrap();
+    c.quit().unwrap();
+}
+
+#[test]
+fn send_all_reports_a_message_it_cannot_send_and_goes_on() {
+    let server = TestServer::start(Script::default());
+    let mut c = connect(&server, plain()).unwrap();
+    let mut empty = envelope("a@example.org", &["x@example.net"]).unwrap();
+    empty.recipients.clear();
+    let msgs = vec![
+        (
+            envelope("a@example.org", &["b@example.net"]).unwrap(),
+            Body::Bytes(MSG),
+        ),
+        (empty, Body::Bytes(MSG)),
+        (
+            envelope("a@example.org", &["c@example.net"]).unwrap(),
+            Body::Bytes(MSG),
+        ),
+    ];
+    let mut done = Vec::new();
+    c.send_all(msgs, |i, r| done.push((i, r))).unwrap();
+    done.sort_by_key(|d| d.0);
+    assert!(done[0].1.is_ok());
+    assert!(
+        matches!(done[1].1, Err(Error::Usage(UsageError::NoRecipients))),
+        "{:?}",
+        done[1].1
+    );
+    assert!(done[2].1.is_ok());
+    assert_eq!(server.messages().len(), 2);
+    c.noop().unwrap();
+    c.quit().unwrap();
+}
