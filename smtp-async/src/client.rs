@@ -37,7 +37,7 @@ const BODY_CHUNK: usize = 64 * 1024;
 /// handshake, returns the encrypted stream. Used by
 /// [`SmtpClient::from_stream`]; the default is rustls with [`Options::tls_options`].
 pub type TlsUpgrade =
-    Box<dyn FnOnce(BoxStream) -> BoxFuture<'static, io::Result<BoxStream>> + Send>;
+    Box<dyn FnOnce(BoxStream) -> BoxFuture<'static, io::Result<BoxStream>> + Send + Sync>;
 
 /// A message body: bytes in memory or any `futures-io` reader (streamed in constant
 /// memory; adapt a tokio reader with `tokio_util::compat`).
@@ -112,12 +112,18 @@ async fn timed<T>(
 ///
 /// No method is resumable: dropping a method's future before it completes (a `select!`,
 /// a timeout wrapper, an aborted task) leaves the server in an unknown state, so the
-/// connection is closed and every later call returns [`Error::Cancelled`]
-/// ([`is_usable`](Self::is_usable) turns false; the [`Pool`](crate::Pool) never hands
-/// such a connection out again). Dropping the client between calls is always safe. The
-/// accessors that do no I/O ([`has_extn`](Self::has_extn),
-/// [`capabilities`](Self::capabilities), ...) are not futures and cannot be cancelled.
-/// The client's own per-phase deadlines make outer timeouts unnecessary.
+/// connection is poisoned: [`is_usable`](Self::is_usable) turns false at once, and the
+/// next call closes the connection (without a word to the server) and returns
+/// [`Error::Cancelled`], as does every call after it; dropping the client closes it too.
+/// The [`Pool`](crate::Pool) never hands such a connection out again. Dropping the client
+/// between calls is always safe. The accessors that do no I/O
+/// ([`has_extn`](Self::has_extn), [`capabilities`](Self::capabilities), ...) are not
+/// futures and cannot be cancelled.
+///
+/// Every exchange with the server has the core's deadline, so outer timeouts are not
+/// needed for a stalling server; reading a caller's [`Body::Reader`] has none (the
+/// caller's reader is the caller's to bound). The time source is the real clock: tokio's
+/// paused test clock is not supported.
 pub struct SmtpClient {
     core: Client,
     io: Option<BoxStream>,
@@ -164,6 +170,12 @@ impl SmtpClient {
         Self::connect_to_on(rt, target, opts).await
     }
 
+    /// [`connect`](Self::connect) to a parsed target.
+    #[cfg(any(feature = "tokio", feature = "futures-io"))]
+    pub async fn connect_to(target: Target, opts: Options) -> Result<SmtpClient, Error> {
+        Self::connect_to_on(crate::runtime::default_runtime(), target, opts).await
+    }
+
     /// [`connect`](Self::connect) to an IP address (port 25, 24 or 465 as above).
     #[cfg(any(feature = "tokio", feature = "futures-io"))]
     pub async fn connect_ip(ip: IpAddr, opts: Options) -> Result<SmtpClient, Error> {
@@ -202,7 +214,7 @@ impl SmtpClient {
     /// [`from_stream`](Self::from_stream) for a tokio stream, on the tokio runtime.
     #[cfg(feature = "tokio")]
     pub async fn from_tokio_stream(
-        stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+        stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Sync + Unpin + 'static,
         host: &str,
         opts: Options,
         upgrade: Option<TlsUpgrade>,
@@ -968,7 +980,8 @@ impl SmtpClient {
         self.leave(r)
     }
 
-    /// Closes the connection without QUIT (dropping the client does the same).
+    /// Closes the connection without QUIT and without TLS close_notify (dropping the
+    /// client does the same; [`quit`](Self::quit) does both).
     pub fn close(&mut self) {
         self.core.abort();
         self.io = None;

@@ -2,9 +2,12 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
+use std::future::{Future, poll_fn};
 use std::hash::{Hash, Hasher};
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use smtp_blocking::proto::session::{Envelope, UsageError};
@@ -29,7 +32,8 @@ pub enum HealthCheck {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct PoolConfig {
-    /// Connections open at once per [`Endpoint`] (default 8). Further sends wait.
+    /// Sends (and so connections in use) at once per [`Endpoint`] (default 8); further
+    /// sends wait. Idle connections are at most as many.
     pub max_connections: usize,
     /// An idle connection older than this is closed instead of reused (default 60 s;
     /// servers commonly drop idle clients after 300 s, RFC 5321's server timeout).
@@ -40,10 +44,16 @@ pub struct PoolConfig {
     /// connection that just finished a transaction is known to be alive: checking it
     /// would cost a round trip per message, as lettre's pool pays.
     pub check_after: Duration,
+    /// Deadline of the pool's own commands: the health check, and the QUIT to idle
+    /// connections it closes (default 5 s). A connection that misses it is dropped, so a
+    /// server or NAT that silently dropped an idle connection costs a send this long, not
+    /// the five minutes of RFC 5321's command timeout.
+    pub check_timeout: Duration,
     /// When a reused connection turns out dead before anything could have been delivered
     /// (the server closed it while idle, or answered with 421), send once more on a new
-    /// connection (default on). Never after the end of data was sent, and never for a
-    /// [`Body::Reader`] body (it cannot be read twice).
+    /// connection (default on; the rule is [`Error::is_retry_safe`]). Never when the end
+    /// of data went unanswered, and never for a [`Body::Reader`] body (it cannot be read
+    /// twice).
     pub retry_on_dead_connection: bool,
 }
 
@@ -54,6 +64,7 @@ impl Default for PoolConfig {
             idle_timeout: Duration::from_secs(60),
             health_check: HealthCheck::Noop,
             check_after: Duration::from_secs(1),
+            check_timeout: Duration::from_secs(5),
             retry_on_dead_connection: true,
         }
     }
@@ -64,12 +75,22 @@ impl Default for PoolConfig {
 /// name and identity (user and password), so a connection is never reused for an
 /// endpoint with other security settings (a plaintext one where TLS is required) or
 /// another user.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Endpoint {
     server: String,
     options: Options,
     login: Option<(String, String)>,
     key: String,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("server", &self.server)
+            .field("options", &self.options)
+            .field("user", &self.login.as_ref().map(|(u, _)| u))
+            .finish_non_exhaustive()
+    }
 }
 
 impl Endpoint {
@@ -98,8 +119,8 @@ impl Endpoint {
         &self.server
     }
 
-    /// The pool key: every setting that decides where and how securely a connection was
-    /// made, and as whom (the password as a hash, so it is not kept twice in clear).
+    /// The pool key: every setting of the connection (where, how securely, with which
+    /// deadlines) and as whom (the password as a hash, so it is not kept twice in clear).
     fn rekey(&mut self) {
         let o = &self.options;
         let login = self.login.as_ref().map(|(user, password)| {
@@ -108,7 +129,7 @@ impl Endpoint {
             (user.clone(), h.finish())
         });
         self.key = format!(
-            "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{:?}",
+            "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}|{}|{:?}",
             self.server.to_ascii_lowercase(),
             o.dialect,
             o.tls,
@@ -116,6 +137,11 @@ impl Endpoint {
             o.helo_name,
             o.source_address,
             o.allow_plaintext_auth,
+            o.allow_helo_fallback,
+            o.timeouts,
+            o.connect_timeout,
+            o.tls_handshake_timeout,
+            o.record_transcript,
             login,
         );
     }
@@ -220,11 +246,14 @@ impl Pool {
         env: Envelope,
         body: Body<'_>,
     ) -> Result<SendReport, Error> {
-        if self.inner.closed.load(Ordering::Acquire) {
+        if self.is_closed() {
             return Err(Error::Usage(UsageError::Closed));
         }
         let pk = self.per_key(ep);
         let _permit = pk.permits.acquire().await;
+        if self.is_closed() {
+            return Err(Error::Usage(UsageError::Closed));
+        }
         let bytes = match &body {
             Body::Bytes(b) => Some(*b),
             Body::Reader(_) => None,
@@ -236,7 +265,8 @@ impl Pool {
                 if reused
                     && self.inner.cfg.retry_on_dead_connection
                     && !client.is_usable()
-                    && e.is_retry_safe() =>
+                    && e.is_retry_safe()
+                    && !self.is_closed() =>
             {
                 drop(client);
                 let mut fresh = self.open(ep).await?;
@@ -264,18 +294,22 @@ impl Pool {
                 continue;
             }
             if idle >= cfg.idle_timeout {
-                let _ = client.quit().await;
+                self.quit(client).await;
                 continue;
             }
-            if idle >= cfg.check_after {
-                let check = match cfg.health_check {
-                    HealthCheck::Noop => Some(client.noop().await),
-                    HealthCheck::Rset => Some(client.rset().await),
-                    HealthCheck::Off => None,
+            if idle >= cfg.check_after && cfg.health_check != HealthCheck::Off {
+                let check = async {
+                    match cfg.health_check {
+                        HealthCheck::Rset => client.rset().await,
+                        _ => client.noop().await,
+                    }
                 };
-                if let Some(r) = check
-                    && !r.is_ok_and(|reply| reply.is_positive())
-                {
+                // Missing the deadline drops the check's future, and with it the
+                // connection (poisoned, never reused).
+                let ok = bounded(self.inner.rt, cfg.check_timeout, check)
+                    .await
+                    .is_some_and(|r| r.is_ok_and(|reply| reply.is_positive()));
+                if !ok {
                     continue;
                 }
             }
@@ -291,18 +325,37 @@ impl Pool {
         Ok(c)
     }
 
-    async fn checkin(&self, pk: &PerKey, mut client: SmtpClient) {
+    async fn checkin(&self, pk: &PerKey, client: SmtpClient) {
         if !client.is_usable() {
             return;
         }
-        if self.inner.closed.load(Ordering::Acquire) {
-            let _ = client.quit().await;
-            return;
+        {
+            // `close` sets the flag before it drains under this lock: checked under the
+            // lock, a connection either goes back before the drain or sees the flag.
+            let mut idle = lock(&pk.idle);
+            if !self.is_closed() {
+                idle.push(Idle {
+                    client,
+                    since: Instant::now(),
+                });
+                return;
+            }
         }
-        lock(&pk.idle).push(Idle {
-            client,
-            since: Instant::now(),
-        });
+        self.quit(client).await;
+    }
+
+    fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    /// QUIT within [`PoolConfig::check_timeout`] (the connection is dropped either way).
+    async fn quit(&self, mut client: SmtpClient) {
+        let _ = bounded(self.inner.rt, self.inner.cfg.check_timeout, client.quit()).await;
+    }
+
+    /// QUITs `idle` connections at once.
+    async fn quit_all(&self, idle: Vec<Idle>) {
+        join_all(idle.into_iter().map(|i| self.quit(i.client))).await;
     }
 
     /// Closes every idle connection that has been idle for longer than
@@ -317,27 +370,69 @@ impl Pool {
                 *idle = keep;
                 old
             };
-            for mut i in expired {
-                let _ = i.client.quit().await;
-            }
+            self.quit_all(expired).await;
         }
+        // Forget endpoints with nothing idle and no send under way.
+        lock(&self.inner.keys)
+            .retain(|_, pk| Arc::strong_count(pk) > 1 || !lock(&pk.idle).is_empty());
     }
 
     /// Graceful shutdown: refuses new sends, QUITs every idle connection, and makes sends
     /// still running QUIT their connection when they finish.
     pub async fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
-        for pk in self.all_keys() {
-            let idle: Vec<Idle> = lock(&pk.idle).drain(..).collect();
-            for mut i in idle {
-                let _ = i.client.quit().await;
-            }
-        }
+        let idle: Vec<Idle> = self
+            .all_keys()
+            .iter()
+            .flat_map(|pk| lock(&pk.idle).drain(..).collect::<Vec<_>>())
+            .collect();
+        self.quit_all(idle).await;
     }
 
     fn all_keys(&self) -> Vec<Arc<PerKey>> {
         lock(&self.inner.keys).values().cloned().collect()
     }
+}
+
+/// `fut`, or `None` if it did not finish within `d` (it is dropped then).
+async fn bounded<F: Future>(rt: &dyn Runtime, d: Duration, fut: F) -> Option<F::Output> {
+    let mut fut = pin!(fut);
+    let mut sleep = Instant::now().checked_add(d).map(|at| rt.sleep_until(at));
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        if let Some(s) = &mut sleep
+            && s.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Runs the futures concurrently on this task until all are done.
+async fn join_all<F: Future<Output = ()>>(futs: impl Iterator<Item = F>) {
+    let mut futs: Vec<Option<Pin<Box<F>>>> = futs.map(|f| Some(Box::pin(f))).collect();
+    poll_fn(|cx| {
+        let mut pending = false;
+        for slot in &mut futs {
+            if let Some(f) = slot {
+                if f.as_mut().poll(cx).is_ready() {
+                    *slot = None;
+                } else {
+                    pending = true;
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await
 }
 
 /// Locks a mutex, recovering from a poisoned one (the data is a list of connections).

@@ -15,9 +15,18 @@ use std::time::Instant;
 ///
 /// Tokio streams are adapted with [`tokio_util::compat`] (see
 /// [`SmtpClient::from_tokio_stream`](crate::SmtpClient::from_tokio_stream)).
-pub trait AsyncStream: futures_io::AsyncRead + futures_io::AsyncWrite + Send + Unpin {}
+///
+/// `Sync` too, so that the client is: a future that holds `&client` across an `.await`
+/// stays `Send` (spawnable).
+pub trait AsyncStream:
+    futures_io::AsyncRead + futures_io::AsyncWrite + Send + Sync + Unpin
+{
+}
 
-impl<T: futures_io::AsyncRead + futures_io::AsyncWrite + Send + Unpin + ?Sized> AsyncStream for T {}
+impl<T: futures_io::AsyncRead + futures_io::AsyncWrite + Send + Sync + Unpin + ?Sized> AsyncStream
+    for T
+{
+}
 
 /// A boxed [`AsyncStream`].
 pub type BoxStream = Box<dyn AsyncStream>;
@@ -132,9 +141,7 @@ impl Runtime for AsyncIo {
             let sock = new_socket(addr, source)?;
             match sock.connect(&addr.into()) {
                 Ok(()) => {}
-                Err(e)
-                    if e.kind() == io::ErrorKind::WouldBlock
-                        || e.raw_os_error() == Some(libc_einprogress()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock || in_progress(&e) => {}
                 Err(e) => return Err(e),
             }
             let stream = async_io::Async::new_nonblocking(std::net::TcpStream::from(sock))?;
@@ -165,21 +172,35 @@ impl Runtime for AsyncIo {
     }
 }
 
-/// EINPROGRESS: a non-blocking connect under way (Linux 115, the BSDs and macOS 36).
+/// A non-blocking connect under way (EINPROGRESS; Windows reports WouldBlock).
 #[cfg(feature = "futures-io")]
-fn libc_einprogress() -> i32 {
-    if cfg!(any(target_os = "linux", target_os = "android")) {
-        115
-    } else {
-        36
+fn in_progress(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        e.raw_os_error() == Some(libc::EINPROGRESS)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = e;
+        false
     }
 }
 
-/// The runtime used by the calls that name none: `Tokio` when the `tokio` feature is
-/// on, else `AsyncIo`.
+/// The runtime used by the calls that name none: `Tokio` when called inside a tokio
+/// runtime (feature `tokio`), else `AsyncIo` (feature `futures-io`), else `Tokio`. With
+/// both features on (Cargo unifies features across a build), a smol or async-std program
+/// thus still gets `AsyncIo`.
 #[cfg(any(feature = "tokio", feature = "futures-io"))]
 pub fn default_runtime() -> &'static dyn Runtime {
-    #[cfg(feature = "tokio")]
+    #[cfg(all(feature = "tokio", feature = "futures-io"))]
+    {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            &Tokio
+        } else {
+            &AsyncIo
+        }
+    }
+    #[cfg(all(feature = "tokio", not(feature = "futures-io")))]
     {
         &Tokio
     }

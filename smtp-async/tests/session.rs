@@ -70,6 +70,7 @@ both_runtimes!(
     pool_keys_separate_tls_and_identity,
     send_all_reports_a_message_it_cannot_send_and_goes_on,
     timeouts_of_duration_max_mean_none,
+    pool_health_check_has_its_own_deadline,
 );
 
 fn plain() -> Options {
@@ -875,4 +876,60 @@ async fn timeouts_of_duration_max_mean_none(rt: &'static dyn Runtime) {
     let mut c = connect(rt, &server, o).await.unwrap();
     send(&mut c, &["b@example.net"]).await.unwrap();
     c.quit().await.unwrap();
+}
+
+async fn pool_health_check_has_its_own_deadline(rt: &'static dyn Runtime) {
+    // A server that silently stops answering idle connections: the check gives up after
+    // `check_timeout`, not after the command timeout, and a new connection carries the
+    // message.
+    let server = TestServer::start(Script::default().rule(Rule::new("NOOP", Step::Stall)));
+    let mut cfg = pool_cfg();
+    cfg.check_after = Duration::ZERO;
+    cfg.check_timeout = Duration::from_millis(200);
+    let pool = Pool::on(rt, cfg);
+    let ep = Endpoint::new(&server.addr().to_string(), plain()).unwrap();
+    pool_send(&pool, &ep, "b@example.net").await.unwrap();
+    let t0 = Instant::now();
+    pool_send(&pool, &ep, "c@example.net").await.unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert_eq!(server.sessions().len(), 2);
+    assert_eq!(server.messages().len(), 2);
+}
+
+#[test]
+fn client_and_pool_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<SmtpClient>();
+    check::<Pool>();
+    check::<Endpoint>();
+}
+
+#[test]
+fn default_runtime_follows_the_running_runtime() {
+    // With both features on, a smol program gets the async-io runtime, a tokio one tokio.
+    let server = TestServer::start(Script::default());
+    let addr = server.addr().to_string();
+    smol::block_on(async {
+        let mut c = SmtpClient::connect(&addr, plain()).await.unwrap();
+        c.quit().await.unwrap();
+    });
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let mut c = SmtpClient::connect(&addr, plain()).await.unwrap();
+            c.quit().await.unwrap();
+        });
+    assert_eq!(server.sessions().len(), 2);
+}
+
+#[test]
+fn endpoint_debug_hides_the_password() {
+    let ep = Endpoint::new("127.0.0.1:25", plain())
+        .unwrap()
+        .with_login("alice", "hunter2-secret");
+    let d = format!("{ep:?}");
+    assert!(d.contains("alice"), "{d}");
+    assert!(!d.contains("hunter2"), "{d}");
 }

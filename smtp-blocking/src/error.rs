@@ -244,10 +244,11 @@ impl Error {
     }
 
     /// Whether sending the same message again on a new connection cannot deliver it twice:
-    /// the connection failed (EOF, reset, I/O) or the server answered 421 ("closing the
-    /// service") before it accepted the message for any recipient. Never true for
-    /// [`Error::DeliveryUnknown`] (the end of data went unanswered) nor for the server's
-    /// other verdicts. A pool uses it to retry on a fresh connection when a reused one
+    /// the connection failed (EOF, reset, I/O) before the end of data, or the server
+    /// answered 421 ("closing the service") and accepted the message for no recipient;
+    /// a 421 to the end of data counts too, since a 4xx there means "not accepted"
+    /// (RFC 5321 4.2.5). Never true for [`Error::DeliveryUnknown`] (the end of data went
+    /// unanswered) nor for the server's other verdicts. A pool uses it to retry on a fresh connection when a reused one
     /// turns out to be dead.
     pub fn is_retry_safe(&self) -> bool {
         match self {
