@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures_io::{AsyncRead, AsyncWrite};
 use smtp_blocking::driver::{
-    Batch, close_error, core_config, push_capped, sasl_nonce, transcript_text,
+    Batch, Segments, close_error, core_config, push_capped, sasl_nonce, transcript_text,
 };
 use smtp_blocking::proto::Capabilities;
 use smtp_blocking::proto::command::{
@@ -76,6 +76,14 @@ impl<'a> Feed<'a> {
             eof: false,
         }
     }
+}
+
+/// The bodies being sent, and the zero-copy segments of the in-memory ones (written
+/// with vectored writes instead of being copied into the core's output).
+#[derive(Default)]
+struct Feeds<'a> {
+    list: Vec<Feed<'a>>,
+    segs: Segments<'a>,
 }
 
 /// The outcome of an I/O operation raced against a deadline.
@@ -316,7 +324,7 @@ impl SmtpClient {
     /// Drives the core until `stop` matches an event, the session is idle, or it closed.
     async fn run(
         &mut self,
-        feeds: &mut [Feed<'_>],
+        feeds: &mut Feeds<'_>,
         stop: &mut (dyn FnMut(&Event) -> bool + Send),
     ) -> Result<(), Error> {
         loop {
@@ -333,7 +341,7 @@ impl SmtpClient {
                 return Ok(());
             }
             match self.core.next_action() {
-                Action::Write => self.write().await?,
+                Action::Write => self.write(&mut feeds.segs).await?,
                 Action::Read => self.read().await?,
                 Action::StartTls => self.start_tls().await?,
                 Action::SupplyBody(tx) => self.supply(tx, feeds).await?,
@@ -346,7 +354,12 @@ impl SmtpClient {
         }
     }
 
-    async fn write(&mut self) -> Result<(), Error> {
+    async fn write(&mut self, segs: &mut Segments<'_>) -> Result<(), Error> {
+        if let Err(e) = segs.sync(&self.core) {
+            self.core.abort();
+            self.io = None;
+            return Err(Error::Usage(e));
+        }
         let Some(io) = self.io.as_mut() else {
             return Err(self.fail(io::ErrorKind::NotConnected.into()));
         };
@@ -356,14 +369,21 @@ impl SmtpClient {
             .or_else(|| after(self.opts.timeouts.data_block));
         let core = &self.core;
         let r = timed(self.rt, deadline, |cx| {
-            Pin::new(&mut *io).poll_write(cx, core.pending_output())
+            if segs.is_empty() {
+                Pin::new(&mut *io).poll_write(cx, core.pending_output())
+            } else {
+                let mut iov = [IoSlice::new(&[]); Segments::MAX_IOV];
+                let k = segs.io_slices(core.pending_output(), &mut iov);
+                Pin::new(&mut *io).poll_write_vectored(cx, &iov[..k])
+            }
         })
         .await;
         match r {
             Timed::Done(Ok(0)) => Err(self.fail(io::ErrorKind::WriteZero.into())),
             Timed::Done(Ok(n)) => {
                 self.core.consume_output(n, Instant::now());
-                if self.core.pending_output().is_empty() {
+                segs.advance(n);
+                if self.core.pending_output().is_empty() && segs.is_empty() {
                     self.flush(deadline).await?;
                 }
                 Ok(())
@@ -537,8 +557,8 @@ impl SmtpClient {
         }
     }
 
-    async fn supply(&mut self, tx: TxId, feeds: &mut [Feed<'_>]) -> Result<(), Error> {
-        let Some(feed) = feeds.iter_mut().find(|f| f.tx == tx) else {
+    async fn supply<'b>(&mut self, tx: TxId, feeds: &mut Feeds<'b>) -> Result<(), Error> {
+        let Some(feed) = feeds.list.iter_mut().find(|f| f.tx == tx) else {
             self.core.abort();
             return Err(Error::Usage(UsageError::WrongState(
                 "no body for this transaction",
@@ -546,8 +566,10 @@ impl SmtpClient {
         };
         match &mut feed.body {
             Body::Bytes(b) => {
-                let n = self.core.write_body(b)?;
-                *b = &b[n..];
+                // Zero-copy: the core hands back slices of the body to write as they are.
+                let bytes: &'b [u8] = b;
+                let n = feeds.segs.write_body(&mut self.core, bytes)?;
+                *b = &bytes[n..];
                 if b.is_empty() {
                     self.core.finish_body()?;
                 }
@@ -610,14 +632,14 @@ impl SmtpClient {
         self.enter()?;
         self.events.clear();
         let r = match f(&mut self.core) {
-            Ok(()) => self.await_reply(&mut []).await,
+            Ok(()) => self.await_reply(&mut Feeds::default()).await,
             Err(e) => Err(self.usage(e)),
         };
         self.leave(r)
     }
 
     /// Runs the session until the next [`Event::Reply`], and returns that reply.
-    async fn await_reply(&mut self, feeds: &mut [Feed<'_>]) -> Result<ServerReply, Error> {
+    async fn await_reply(&mut self, feeds: &mut Feeds<'_>) -> Result<ServerReply, Error> {
         self.run(feeds, &mut |e| matches!(e, Event::Reply { .. }))
             .await?;
         let reply = self.events.drain(..).find_map(|e| match e {
@@ -636,7 +658,7 @@ impl SmtpClient {
     /// refused EHLO, and STARTTLS per policy). [`connect`](Self::connect) already does it.
     pub async fn ehlo_or_helo_if_needed(&mut self) -> Result<(), Error> {
         self.enter()?;
-        let r = self.run(&mut [], &mut |_| false).await;
+        let r = self.run(&mut Feeds::default(), &mut |_| false).await;
         let r = match r {
             Ok(()) if self.core.is_closed() => Err(self.closed_error()),
             r => r,
@@ -760,7 +782,10 @@ impl SmtpClient {
         self.events.clear();
         let r = match self.core.data() {
             Ok(()) => {
-                let mut feeds = [Feed::new(MANUAL_TX, Body::Bytes(message))];
+                let mut feeds = Feeds {
+                    list: vec![Feed::new(MANUAL_TX, Body::Bytes(message))],
+                    ..Feeds::default()
+                };
                 self.await_reply(&mut feeds).await
             }
             Err(e) => Err(self.usage(e)),
@@ -828,8 +853,10 @@ impl SmtpClient {
     }
 
     async fn auth_result(&mut self) -> Result<ServerReply, Error> {
-        self.run(&mut [], &mut |e| matches!(e, Event::AuthDone { .. }))
-            .await?;
+        self.run(&mut Feeds::default(), &mut |e| {
+            matches!(e, Event::AuthDone { .. })
+        })
+        .await?;
         let done = self.events.drain(..).find_map(|e| match e {
             Event::AuthDone { mechanism, result } => Some((mechanism, result)),
             _ => None,
@@ -908,7 +935,7 @@ impl SmtpClient {
     {
         self.enter()?;
         let mut it = messages.into_iter().enumerate();
-        let mut feeds: Vec<Feed<'b>> = Vec::new();
+        let mut feeds: Feeds<'b> = Feeds::default();
         let mut batch = Batch::new();
         self.events.clear();
         let r = loop {
@@ -921,7 +948,7 @@ impl SmtpClient {
                     Body::Reader(_) => None,
                 };
                 match batch.queue(&mut self.core, i, env, bytes) {
-                    Ok(tx) => feeds.push(Feed::new(tx, body)),
+                    Ok(tx) => feeds.list.push(Feed::new(tx, body)),
                     // The session is over: settle what is queued, then stop.
                     Err(UsageError::Closed) => break,
                     // This message cannot be sent (the core is unchanged): say so, go on.
@@ -947,7 +974,7 @@ impl SmtpClient {
                 if let Event::TransactionDone(o) = ev
                     && let Some((tx, i, r)) = batch.settle(&o, self.core.close_reason())
                 {
-                    feeds.retain(|f| f.tx != tx);
+                    feeds.list.retain(|f| f.tx != tx);
                     on_done(i, r);
                     progressed = true;
                 }
@@ -971,7 +998,7 @@ impl SmtpClient {
             self.events.clear();
         }
         // Also flushes a QUIT the core queued itself after a 421 or a timeout.
-        let run = self.run(&mut [], &mut |_| false).await;
+        let run = self.run(&mut Feeds::default(), &mut |_| false).await;
         self.close_io().await;
         let r = run.map(|()| match self.core.close_reason() {
             Some(CloseReason::Quit(r)) => r.as_ref().map(Into::into),

@@ -71,6 +71,7 @@ both_runtimes!(
     send_all_reports_a_message_it_cannot_send_and_goes_on,
     timeouts_of_duration_max_mean_none,
     pool_health_check_has_its_own_deadline,
+    large_bodies_with_vectored_writes_plain_and_tls,
 );
 
 fn plain() -> Options {
@@ -932,4 +933,55 @@ fn endpoint_debug_hides_the_password() {
     let d = format!("{ep:?}");
     assert!(d.contains("alice"), "{d}");
     assert!(!d.contains("hunter2"), "{d}");
+}
+
+/// In-memory bodies go out as zero-copy segments with vectored writes (plain and TLS):
+/// clean text, leading dots and bare LFs (which the core copies) arrive intact and
+/// normalised, pipelined one after the other.
+async fn large_bodies_with_vectored_writes_plain_and_tls(rt: &'static dyn Runtime) {
+    let mut body: Vec<u8> = b"Subject: big\r\n\r\n".to_vec();
+    for i in 0..40_000 {
+        body.extend_from_slice(format!("line {i:06} of some text, long enough\r\n").as_bytes());
+        if i % 1000 == 0 {
+            body.extend_from_slice(b".a leading dot\r\n");
+        }
+    }
+    let mut expected = body.clone();
+    for _ in 0..3000 {
+        body.extend_from_slice(b"bare LF line\n");
+        expected.extend_from_slice(b"bare LF line\r\n");
+    }
+    body.extend_from_slice(b"no final line ending");
+    expected.extend_from_slice(b"no final line ending\r\n");
+    for starttls in [false, true] {
+        let server = TestServer::start(Script {
+            starttls,
+            ..Script::default()
+        });
+        let opts = if starttls {
+            tls(TlsPolicy::Required)
+        } else {
+            plain()
+        };
+        let mut c = connect(rt, &server, opts).await.unwrap();
+        let msgs: Vec<_> = (0..3)
+            .map(|_| {
+                (
+                    envelope("a@example.org", &["b@example.net"]).unwrap(),
+                    Body::Bytes(&body),
+                )
+            })
+            .collect();
+        let mut ok = 0;
+        c.send_all(msgs, |_, r| ok += usize::from(r.is_ok()))
+            .await
+            .unwrap();
+        assert_eq!(ok, 3);
+        c.quit().await.unwrap();
+        let got = server.messages();
+        assert_eq!(got.len(), 3);
+        for m in got {
+            assert!(m.data == expected, "content differs (starttls {starttls})");
+        }
+    }
 }

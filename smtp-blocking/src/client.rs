@@ -16,7 +16,7 @@ use smtp_proto::session::{
     TxId, UsageError,
 };
 
-use crate::driver::Batch;
+use crate::driver::{Batch, Segments};
 use crate::error::{Error, ServerReply, TimeoutPhase};
 use crate::message::extract_envelope;
 use crate::report::SendReport;
@@ -140,54 +140,18 @@ impl<'a> Feed<'a> {
     }
 }
 
-/// The bodies being sent, and the body segments the core handed out
-/// ([`Client::write_body_segments`]) that are not written yet: slices of
-/// [`Body::Bytes`] bodies (and of the core's static inserts), written before
-/// `pending_output` with vectored writes instead of being copied.
+/// The bodies being sent, and the zero-copy segments of the in-memory ones.
 #[derive(Default)]
 struct Feeds<'a> {
     list: Vec<Feed<'a>>,
-    segs: Vec<&'a [u8]>,
-    /// Index of the first segment not fully written.
-    next: usize,
-    /// Octets of `segs[next..]`.
-    held: usize,
+    segs: Segments<'a>,
 }
-
-/// Most slices per vectored write (Linux takes up to 1024).
-const MAX_IOV: usize = 64;
 
 impl Feeds<'_> {
     fn with(feed: Feed<'_>) -> Feeds<'_> {
         Feeds {
             list: vec![feed],
             ..Feeds::default()
-        }
-    }
-
-    fn drop_segments(&mut self) {
-        self.segs.clear();
-        self.next = 0;
-        self.held = 0;
-    }
-
-    /// `n` octets were written: segments first.
-    fn advance(&mut self, n: usize) {
-        let mut n = n.min(self.held);
-        self.held -= n;
-        while n > 0 {
-            let Some(s) = self.segs.get_mut(self.next) else {
-                break;
-            };
-            if n < s.len() {
-                *s = &s[n..];
-                break;
-            }
-            n -= s.len();
-            self.next += 1;
-        }
-        if self.held == 0 {
-            self.drop_segments();
         }
     }
 }
@@ -310,42 +274,23 @@ impl SmtpClient {
                     self.io
                         .set_timeouts(Some(wait), Some(wait))
                         .map_err(|e| self.fail(e))?;
-                    let owed = self.core.pending_segment_len();
-                    if owed == 0 {
-                        // Written, or dropped by the core (the session failed).
-                        feeds.drop_segments();
-                    } else if owed != feeds.held {
-                        // Segments this call does not hold: writing what follows them
-                        // would corrupt the message. Never happens; fail safe.
+                    if let Err(e) = feeds.segs.sync(&self.core) {
                         self.core.abort();
                         self.io.close();
-                        return Err(Error::Usage(UsageError::WrongState("body segments lost")));
+                        return Err(Error::Usage(e));
                     }
-                    let written = if feeds.held == 0 {
+                    let written = if feeds.segs.is_empty() {
                         self.io.write(self.core.pending_output())
                     } else {
-                        let mut iov = [IoSlice::new(&[]); MAX_IOV];
-                        let mut k = 0;
-                        for s in &feeds.segs[feeds.next..] {
-                            if k == MAX_IOV - 1 {
-                                break;
-                            }
-                            iov[k] = IoSlice::new(s);
-                            k += 1;
-                        }
-                        let after = self.core.pending_output();
-                        if feeds.next + k == feeds.segs.len() && !after.is_empty() {
-                            // The end of data and the next commands, in the same write.
-                            iov[k] = IoSlice::new(after);
-                            k += 1;
-                        }
+                        let mut iov = [IoSlice::new(&[]); Segments::MAX_IOV];
+                        let k = feeds.segs.io_slices(self.core.pending_output(), &mut iov);
                         self.io.write_vectored(&iov[..k])
                     };
                     match written {
                         Ok(0) => return Err(self.fail(io::ErrorKind::WriteZero.into())),
                         Ok(n) => {
                             self.core.consume_output(n, Instant::now());
-                            feeds.advance(n);
+                            feeds.segs.advance(n);
                         }
                         Err(e) if is_timeout(&e) => {
                             // The connection is stuck: not even the QUIT the core may
@@ -461,9 +406,6 @@ impl SmtpClient {
     }
 
     fn supply<'b>(&mut self, tx: TxId, feeds: &mut Feeds<'b>) -> Result<(), Error> {
-        if self.core.pending_segment_len() == 0 {
-            feeds.drop_segments();
-        }
         let Some(feed) = feeds.list.iter_mut().find(|f| f.tx == tx) else {
             self.core.abort();
             return Err(Error::Usage(UsageError::WrongState(
@@ -474,9 +416,7 @@ impl SmtpClient {
             Body::Bytes(b) => {
                 // Zero-copy: the core hands back slices of the body to write as they are.
                 let bytes: &'b [u8] = b;
-                let first = feeds.segs.len();
-                let n = self.core.write_body_segments(bytes, &mut feeds.segs)?;
-                feeds.held += feeds.segs[first..].iter().map(|s| s.len()).sum::<usize>();
+                let n = feeds.segs.write_body(&mut self.core, bytes)?;
                 *b = &bytes[n..];
                 if b.is_empty() {
                     self.core.finish_body()?;

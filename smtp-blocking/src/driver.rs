@@ -4,7 +4,7 @@
 //! smtplib-style result, a closed session into its [`Error`], the SCRAM nonce and the
 //! transcript text. None of them touches I/O.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::IpAddr;
 
 use smtp_proto::command::Domain;
@@ -201,5 +201,98 @@ impl Batch {
                 on_done(i, with_cause(r, cause));
             }
         }
+    }
+}
+
+/// The zero-copy body segments a driver holds (see
+/// [`Client::write_body_segments`]): slices of the caller's in-memory bodies and of the
+/// core's static inserts, written with vectored writes before the core's
+/// [`pending_output`](Client::pending_output) instead of being copied into it.
+#[derive(Debug, Default)]
+pub struct Segments<'a> {
+    segs: Vec<&'a [u8]>,
+    /// Index of the first segment not fully written.
+    next: usize,
+    /// Octets of `segs[next..]`.
+    held: usize,
+}
+
+impl<'a> Segments<'a> {
+    /// Most slices per vectored write (Linux takes up to 1024).
+    pub const MAX_IOV: usize = 64;
+
+    /// Whether no segment is waiting to be written.
+    pub fn is_empty(&self) -> bool {
+        self.held == 0
+    }
+
+    /// Brings these segments in line with `core` before a write or a new body chunk: drops
+    /// them when the core no longer counts any (written, or the session failed: they
+    /// must never be written then). An error if the core counts segments this driver does
+    /// not hold: writing what follows them would corrupt the message (never happens).
+    pub fn sync(&mut self, core: &Client) -> Result<(), UsageError> {
+        let owed = core.pending_segment_len();
+        if owed == 0 {
+            self.clear();
+        } else if owed != self.held {
+            return Err(UsageError::WrongState("body segments lost"));
+        }
+        Ok(())
+    }
+
+    /// Hands `chunk` (a body in memory) to the core, keeping the segments it returns;
+    /// returns how many octets of `chunk` it took.
+    pub fn write_body(&mut self, core: &mut Client, chunk: &'a [u8]) -> Result<usize, UsageError> {
+        self.sync(core)?;
+        let first = self.segs.len();
+        let n = core.write_body_segments(chunk, &mut self.segs)?;
+        self.held += self.segs[first..].iter().map(|s| s.len()).sum::<usize>();
+        Ok(n)
+    }
+
+    /// Fills `iov` with what to write next: the segments, then `after` (the core's
+    /// pending output) when every segment fit, so the end of data and the next commands
+    /// share the write. Returns how many slices were filled.
+    pub fn io_slices<'s>(&'s self, after: &'s [u8], iov: &mut [IoSlice<'s>]) -> usize {
+        let mut k = 0;
+        for s in &self.segs[self.next..] {
+            if k + 1 >= iov.len() {
+                break;
+            }
+            iov[k] = IoSlice::new(s);
+            k += 1;
+        }
+        if self.next + k == self.segs.len() && !after.is_empty() && k < iov.len() {
+            iov[k] = IoSlice::new(after);
+            k += 1;
+        }
+        k
+    }
+
+    /// `n` octets were written (and consumed by the core): segments first.
+    pub fn advance(&mut self, n: usize) {
+        let mut n = n.min(self.held);
+        self.held -= n;
+        while n > 0 {
+            let Some(s) = self.segs.get_mut(self.next) else {
+                break;
+            };
+            if n < s.len() {
+                *s = &s[n..];
+                break;
+            }
+            n -= s.len();
+            self.next += 1;
+        }
+        if self.held == 0 {
+            self.clear();
+        }
+    }
+
+    /// Forgets every segment.
+    pub fn clear(&mut self) {
+        self.segs.clear();
+        self.next = 0;
+        self.held = 0;
     }
 }
