@@ -27,94 +27,104 @@ impl Adapter for Blocking {
     }
 }
 
-impl Session for SmtpClient {
-    fn greeting(&self) -> Option<ServerReply> {
-        SmtpClient::greeting(self).cloned()
-    }
-    fn capabilities(&self) -> Option<Capabilities> {
-        SmtpClient::capabilities(self).cloned()
-    }
-    fn has_extn(&self, name: &str) -> bool {
-        SmtpClient::has_extn(self, name)
-    }
-    fn is_encrypted(&self) -> bool {
-        SmtpClient::is_encrypted(self)
-    }
-    fn is_closed(&self) -> bool {
-        SmtpClient::is_closed(self)
-    }
-    fn take_transcript(&mut self) -> Vec<String> {
-        SmtpClient::take_transcript(self)
-    }
-    fn ehlo(&mut self) -> Result<ServerReply, Error> {
-        SmtpClient::ehlo(self)
-    }
-    fn verify(&mut self, address: &str) -> Result<ServerReply, Error> {
-        SmtpClient::verify(self, address)
-    }
-    fn expn(&mut self, list: &str) -> Result<ServerReply, Error> {
-        SmtpClient::expn(self, list)
-    }
-    fn help(&mut self, topic: Option<&str>) -> Result<ServerReply, Error> {
-        SmtpClient::help(self, topic)
-    }
-    fn noop(&mut self) -> Result<ServerReply, Error> {
-        SmtpClient::noop(self)
-    }
-    fn rset(&mut self) -> Result<ServerReply, Error> {
-        SmtpClient::rset(self)
-    }
-    fn mail(&mut self, from: &str, params: MailParams) -> Result<ServerReply, Error> {
-        SmtpClient::mail(self, from, params)
-    }
-    fn rcpt(&mut self, to: &str, params: RcptParams) -> Result<ServerReply, Error> {
-        SmtpClient::rcpt(self, to, params)
-    }
-    fn data(&mut self, message: &[u8]) -> Result<ServerReply, Error> {
-        SmtpClient::data(self, message)
-    }
-    fn docmd(&mut self, line: &str) -> Result<ServerReply, Error> {
-        SmtpClient::docmd(self, line)
-    }
-    fn login(&mut self, user: &str, password: &str) -> Result<ServerReply, Error> {
-        SmtpClient::login(self, user, password)
-    }
-    fn auth(&mut self, mechanism: &str, credentials: Credentials) -> Result<ServerReply, Error> {
-        SmtpClient::auth(self, mechanism, credentials)
-    }
-    fn sendmail(
-        &mut self,
-        from: &str,
-        to: &[&str],
-        message: &[u8],
-        mail_options: MailParams,
-        rcpt_options: RcptParams,
-    ) -> Result<SendReport, Error> {
-        SmtpClient::sendmail(self, from, to, message, mail_options, rcpt_options)
-    }
-    fn send(&mut self, env: Envelope, body: Body<'_>) -> Result<SendReport, Error> {
-        SmtpClient::send(self, env, body)
-    }
-    fn send_all(
-        &mut self,
-        messages: Vec<(Envelope, Vec<u8>)>,
-    ) -> Result<Vec<Result<SendReport, Error>>, Error> {
-        let mut out: Vec<Option<Result<SendReport, Error>>> =
-            (0..messages.len()).map(|_| None).collect();
-        SmtpClient::send_all(
-            self,
-            messages.iter().map(|(e, m)| (e.clone(), Body::Bytes(m))),
-            |i, r| out[i] = Some(r),
-        )?;
-        out.into_iter()
-            .enumerate()
-            .map(|(i, r)| r.ok_or_else(|| Error::InvalidInput(format!("message {i}: no result"))))
-            .collect()
-    }
-    fn quit(&mut self) -> Result<Option<ServerReply>, Error> {
-        SmtpClient::quit(self)
-    }
+/// `Session` for a client type with smtp-blocking's API (smtp-blocking's own, and the
+/// async client behind [`facade::AsyncClient`](crate::facade::AsyncClient)): every method
+/// forwards to the inherent one of the same name.
+macro_rules! session_for {
+    (impl[$($g:tt)*] $ty:ty) => {
+        impl<$($g)*> Session for $ty {
+        fn greeting(&self) -> Option<ServerReply> {
+            <$ty>::greeting(self).cloned()
+        }
+        fn capabilities(&self) -> Option<Capabilities> {
+            <$ty>::capabilities(self).cloned()
+        }
+        fn has_extn(&self, name: &str) -> bool {
+            <$ty>::has_extn(self, name)
+        }
+        fn is_encrypted(&self) -> bool {
+            <$ty>::is_encrypted(self)
+        }
+        fn is_closed(&self) -> bool {
+            <$ty>::is_closed(self)
+        }
+        fn take_transcript(&mut self) -> Vec<String> {
+            <$ty>::take_transcript(self)
+        }
+        fn ehlo(&mut self) -> Result<ServerReply, Error> {
+            <$ty>::ehlo(self)
+        }
+        fn verify(&mut self, address: &str) -> Result<ServerReply, Error> {
+            <$ty>::verify(self, address)
+        }
+        fn expn(&mut self, list: &str) -> Result<ServerReply, Error> {
+            <$ty>::expn(self, list)
+        }
+        fn help(&mut self, topic: Option<&str>) -> Result<ServerReply, Error> {
+            <$ty>::help(self, topic)
+        }
+        fn noop(&mut self) -> Result<ServerReply, Error> {
+            <$ty>::noop(self)
+        }
+        fn rset(&mut self) -> Result<ServerReply, Error> {
+            <$ty>::rset(self)
+        }
+        fn mail(&mut self, from: &str, params: MailParams) -> Result<ServerReply, Error> {
+            <$ty>::mail(self, from, params)
+        }
+        fn rcpt(&mut self, to: &str, params: RcptParams) -> Result<ServerReply, Error> {
+            <$ty>::rcpt(self, to, params)
+        }
+        fn data(&mut self, message: &[u8]) -> Result<ServerReply, Error> {
+            <$ty>::data(self, message)
+        }
+        fn docmd(&mut self, line: &str) -> Result<ServerReply, Error> {
+            <$ty>::docmd(self, line)
+        }
+        fn login(&mut self, user: &str, password: &str) -> Result<ServerReply, Error> {
+            <$ty>::login(self, user, password)
+        }
+        fn auth(&mut self, mechanism: &str, credentials: Credentials) -> Result<ServerReply, Error> {
+            <$ty>::auth(self, mechanism, credentials)
+        }
+        fn sendmail(
+            &mut self,
+            from: &str,
+            to: &[&str],
+            message: &[u8],
+            mail_options: MailParams,
+            rcpt_options: RcptParams,
+        ) -> Result<SendReport, Error> {
+            <$ty>::sendmail(self, from, to, message, mail_options, rcpt_options)
+        }
+        fn send(&mut self, env: Envelope, body: Body<'_>) -> Result<SendReport, Error> {
+            <$ty>::send(self, env, body)
+        }
+        fn send_all(
+            &mut self,
+            messages: Vec<(Envelope, Vec<u8>)>,
+        ) -> Result<Vec<Result<SendReport, Error>>, Error> {
+            let mut out: Vec<Option<Result<SendReport, Error>>> =
+                (0..messages.len()).map(|_| None).collect();
+            <$ty>::send_all(
+                self,
+                messages.iter().map(|(e, m)| (e.clone(), Body::Bytes(m))),
+                |i, r| out[i] = Some(r),
+            )?;
+            out.into_iter()
+                .enumerate()
+                .map(|(i, r)| r.ok_or_else(|| Error::InvalidInput(format!("message {i}: no result"))))
+                .collect()
+        }
+        fn quit(&mut self) -> Result<Option<ServerReply>, Error> {
+            <$ty>::quit(self)
+        }
+
+        }
+    };
 }
+
+session_for!(impl[] SmtpClient);
 
 /// The smtp-async adapters: the async client on tokio and on smol, each call blocked on
 /// through [`facade::AsyncClient`](crate::facade::AsyncClient).
@@ -125,7 +135,7 @@ pub mod async_adapters {
     use smtp_blocking::proto::sasl::Credentials;
     use smtp_blocking::{Body, Envelope, Error, Options, SendReport, ServerReply};
 
-    use crate::facade::{self, AsyncClient, BlockOn, OnSmol, OnTokio};
+    use crate::facade::{AsyncClient, BlockOn, OnSmol, OnTokio};
     use crate::{Adapter, Capabilities, Session};
 
     /// The async adapters, in column order: tokio, smol.
@@ -148,109 +158,5 @@ pub mod async_adapters {
         }
     }
 
-    impl<R: BlockOn> Session for AsyncClient<R> {
-        fn greeting(&self) -> Option<ServerReply> {
-            AsyncClient::greeting(self).cloned()
-        }
-        fn capabilities(&self) -> Option<Capabilities> {
-            AsyncClient::capabilities(self).cloned()
-        }
-        fn has_extn(&self, name: &str) -> bool {
-            AsyncClient::has_extn(self, name)
-        }
-        fn is_encrypted(&self) -> bool {
-            AsyncClient::is_encrypted(self)
-        }
-        fn is_closed(&self) -> bool {
-            AsyncClient::is_closed(self)
-        }
-        fn take_transcript(&mut self) -> Vec<String> {
-            AsyncClient::take_transcript(self)
-        }
-        fn ehlo(&mut self) -> Result<ServerReply, Error> {
-            AsyncClient::ehlo(self)
-        }
-        fn verify(&mut self, address: &str) -> Result<ServerReply, Error> {
-            AsyncClient::verify(self, address)
-        }
-        fn expn(&mut self, list: &str) -> Result<ServerReply, Error> {
-            AsyncClient::expn(self, list)
-        }
-        fn help(&mut self, topic: Option<&str>) -> Result<ServerReply, Error> {
-            AsyncClient::help(self, topic)
-        }
-        fn noop(&mut self) -> Result<ServerReply, Error> {
-            AsyncClient::noop(self)
-        }
-        fn rset(&mut self) -> Result<ServerReply, Error> {
-            AsyncClient::rset(self)
-        }
-        fn mail(&mut self, from: &str, params: MailParams) -> Result<ServerReply, Error> {
-            AsyncClient::mail(self, from, params)
-        }
-        fn rcpt(&mut self, to: &str, params: RcptParams) -> Result<ServerReply, Error> {
-            AsyncClient::rcpt(self, to, params)
-        }
-        fn data(&mut self, message: &[u8]) -> Result<ServerReply, Error> {
-            AsyncClient::data(self, message)
-        }
-        fn docmd(&mut self, line: &str) -> Result<ServerReply, Error> {
-            AsyncClient::docmd(self, line)
-        }
-        fn login(&mut self, user: &str, password: &str) -> Result<ServerReply, Error> {
-            AsyncClient::login(self, user, password)
-        }
-        fn auth(
-            &mut self,
-            mechanism: &str,
-            credentials: Credentials,
-        ) -> Result<ServerReply, Error> {
-            AsyncClient::auth(self, mechanism, credentials)
-        }
-        fn sendmail(
-            &mut self,
-            from: &str,
-            to: &[&str],
-            message: &[u8],
-            mail_options: MailParams,
-            rcpt_options: RcptParams,
-        ) -> Result<SendReport, Error> {
-            AsyncClient::sendmail(self, from, to, message, mail_options, rcpt_options)
-        }
-        fn send(&mut self, env: Envelope, b: Body<'_>) -> Result<SendReport, Error> {
-            match b {
-                Body::Bytes(b) => AsyncClient::send(self, env, facade::Body::Bytes(b)),
-                // The caller's reader need not be `Send`: read it first, then hand the
-                // client a reader over the bytes, so the size stays unknown to it.
-                Body::Reader(r) => {
-                    let mut v = Vec::new();
-                    r.read_to_end(&mut v)?;
-                    AsyncClient::send(self, env, facade::Body::Reader(&mut v.as_slice()))
-                }
-            }
-        }
-        fn send_all(
-            &mut self,
-            messages: Vec<(Envelope, Vec<u8>)>,
-        ) -> Result<Vec<Result<SendReport, Error>>, Error> {
-            let mut out: Vec<Option<Result<SendReport, Error>>> =
-                (0..messages.len()).map(|_| None).collect();
-            AsyncClient::send_all(
-                self,
-                messages
-                    .iter()
-                    .map(|(e, m)| (e.clone(), facade::Body::Bytes(m))),
-                |i, r| out[i] = Some(r),
-            )?;
-            out.into_iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    r.ok_or_else(|| Error::InvalidInput(format!("message {i}: no result")))
-                })
-                .collect()
-        }
-        fn quit(&mut self) -> Result<Option<ServerReply>, Error> {
-            AsyncClient::quit(self)
-        }
-    }
+    session_for!(impl[R: BlockOn] AsyncClient<R>);
 }

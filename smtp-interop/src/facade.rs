@@ -14,6 +14,7 @@ use smtp_async::proto::Capabilities;
 use smtp_async::proto::command::{MailParams, Mechanism, RcptParams};
 use smtp_async::proto::sasl::Credentials;
 use smtp_async::{Envelope, Error, Options, SendReport, ServerReply};
+use smtp_blocking::Body;
 
 use smtp_async::Runtime;
 
@@ -61,39 +62,43 @@ impl BlockOn for OnSmol {
     }
 }
 
-/// A message body, as in smtp-blocking (a reader must be `Send` to cross into the async
-/// client).
-pub enum Body<'a> {
-    /// In memory.
-    Bytes(&'a [u8]),
-    /// Read to the end.
-    Reader(&'a mut (dyn io::Read + Send)),
+/// A caller's blocking reader, read to the end first (it need not be `Send`, as the async
+/// client's readers must be) and then handed to the async client as a reader, so that the
+/// body's size stays unknown to it, as with the blocking client.
+struct Buffered {
+    data: Vec<u8>,
+    pos: usize,
 }
 
-/// A blocking reader seen as an async one (the tests read from memory).
-struct SyncReader<'a>(&'a mut (dyn io::Read + Send));
-
-impl futures_io::AsyncRead for SyncReader<'_> {
+impl futures_io::AsyncRead for Buffered {
     fn poll_read(
         self: Pin<&mut Self>,
         _: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        Poll::Ready(self.get_mut().0.read(buf))
+        let me = self.get_mut();
+        let n = buf.len().min(me.data.len() - me.pos);
+        buf[..n].copy_from_slice(&me.data[me.pos..me.pos + n]);
+        me.pos += n;
+        Poll::Ready(Ok(n))
     }
 }
 
 enum Source<'a> {
     Bytes(&'a [u8]),
-    Reader(SyncReader<'a>),
+    Reader(Buffered),
 }
 
 impl<'a> Source<'a> {
-    fn new(b: Body<'a>) -> Self {
-        match b {
+    fn new(b: Body<'a>) -> io::Result<Self> {
+        Ok(match b {
             Body::Bytes(b) => Source::Bytes(b),
-            Body::Reader(r) => Source::Reader(SyncReader(r)),
-        }
+            Body::Reader(r) => {
+                let mut data = Vec::new();
+                r.read_to_end(&mut data)?;
+                Source::Reader(Buffered { data, pos: 0 })
+            }
+        })
     }
 
     fn body(&mut self) -> smtp_async::Body<'_> {
@@ -225,7 +230,7 @@ impl<R: BlockOn> AsyncClient<R> {
         R::block_on(self.inner.send_message(message, from, to))
     }
     pub fn send(&mut self, env: Envelope, body: Body<'_>) -> Result<SendReport, Error> {
-        let mut src = Source::new(body);
+        let mut src = Source::new(body)?;
         R::block_on(self.inner.send(env, src.body()))
     }
     /// As smtp-blocking's; `on_done` is called once the batch is over, in order.
@@ -236,8 +241,8 @@ impl<R: BlockOn> AsyncClient<R> {
     ) -> Result<(), Error> {
         let mut items: Vec<(Envelope, Source<'b>)> = messages
             .into_iter()
-            .map(|(e, b)| (e, Source::new(b)))
-            .collect();
+            .map(|(e, b)| Ok((e, Source::new(b)?)))
+            .collect::<io::Result<_>>()?;
         let batch: Vec<(Envelope, smtp_async::Body<'_>)> = items
             .iter_mut()
             .map(|(e, s)| (e.clone(), s.body()))

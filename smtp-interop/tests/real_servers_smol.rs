@@ -3,7 +3,7 @@
 //! `smtp_interop::facade`).
 
 mod adapter {
-    pub(crate) use smtp_interop::facade::Body;
+    pub(crate) use smtp_blocking::Body;
     pub(crate) type SmtpClient = smtp_interop::facade::AsyncClient<smtp_interop::facade::OnSmol>;
 }
 

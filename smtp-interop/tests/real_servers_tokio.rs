@@ -2,7 +2,7 @@
 //! the async client over tokio through smtp-blocking's API (see `smtp_interop::facade`).
 
 mod adapter {
-    pub(crate) use smtp_interop::facade::Body;
+    pub(crate) use smtp_blocking::Body;
     pub(crate) type SmtpClient = smtp_interop::facade::AsyncClient<smtp_interop::facade::OnTokio>;
 }
 
