@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use futures_io::{AsyncRead, AsyncWrite};
 use smtp_blocking::driver::{
-    Batch, Segments, close_error, core_config, push_capped, sasl_nonce, transcript_text,
+    Batch, Segments, close_error, core_config, message_envelope, push_capped, sasl_nonce,
+    sendmail_envelope, single_result, transcript_text,
 };
 use smtp_blocking::proto::Capabilities;
 use smtp_blocking::proto::command::{
@@ -21,7 +22,7 @@ use smtp_blocking::proto::sasl::{Credentials, PASSWORD_RANKING};
 use smtp_blocking::proto::session::{
     Action, Client, CloseReason, Envelope, Event, MANUAL_TX, Phase, TxId, UsageError,
 };
-use smtp_blocking::{Error, Options, SendReport, ServerReply, Target, TimeoutPhase, envelope};
+use smtp_blocking::{Error, Options, SendReport, ServerReply, Target, TimeoutPhase};
 
 use crate::runtime::{AsyncStream, BoxFuture, BoxStream, Runtime};
 
@@ -880,11 +881,7 @@ impl SmtpClient {
         mail_options: MailParams,
         rcpt_options: RcptParams,
     ) -> Result<SendReport, Error> {
-        let mut env = envelope(from, to)?;
-        env.mail_params = mail_options;
-        for (_, p) in &mut env.recipients {
-            *p = rcpt_options.clone();
-        }
+        let env = sendmail_envelope(from, to, mail_options, rcpt_options)?;
         self.send(env, Body::Bytes(message)).await
     }
 
@@ -897,14 +894,8 @@ impl SmtpClient {
         from: Option<&str>,
         to: Option<&[&str]>,
     ) -> Result<SendReport, Error> {
-        let x = smtp_blocking::extract_envelope(message)?;
-        let from = from.unwrap_or(&x.from);
-        let rcpts: Vec<&str> = match to {
-            Some(t) => t.to_vec(),
-            None => x.recipients.iter().map(String::as_str).collect(),
-        };
-        let env = envelope(from, &rcpts)?;
-        self.send(env, Body::Bytes(&x.content)).await
+        let (env, content) = message_envelope(message, from, to)?;
+        self.send(env, Body::Bytes(&content)).await
     }
 
     /// Sends one message with a prepared envelope. For [`Body::Bytes`] the size is
@@ -912,11 +903,7 @@ impl SmtpClient {
     pub async fn send(&mut self, env: Envelope, body: Body<'_>) -> Result<SendReport, Error> {
         let mut result = None;
         let r = self.send_all([(env, body)], |_, r| result = Some(r)).await;
-        match (result, r) {
-            (Some(res), _) => res,
-            (None, Err(e)) => Err(e),
-            (None, Ok(())) => Err(self.closed_error()),
-        }
+        single_result(result, r, || self.closed_error())
     }
 
     /// Sends many messages over this connection, pipelined: the next transaction is
@@ -969,16 +956,10 @@ impl SmtpClient {
                 batch.settle_failed(&mut self.core, &e, &mut on_done);
                 break Err(e);
             }
-            let mut progressed = false;
-            while let Some(ev) = self.events.pop_front() {
-                if let Event::TransactionDone(o) = ev
-                    && let Some((tx, i, r)) = batch.settle(&o, self.core.close_reason())
-                {
-                    feeds.list.retain(|f| f.tx != tx);
-                    on_done(i, r);
-                    progressed = true;
-                }
-            }
+            let done =
+                batch.settle_events(&mut self.events, self.core.close_reason(), &mut on_done);
+            feeds.list.retain(|f| !done.contains(&f.tx));
+            let progressed = !done.is_empty();
             if self.core.close_reason().is_some() {
                 // The session is going down: flush the QUIT the core may have queued.
                 let _ = self.run(&mut feeds, &mut |_| false).await;

@@ -16,9 +16,8 @@ use smtp_proto::session::{
     TxId, UsageError,
 };
 
-use crate::driver::{Batch, Segments};
+use crate::driver::{Batch, Segments, message_envelope, sendmail_envelope, single_result};
 use crate::error::{Error, ServerReply, TimeoutPhase};
-use crate::message::extract_envelope;
 use crate::report::SendReport;
 use crate::tls::TlsOptions;
 use crate::transport::{Socket, Target, Transport, connect_tcp};
@@ -708,11 +707,7 @@ impl SmtpClient {
         mail_options: MailParams,
         rcpt_options: RcptParams,
     ) -> Result<SendReport, Error> {
-        let mut env = envelope(from, to)?;
-        env.mail_params = mail_options;
-        for (_, p) in &mut env.recipients {
-            *p = rcpt_options.clone();
-        }
+        let env = sendmail_envelope(from, to, mail_options, rcpt_options)?;
         self.send(env, Body::Bytes(message))
     }
 
@@ -725,13 +720,8 @@ impl SmtpClient {
         from: Option<&str>,
         to: Option<&[&str]>,
     ) -> Result<SendReport, Error> {
-        let x = extract_envelope(message)?;
-        let from = from.unwrap_or(&x.from);
-        let rcpts: Vec<&str> = match to {
-            Some(t) => t.to_vec(),
-            None => x.recipients.iter().map(String::as_str).collect(),
-        };
-        self.send(envelope(from, &rcpts)?, Body::Bytes(&x.content))
+        let (env, content) = message_envelope(message, from, to)?;
+        self.send(env, Body::Bytes(&content))
     }
 
     /// Sends one message with a prepared envelope. For [`Body::Bytes`] the size is
@@ -739,11 +729,7 @@ impl SmtpClient {
     pub fn send(&mut self, env: Envelope, body: Body<'_>) -> Result<SendReport, Error> {
         let mut result = None;
         let r = self.send_all([(env, body)], |_, r| result = Some(r));
-        match (result, r) {
-            (Some(res), _) => res,
-            (None, Err(e)) => Err(e),
-            (None, Ok(())) => Err(self.closed_error()),
-        }
+        single_result(result, r, || self.closed_error())
     }
 
     /// Sends many messages over this connection, pipelined: the next transaction is
@@ -787,16 +773,10 @@ impl SmtpClient {
                 batch.settle_failed(&mut self.core, &e, &mut on_done);
                 return Err(e);
             }
-            let mut progressed = false;
-            while let Some(ev) = self.events.pop_front() {
-                if let Event::TransactionDone(o) = ev
-                    && let Some((tx, i, r)) = batch.settle(&o, self.core.close_reason())
-                {
-                    feeds.list.retain(|f| f.tx != tx);
-                    on_done(i, r);
-                    progressed = true;
-                }
-            }
+            let done =
+                batch.settle_events(&mut self.events, self.core.close_reason(), &mut on_done);
+            feeds.list.retain(|f| !done.contains(&f.tx));
+            let progressed = !done.is_empty();
             if self.core.close_reason().is_some() {
                 // The session is going down: flush the QUIT the core may have queued.
                 let _ = self.run(&mut feeds, &mut |_| false);

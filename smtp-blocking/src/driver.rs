@@ -7,7 +7,7 @@
 use std::io::{self, IoSlice};
 use std::net::IpAddr;
 
-use smtp_proto::command::Domain;
+use smtp_proto::command::{Domain, MailParams, RcptParams};
 use std::collections::VecDeque;
 
 use smtp_proto::session::{
@@ -185,6 +185,26 @@ impl Batch {
         Some((tx, i, transaction_result(o, &sender, close)))
     }
 
+    /// Reports every transaction of this batch that `events` say is done, removing those
+    /// events; returns the ids of the finished transactions (their bodies can go).
+    pub fn settle_events(
+        &mut self,
+        events: &mut VecDeque<Event>,
+        close: Option<&CloseReason>,
+        on_done: &mut dyn FnMut(usize, Result<SendReport, Error>),
+    ) -> Vec<TxId> {
+        let mut done = Vec::new();
+        while let Some(ev) = events.pop_front() {
+            if let Event::TransactionDone(o) = ev
+                && let Some((tx, i, r)) = self.settle(&o, close)
+            {
+                done.push(tx);
+                on_done(i, r);
+            }
+        }
+        done
+    }
+
     /// The connection failed with `cause`: reports every transaction the core settled, so
     /// that a message whose end of data was sent says "may have been accepted"
     /// ([`Error::DeliveryUnknown`]), not a bare I/O error.
@@ -294,5 +314,53 @@ impl<'a> Segments<'a> {
         self.segs.clear();
         self.next = 0;
         self.held = 0;
+    }
+}
+
+/// smtplib's `sendmail` envelope: `from` to each of `to` (bare or in angle brackets),
+/// with `mail_options` on MAIL and `rcpt_options` on every RCPT.
+pub fn sendmail_envelope(
+    from: &str,
+    to: &[&str],
+    mail_options: MailParams,
+    rcpt_options: RcptParams,
+) -> Result<Envelope, Error> {
+    let mut env = crate::client::envelope(from, to)?;
+    env.mail_params = mail_options;
+    for (_, p) in &mut env.recipients {
+        *p = rcpt_options.clone();
+    }
+    Ok(env)
+}
+
+/// smtplib's `send_message` envelope and content: the envelope from the headers of
+/// `message` (see [`extract_envelope`](crate::extract_envelope)) unless `from` / `to` are
+/// given, and the content without `Bcc`/`Resent-Bcc`.
+pub fn message_envelope(
+    message: &[u8],
+    from: Option<&str>,
+    to: Option<&[&str]>,
+) -> Result<(Envelope, Vec<u8>), Error> {
+    let x = crate::message::extract_envelope(message)?;
+    let from = from.unwrap_or(&x.from);
+    let rcpts: Vec<&str> = match to {
+        Some(t) => t.to_vec(),
+        None => x.recipients.iter().map(String::as_str).collect(),
+    };
+    Ok((crate::client::envelope(from, &rcpts)?, x.content))
+}
+
+/// The result of a one-message `send_all`: the message's own result when it got one
+/// (even when the session then failed: it may say "may have been accepted"), else the
+/// session's error, else `closed` (the session ended without a word on it).
+pub fn single_result(
+    result: Option<Result<SendReport, Error>>,
+    run: Result<(), Error>,
+    closed: impl FnOnce() -> Error,
+) -> Result<SendReport, Error> {
+    match (result, run) {
+        (Some(res), _) => res,
+        (None, Err(e)) => Err(e),
+        (None, Ok(())) => Err(closed()),
     }
 }
