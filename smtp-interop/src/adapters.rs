@@ -8,9 +8,7 @@ use crate::{Adapter, Capabilities, Session};
 
 /// Every adapter of the matrix, in column order.
 pub fn all() -> Vec<Box<dyn Adapter>> {
-    #[allow(unused_mut)]
     let mut v: Vec<Box<dyn Adapter>> = vec![Box::new(Blocking)];
-    // ---- smtp-async: the lead adds the async adapters here (see `async_adapters` below).
     v.extend(async_adapters::all());
     v
 }

@@ -1,7 +1,8 @@
 //! Dev only: the interop matrix. One scenario suite ([`scenarios`]), written once against
-//! the small [`Adapter`] / [`Session`] traits, run by every adapter (smtp-blocking now; the
-//! smtp-async runtimes through [`adapters`]) against every real server of
-//! `scripts/servers` (Postfix, Exim, OpenSMTPD, Dovecot LMTP, aiosmtpd; see [`spec`]).
+//! the small [`Adapter`] / [`Session`] traits, run by every adapter (smtp-blocking, and
+//! smtp-async on tokio and on smol through [`facade`]; see [`adapters`]) against every
+//! real server of `scripts/servers` (Postfix, Exim, OpenSMTPD, Dovecot LMTP, aiosmtpd;
+//! see [`spec`]).
 //!
 //! The test `tests/matrix.rs` (`#[ignore]`d: it needs the servers that `scripts/test-all`
 //! starts) runs every scenario x server x adapter, prints one line per cell, fails on any
