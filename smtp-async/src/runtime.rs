@@ -56,18 +56,11 @@ pub trait Runtime: Send + Sync + std::fmt::Debug + 'static {
     fn resolve(&self, host: String, port: u16) -> BoxFuture<'static, io::Result<Vec<SocketAddr>>>;
 }
 
-/// A socket for `addr`, bound to `source` when given, non-blocking, ready to connect.
+/// A socket for `addr`, bound to `source` when given, with TCP_NODELAY, non-blocking,
+/// ready to connect.
 #[cfg(any(feature = "tokio", feature = "futures-io"))]
 fn new_socket(addr: SocketAddr, source: Option<SocketAddr>) -> io::Result<socket2::Socket> {
-    let sock = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        Some(socket2::Protocol::TCP),
-    )?;
-    if let Some(src) = source {
-        sock.bind(&src.into())?;
-    }
-    sock.set_tcp_nodelay(true)?;
+    let sock = smtp_blocking::driver::tcp_socket(addr, source)?;
     sock.set_nonblocking(true)?;
     Ok(sock)
 }

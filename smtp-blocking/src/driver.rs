@@ -18,6 +18,7 @@ use smtp_proto::session::{
 use crate::client::{Options, default_client_name};
 use crate::error::Error;
 use crate::report::SendReport;
+pub use crate::transport::tcp_socket;
 
 /// The core configuration for `opts`: the EHLO name is [`Options::helo_name`] or, when
 /// unset, [`default_client_name`] of the `local` address; `transcript` turns on the core's
