@@ -196,6 +196,11 @@ fn check_store(store: &Store, rcpt: &str, token: &str, sent: &[u8]) -> Result<St
     store.check(&stored, sent)
 }
 
+/// smtplib's `sendmail` without MAIL or RCPT parameters.
+fn sendmail(s: &mut dyn Session, from: &str, to: &[&str], msg: &[u8]) -> Result<SendReport, Error> {
+    s.sendmail(from, to, msg, Default::default(), Default::default())
+}
+
 fn accepted_all(r: &SendReport) -> Result<(), String> {
     ensure!(
         r.recipients.iter().all(|x| x.accepted),
@@ -212,9 +217,7 @@ fn send_and_check(
     token: &str,
     msg: &[u8],
 ) -> Result<String, String> {
-    let r = s
-        .sendmail(SENDER, &[rcpt], msg, Default::default(), Default::default())
-        .map_err(|err| format!("send: {}", e(&err)))?;
+    let r = sendmail(&mut *s, SENDER, &[rcpt], msg).map_err(|err| format!("send: {}", e(&err)))?;
     accepted_all(&r)?;
     check_store(&spec.store, rcpt, token, msg)
 }
@@ -256,15 +259,7 @@ fn plain(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
         ensure!(g.code == 220, "greeting {g}");
         let t = messages::token("plain");
         let msg = messages::plain(&t, SENDER, &spec.rcpt);
-        let r = s
-            .sendmail(
-                SENDER,
-                &[&spec.rcpt],
-                &msg,
-                Default::default(),
-                Default::default(),
-            )
-            .map_err(|err| e(&err))?;
+        let r = sendmail(&mut *s, SENDER, &[&spec.rcpt], &msg).map_err(|err| e(&err))?;
         accepted_all(&r)?;
         ensure!(code(&r.mail_reply) == 250, "MAIL reply {:?}", r.mail_reply);
         let n = s.noop().map_err(|err| e(&err))?;
@@ -315,13 +310,7 @@ fn server_requires_tls(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
         let mut o = spec.options(TlsPolicy::Never);
         o.allow_plaintext_auth = true;
         let mut s = connect(a, addr, o)?;
-        let refused = match s.sendmail(
-            SENDER,
-            &[&spec.rcpt],
-            b"Subject: x\r\n\r\nx\r\n",
-            Default::default(),
-            Default::default(),
-        ) {
+        let refused = match sendmail(&mut *s, SENDER, &[&spec.rcpt], b"Subject: x\r\n\r\nx\r\n") {
             Err(Error::SenderRefused { reply, .. }) => reply,
             other => return Err(format!("plaintext MAIL: expected a refusal, got {other:?}")),
         };
@@ -446,15 +435,7 @@ fn multi(a: &dyn Adapter, spec: &ServerSpec, addr: &str, want_pipelining: bool) 
     );
     let t = messages::token("multi");
     let msg = messages::plain(&t, SENDER, &spec.rcpt);
-    let r = s
-        .sendmail(
-            SENDER,
-            &[&spec.rcpt, &spec.rcpt2],
-            &msg,
-            Default::default(),
-            Default::default(),
-        )
-        .map_err(|err| e(&err))?;
+    let r = sendmail(&mut *s, SENDER, &[&spec.rcpt, &spec.rcpt2], &msg).map_err(|err| e(&err))?;
     accepted_all(&r)?;
     ensure!(r.recipients.len() == 2, "{r:?}");
     let tokens: Vec<String> = (0..3)
@@ -569,15 +550,7 @@ fn eight_bit_mime(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
         let t = messages::token("8bitmime");
         let msg = messages::eight_bit(&t, SENDER, &spec.rcpt);
         s.take_transcript();
-        let r = s
-            .sendmail(
-                SENDER,
-                &[&spec.rcpt],
-                &msg,
-                Default::default(),
-                Default::default(),
-            )
-            .map_err(|err| e(&err))?;
+        let r = sendmail(&mut *s, SENDER, &[&spec.rcpt], &msg).map_err(|err| e(&err))?;
         accepted_all(&r)?;
         let tr = s.take_transcript();
         let mail = transcript_line(&tr, "C: MAIL FROM:")?;
@@ -600,12 +573,11 @@ fn smtputf8(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
             );
             let t = messages::token("utf8");
             s.take_transcript();
-            let r = s.sendmail(
+            let r = sendmail(
+                &mut *s,
                 from,
                 &[&spec.rcpt],
                 &messages::utf8(&t, from, &spec.rcpt),
-                Default::default(),
-                Default::default(),
             );
             ensure!(
                 matches!(r, Err(Error::Usage(_))),
@@ -627,15 +599,7 @@ fn smtputf8(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
         let t = messages::token("utf8");
         let msg = messages::utf8(&t, from, &spec.rcpt);
         s.take_transcript();
-        let r = s
-            .sendmail(
-                from,
-                &[&spec.rcpt],
-                &msg,
-                Default::default(),
-                Default::default(),
-            )
-            .map_err(|err| e(&err))?;
+        let r = sendmail(&mut *s, from, &[&spec.rcpt], &msg).map_err(|err| e(&err))?;
         accepted_all(&r)?;
         let tr = s.take_transcript();
         let mail = transcript_line(&tr, "C: MAIL FROM:")?;
@@ -676,13 +640,7 @@ fn size_exceeded(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
         let msg = messages::big(&t, SENDER, &spec.rcpt, limit as usize + limit as usize / 8);
         // 1. Known size: refused locally, nothing sent.
         s.take_transcript();
-        match s.sendmail(
-            SENDER,
-            &[&spec.rcpt],
-            &msg,
-            Default::default(),
-            Default::default(),
-        ) {
+        match sendmail(&mut *s, SENDER, &[&spec.rcpt], &msg) {
             Err(Error::Usage(UsageError::TooLarge { limit: l, .. })) if l == limit => {}
             other => return Err(format!("known size: expected TooLarge, got {other:?}")),
         }
@@ -734,15 +692,8 @@ fn refused_rcpt(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
         let mut s = connect(a, &spec.plain, spec.options(TlsPolicy::Never))?;
         let t = messages::token("partial");
         let msg = messages::plain(&t, SENDER, &spec.rcpt);
-        let r = s
-            .sendmail(
-                SENDER,
-                &[&spec.unknown, &spec.rcpt],
-                &msg,
-                Default::default(),
-                Default::default(),
-            )
-            .map_err(|err| e(&err))?;
+        let r =
+            sendmail(&mut *s, SENDER, &[&spec.unknown, &spec.rcpt], &msg).map_err(|err| e(&err))?;
         let [bad, good] = &r.recipients[..] else {
             return Err(format!("{r:?}"));
         };
@@ -946,14 +897,7 @@ fn several_messages(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
         {
             let t = messages::token(&format!("several{i}"));
             let msg = make(&t, SENDER, &spec.rcpt);
-            let r = s
-                .sendmail(
-                    SENDER,
-                    &[&spec.rcpt],
-                    &msg,
-                    Default::default(),
-                    Default::default(),
-                )
+            let r = sendmail(&mut *s, SENDER, &[&spec.rcpt], &msg)
                 .map_err(|err| format!("message {i}: {}", e(&err)))?;
             accepted_all(&r)?;
             sent.push((t, msg));
@@ -982,15 +926,13 @@ fn lmtp(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
         transcript_line(&tr, "C: LHLO ")?;
         let t = messages::token("lmtp");
         let msg = messages::big(&t, SENDER, &l.ok_user, 4096);
-        let r = s
-            .sendmail(
-                SENDER,
-                &[&l.ok_user, &l.quota_user, &spec.unknown],
-                &msg,
-                Default::default(),
-                Default::default(),
-            )
-            .map_err(|err| e(&err))?;
+        let r = sendmail(
+            &mut *s,
+            SENDER,
+            &[&l.ok_user, &l.quota_user, &spec.unknown],
+            &msg,
+        )
+        .map_err(|err| e(&err))?;
         let [ok, quota, unknown] = &r.recipients[..] else {
             return Err(format!("{r:?}"));
         };
@@ -1009,13 +951,7 @@ fn lmtp(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
             "unknown user: {r:?}"
         );
         // Only the over-quota recipient: the whole transaction is refused after the data.
-        match s.sendmail(
-            SENDER,
-            &[&l.quota_user],
-            &msg,
-            Default::default(),
-            Default::default(),
-        ) {
+        match sendmail(&mut *s, SENDER, &[&l.quota_user], &msg) {
             Err(Error::DataRefused { reply, .. }) if reply.code == 552 => {}
             other => {
                 return Err(format!(
