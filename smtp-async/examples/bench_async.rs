@@ -91,7 +91,7 @@ async fn run_connection(
         return Ok(0);
     }
     let mut opts = Options::new().with_timeout(Duration::from_secs(120));
-    opts.tls = TlsPolicy::Never;
+    opts.core.tls = TlsPolicy::Never;
     opts.helo_name = Some(HELO.into());
     let mut c = SmtpClient::connect(server, opts)
         .await

@@ -50,7 +50,7 @@ fn main() {
         .expect("tokio runtime");
     rt.block_on(async {
         let mut opts = Options::new().with_timeout(Duration::from_secs(30));
-        opts.tls = TlsPolicy::Never;
+        opts.core.tls = TlsPolicy::Never;
         opts.helo_name = Some("idle.example.test".into());
         // One session first, so that the runtime, TLS roots and allocator pools are
         // counted in the baseline rather than in the sessions.

@@ -43,7 +43,7 @@ fn main() {
         .expect("tokio runtime");
     let failed = rt.block_on(async {
         let mut opts = Options::new().with_timeout(Duration::from_secs(30));
-        opts.tls = TlsPolicy::Never;
+        opts.core.tls = TlsPolicy::Never;
         opts.helo_name = Some("pool.example.test".into());
         let ep = match Endpoint::new(&server, opts) {
             Ok(ep) => ep,

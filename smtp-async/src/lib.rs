@@ -1,10 +1,11 @@
-//! Async SMTP/LMTP client: drives the sans-IO [`smtp_proto`](smtp_blocking::proto)
+//! Async SMTP/LMTP client: drives the sans-IO [`smtp_proto`](crate::proto)
 //! session core over async runtimes: tokio (feature `tokio`, default) and the
 //! `futures-io` family (feature `futures-io`: smol, async-std), or any stream you connect
 //! yourself.
 //!
-//! The API is `smtp-blocking`'s, method for method, as async functions, with the same
-//! [`Options`], [`Error`], [`ServerReply`] and [`SendReport`]: no protocol decision is
+//! The API is `smtp-blocking`'s, method for method, as async functions: both run the
+//! operations of the shared client layer ([`smtp_client`], re-exported here, with its
+//! [`Options`], [`Error`], [`Reply`] and [`SendReport`]), so no protocol decision is
 //! made twice. Every phase has the core's deadline, the greeting and the reply to the end
 //! of data included. [`Pool`] keeps connections for high-volume sending.
 //!
@@ -43,7 +44,7 @@ mod client;
 mod pool;
 pub mod runtime;
 
-pub use client::{Body, SmtpClient, TRANSCRIPT_TARGET, TlsUpgrade};
+pub use client::{Body, SmtpClient, TlsUpgrade};
 pub use pool::{Endpoint, HealthCheck, Pool, PoolConfig};
 #[cfg(feature = "futures-io")]
 pub use runtime::AsyncIo;
@@ -51,14 +52,9 @@ pub use runtime::AsyncIo;
 pub use runtime::Tokio;
 pub use runtime::{AsyncStream, BoxStream, Runtime};
 
-pub use smtp_blocking::proto;
-pub use smtp_blocking::{
-    BodyType, Dialect, Envelope, Error, Fault, Options, Phase, RecipientResult, SendReport,
-    ServerReply, Target, TimeoutPhase, Timeouts, TlsOptions, TlsPolicy, envelope, extract_envelope,
+pub use smtp_client::{self as client_layer, proto};
+pub use smtp_client::{
+    BodyType, Dialect, Envelope, Error, ExtractedEnvelope, Fault, Options, Phase, RecipientResult,
+    Reply, SendReport, TRANSCRIPT_TARGET, Target, TimeoutPhase, Timeouts, TlsOptions, TlsPolicy,
+    default_client_name, envelope, extract_envelope, strip_headers,
 };
-
-/// The README's Rust examples (blocking and async), compiled (and run where they need no
-/// network) as doc tests of this crate, which has both APIs at hand.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use smtp_blocking::proto::session::{Envelope, UsageError};
-use smtp_blocking::{Error, Options, SendReport, Target, TlsPolicy};
+use smtp_client::proto::session::{Envelope, UsageError};
+use smtp_client::{Error, Options, SendReport, Target, TlsPolicy};
 
 use crate::client::{Body, SmtpClient};
 use crate::runtime::Runtime;
@@ -131,14 +131,14 @@ impl Endpoint {
         self.key = format!(
             "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}|{}|{:?}",
             self.server.to_ascii_lowercase(),
-            o.dialect,
-            o.tls,
+            o.core.dialect,
+            o.core.tls,
             o.tls_options,
             o.helo_name,
             o.source_address,
-            o.allow_plaintext_auth,
-            o.allow_helo_fallback,
-            o.timeouts,
+            o.core.allow_plaintext_auth,
+            o.core.allow_helo_fallback,
+            o.core.timeouts,
             o.connect_timeout,
             o.tls_handshake_timeout,
             o.record_transcript,
@@ -289,7 +289,10 @@ impl Pool {
             };
             let idle = since.elapsed();
             // Keys already separate TLS settings; this is the belt to those braces.
-            let tls_required = matches!(ep.options.tls, TlsPolicy::Required | TlsPolicy::Implicit);
+            let tls_required = matches!(
+                ep.options.core.tls,
+                TlsPolicy::Required | TlsPolicy::Implicit
+            );
             if !client.is_usable() || (tls_required && !client.is_encrypted()) {
                 continue;
             }

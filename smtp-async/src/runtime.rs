@@ -60,7 +60,7 @@ pub trait Runtime: Send + Sync + std::fmt::Debug + 'static {
 /// ready to connect.
 #[cfg(any(feature = "tokio", feature = "futures-io"))]
 fn new_socket(addr: SocketAddr, source: Option<SocketAddr>) -> io::Result<socket2::Socket> {
-    let sock = smtp_blocking::driver::tcp_socket(addr, source)?;
+    let sock = smtp_client::tcp_socket(addr, source)?;
     sock.set_nonblocking(true)?;
     Ok(sock)
 }

@@ -76,7 +76,7 @@ both_runtimes!(
 
 fn plain() -> Options {
     let mut o = Options::new().with_timeout(Duration::from_secs(10));
-    o.tls = TlsPolicy::Never;
+    o.core.tls = TlsPolicy::Never;
     o.record_transcript = true;
     o.helo_name = Some("client.example".into());
     o
@@ -84,7 +84,7 @@ fn plain() -> Options {
 
 fn tls(policy: TlsPolicy) -> Options {
     let mut o = plain();
-    o.tls = policy;
+    o.core.tls = policy;
     o.tls_options = TlsOptions::new().with_ca_pem(CA_PEM).unwrap();
     o
 }
@@ -133,14 +133,14 @@ async fn full_send_plain(rt: &'static dyn Runtime) {
     let server = TestServer::start(Script::default());
     let mut c = connect(rt, &server, plain()).await.unwrap();
     assert!(c.has_extn("pipelining"));
-    assert_eq!(c.greeting().unwrap().code, 220);
+    assert_eq!(c.greeting().unwrap().code(), 220);
     let report = send(&mut c, &["b@example.net", "c@example.net"])
         .await
         .unwrap();
     assert_eq!(report.recipients.len(), 2);
     assert!(report.recipients.iter().all(|r| r.accepted));
     let quit = c.quit().await.unwrap().unwrap();
-    assert_eq!(quit.code, 221);
+    assert_eq!(quit.code(), 221);
     let msgs = server.messages();
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0].data, MSG);
@@ -165,7 +165,7 @@ async fn starttls_required_and_login(rt: &'static dyn Runtime) {
         .unwrap();
     assert!(c.is_encrypted());
     let r = c.login("alice", "secret").await.unwrap();
-    assert_eq!(r.code, 235);
+    assert_eq!(r.code(), 235);
     send(&mut c, &["b@example.net"]).await.unwrap();
     c.quit().await.unwrap();
     let s = &server.sessions()[0];
@@ -202,7 +202,7 @@ async fn untrusted_certificate_fails(rt: &'static dyn Runtime) {
         ..Script::default()
     });
     let mut o = plain();
-    o.tls = TlsPolicy::Required;
+    o.core.tls = TlsPolicy::Required;
     let e = connect(rt, &server, o).await.unwrap_err();
     assert!(matches!(e, Error::Tls(_)), "{e}");
     assert!(server.messages().is_empty());
@@ -235,7 +235,7 @@ async fn refusals_are_results(rt: &'static dyn Runtime) {
         .unwrap();
     assert!(report.recipients[0].accepted);
     assert!(!report.recipients[1].accepted);
-    assert_eq!(report.recipients[1].reply.as_ref().unwrap().code, 550);
+    assert_eq!(report.recipients[1].reply.as_ref().unwrap().code(), 550);
     assert_eq!(report.refused().count(), 1);
 
     let e = send(&mut c, &["bad@example.net"]).await.unwrap_err();
@@ -436,33 +436,33 @@ async fn pipelined_batch_and_reader_bodies(rt: &'static dyn Runtime) {
 async fn low_level_commands(rt: &'static dyn Runtime) {
     let server = TestServer::start(Script::default());
     let mut c = connect(rt, &server, plain()).await.unwrap();
-    assert_eq!(c.noop().await.unwrap().code, 250);
-    assert_eq!(c.rset().await.unwrap().code, 250);
+    assert_eq!(c.noop().await.unwrap().code(), 250);
+    assert_eq!(c.rset().await.unwrap().code(), 250);
     assert!(c.verify("b@example.net").await.is_ok());
     assert!(c.help(None).await.is_ok());
-    assert_eq!(c.ehlo().await.unwrap().code, 250);
+    assert_eq!(c.ehlo().await.unwrap().code(), 250);
     assert_eq!(
         c.mail("<a@example.org>", Default::default())
             .await
             .unwrap()
-            .code,
+            .code(),
         250
     );
     assert_eq!(
         c.rcpt("<b@example.net>", Default::default())
             .await
             .unwrap()
-            .code,
+            .code(),
         250
     );
     assert_eq!(
         c.data(b"Subject: x\r\n\r\nlow level\r\n")
             .await
             .unwrap()
-            .code,
+            .code(),
         250
     );
-    assert_eq!(c.docmd("NOOP").await.unwrap().code, 250);
+    assert_eq!(c.docmd("NOOP").await.unwrap().code(), 250);
     // Injection through the raw command is refused before anything is written.
     assert!(matches!(
         c.docmd("NOOP\r\nRSET").await.unwrap_err(),
@@ -482,14 +482,14 @@ async fn lmtp_per_recipient_results(rt: &'static dyn Runtime) {
         ..Script::default()
     });
     let mut o = plain();
-    o.dialect = smtp_async::Dialect::Lmtp;
+    o.core.dialect = smtp_async::Dialect::Lmtp;
     let mut c = connect(rt, &server, o).await.unwrap();
     let report = send(&mut c, &["b@example.net", "full@example.net"])
         .await
         .unwrap();
     assert!(report.recipients[0].accepted);
     assert!(!report.recipients[1].accepted);
-    assert_eq!(report.recipients[1].reply.as_ref().unwrap().code, 550);
+    assert_eq!(report.recipients[1].reply.as_ref().unwrap().code(), 550);
     c.quit().await.unwrap();
 }
 
@@ -508,7 +508,7 @@ async fn lmtp_over_unix_socket(rt: &'static dyn Runtime) {
         &path,
     );
     let mut o = plain();
-    o.dialect = smtp_async::Dialect::Lmtp;
+    o.core.dialect = smtp_async::Dialect::Lmtp;
     let mut c = SmtpClient::connect_unix_on(rt, &path, o).await.unwrap();
     let r = send(&mut c, &["u@example.net"]).await.unwrap();
     assert!(r.any_accepted());
@@ -542,7 +542,7 @@ async fn own_stream_with_own_tls_upgrade(rt: &'static dyn Runtime) {
         })
     });
     let mut o = plain();
-    o.tls = TlsPolicy::Required;
+    o.core.tls = TlsPolicy::Required;
     let mut c = SmtpClient::from_stream(rt, stream, "mx.example", o, Some(upgrade))
         .await
         .unwrap();
@@ -796,7 +796,7 @@ async fn pool_keys_separate_tls_and_identity(rt: &'static dyn Runtime) {
     let addr = server.addr().to_string();
     let pool = Pool::on(rt, pool_cfg());
     let mut plain_opts = plain();
-    plain_opts.allow_plaintext_auth = true;
+    plain_opts.core.allow_plaintext_auth = true;
     let ep_plain = Endpoint::new(&addr, plain_opts).unwrap();
     let ep_tls = Endpoint::new(&addr, tls(TlsPolicy::Required)).unwrap();
     let ep_alice = Endpoint::new(&addr, tls(TlsPolicy::Required))

@@ -77,7 +77,7 @@ fn run_connection(server: &str, n: u64, message: &Message, to: &[String]) -> Res
         return Ok(0);
     }
     let mut opts = Options::new().with_timeout(Duration::from_secs(120));
-    opts.tls = TlsPolicy::Never;
+    opts.core.tls = TlsPolicy::Never;
     opts.helo_name = Some(HELO.into());
     let mut c = SmtpClient::connect(server, opts).map_err(|e| e.to_string())?;
     let to: Vec<&str> = to.iter().map(String::as_str).collect();

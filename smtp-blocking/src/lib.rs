@@ -2,10 +2,12 @@
 //! `std::net` (and Unix) sockets, with rustls for implicit TLS and STARTTLS.
 //!
 //! The API mirrors Python's `smtplib`: [`SmtpClient::connect`] (greeting, EHLO and
-//! STARTTLS per [`Options::tls`]), [`SmtpClient::login`], [`SmtpClient::sendmail`] /
+//! STARTTLS per the TLS policy), [`SmtpClient::login`], [`SmtpClient::sendmail`] /
 //! [`SmtpClient::send_message`] returning a per-recipient [`SendReport`], and
-//! [`SmtpClient::quit`]. Every protocol decision is the core's; this crate moves bytes,
-//! runs the TLS handshake when the core asks for it, and sleeps until the core's deadline.
+//! [`SmtpClient::quit`]. Every protocol decision is the core's, and every operation is
+//! written once in the shared client layer ([`smtp_client`], re-exported here): this
+//! crate moves bytes, runs the TLS handshake when the core asks for it, and sleeps until
+//! the core's deadline.
 //!
 //! Security defaults: STARTTLS required, certificates verified (Mozilla roots from
 //! `webpki-roots`, see [`TlsOptions`]), no credentials over plaintext, TCP_NODELAY, and
@@ -37,19 +39,13 @@
 #![forbid(unsafe_code)]
 
 mod client;
-pub mod driver;
-mod error;
-mod message;
-mod report;
-mod tls;
 mod transport;
 
-pub use client::{Body, Options, SmtpClient, TRANSCRIPT_TARGET, default_client_name, envelope};
-pub use error::{Error, Fault, ServerReply, TimeoutPhase};
-pub use message::{ExtractedEnvelope, extract_envelope, strip_headers};
-pub use report::{RecipientResult, SendReport};
-pub use tls::TlsOptions;
-pub use transport::Target;
+pub use client::{Body, SmtpClient};
 
-pub use smtp_proto as proto;
-pub use smtp_proto::session::{BodyType, Dialect, Envelope, Phase, Timeouts, TlsPolicy};
+pub use smtp_client::{self as client_layer, proto};
+pub use smtp_client::{
+    BodyType, Dialect, Envelope, Error, ExtractedEnvelope, Fault, Options, Phase, RecipientResult,
+    Reply, SendReport, TRANSCRIPT_TARGET, Target, TimeoutPhase, Timeouts, TlsOptions, TlsPolicy,
+    default_client_name, envelope, extract_envelope, strip_headers,
+};

@@ -2,14 +2,14 @@
 //! Unix sockets, and the TLS upgrade. No read-ahead buffering anywhere.
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
-use crate::error::{Error, TimeoutPhase};
+use smtp_client::{Error, Target, TimeoutPhase};
 
 /// A plain socket.
 #[derive(Debug)]
@@ -115,18 +115,6 @@ impl Transport {
         }
     }
 
-    pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Transport::Plain(s) => s.write(buf),
-            Transport::Tls(t) => {
-                let n = t.write(buf)?;
-                t.flush()?;
-                Ok(n)
-            }
-            Transport::Closed => Err(io::ErrorKind::NotConnected.into()),
-        }
-    }
-
     /// Writes some prefix of the concatenation of `bufs` (one `writev` on a plain socket;
     /// with TLS, encrypts a prefix and flushes it).
     pub(crate) fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
@@ -142,12 +130,12 @@ impl Transport {
         }
     }
 
-    /// Runs the TLS handshake on the plain socket, bounded by `timeout` overall.
+    /// Runs the TLS handshake on the plain socket, bounded by `deadline` overall.
     pub(crate) fn start_tls(
         &mut self,
         config: Arc<ClientConfig>,
         name: ServerName<'static>,
-        timeout: Duration,
+        deadline: Option<Instant>,
     ) -> Result<(), Error> {
         let Transport::Plain(sock) = std::mem::replace(self, Transport::Closed) else {
             return Err(Error::Usage(smtp_proto::session::UsageError::WrongState(
@@ -157,8 +145,6 @@ impl Transport {
         let conn =
             ClientConnection::new(config, name).map_err(|e| Error::Tls(io::Error::other(e)))?;
         let mut tls = StreamOwned::new(conn, sock);
-        // A timeout too large for an instant means none.
-        let deadline = Instant::now().checked_add(timeout);
         while tls.conn.is_handshaking() {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if left.is_some_and(|l| l.is_zero()) {
@@ -193,85 +179,6 @@ impl Transport {
             }
             Transport::Plain(s) => s.shutdown(),
             Transport::Closed => {}
-        }
-    }
-}
-
-/// A server address: host (name or IP literal) and port.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
-    /// Host name or IP address (without brackets).
-    pub host: String,
-    /// TCP port.
-    pub port: u16,
-}
-
-impl Target {
-    /// Parses `host`, `host:port`, `[v6addr]`, `[v6addr]:port` or a bare IPv6 address;
-    /// `default_port` applies when no port is given.
-    pub fn parse(s: &str, default_port: u16) -> Result<Target, Error> {
-        let bad = || Error::InvalidInput(format!("bad server address {s:?}"));
-        if let Some(rest) = s.strip_prefix('[') {
-            let (host, after) = rest.split_once(']').ok_or_else(bad)?;
-            host.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
-            let port = match after {
-                "" => default_port,
-                p => p
-                    .strip_prefix(':')
-                    .ok_or_else(bad)?
-                    .parse()
-                    .map_err(|_| bad())?,
-            };
-            return Ok(Target {
-                host: host.into(),
-                port,
-            });
-        }
-        if s.parse::<IpAddr>().is_ok() {
-            return Ok(Target {
-                host: s.into(),
-                port: default_port,
-            });
-        }
-        match s.rsplit_once(':') {
-            Some((h, p)) if !h.is_empty() => Ok(Target {
-                host: h.into(),
-                port: p.parse().map_err(|_| bad())?,
-            }),
-            Some(_) => Err(bad()),
-            None if s.is_empty() => Err(bad()),
-            None => Ok(Target {
-                host: s.into(),
-                port: default_port,
-            }),
-        }
-    }
-}
-
-impl From<IpAddr> for Target {
-    fn from(ip: IpAddr) -> Self {
-        Target {
-            host: ip.to_string(),
-            port: 25,
-        }
-    }
-}
-
-impl From<SocketAddr> for Target {
-    fn from(a: SocketAddr) -> Self {
-        Target {
-            host: a.ip().to_string(),
-            port: a.port(),
-        }
-    }
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
         }
     }
 }
@@ -311,28 +218,12 @@ pub(crate) fn connect_tcp(
     Err(conn_err(last))
 }
 
-/// A TCP socket for `addr`, bound to `source` when given (smtplib's `source_address`),
-/// with TCP_NODELAY (peers lose ~40 ms per message to Nagle and delayed ACK). Shared with
-/// smtp-async, which connects it without blocking.
-pub fn tcp_socket(addr: SocketAddr, source: Option<SocketAddr>) -> io::Result<socket2::Socket> {
-    let sock = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        Some(socket2::Protocol::TCP),
-    )?;
-    if let Some(src) = source {
-        sock.bind(&src.into())?;
-    }
-    sock.set_tcp_nodelay(true)?;
-    Ok(sock)
-}
-
 fn connect_one(
     addr: SocketAddr,
     timeout: Duration,
     source: Option<SocketAddr>,
 ) -> io::Result<TcpStream> {
-    let sock = tcp_socket(addr, source)?;
+    let sock = smtp_client::tcp_socket(addr, source)?;
     sock.connect_timeout(&addr.into(), timeout)?;
     Ok(sock.into())
 }

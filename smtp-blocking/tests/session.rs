@@ -14,14 +14,14 @@ const MSG: &[u8] = b"From: <a@example.org>\r\nTo: <b@example.net>\r\nSubject: t\
 
 fn plain() -> Options {
     let mut o = Options::new().with_timeout(Duration::from_secs(10));
-    o.tls = TlsPolicy::Never;
+    o.core.tls = TlsPolicy::Never;
     o.record_transcript = true;
     o
 }
 
 fn tls(policy: TlsPolicy) -> Options {
     let mut o = plain();
-    o.tls = policy;
+    o.core.tls = policy;
     o.tls_options = TlsOptions::new().with_ca_pem(CA_PEM).unwrap();
     o
 }
@@ -46,18 +46,18 @@ fn full_send_plain() {
     let mut c = connect(&server, plain()).unwrap();
     assert!(c.has_extn("pipelining"));
     assert!(c.esmtp_features().iter().any(|(k, _)| k == "size"));
-    assert_eq!(c.greeting().unwrap().code, 220);
+    assert_eq!(c.greeting().unwrap().code(), 220);
     let report = send(&mut c, &["b@example.net", "c@example.net"]).unwrap();
     assert_eq!(report.recipients.len(), 2);
     assert!(report.recipients.iter().all(|r| r.accepted));
-    assert_eq!(report.recipients[0].reply.as_ref().unwrap().code, 250);
-    assert_eq!(c.noop().unwrap().code, 250);
-    assert_eq!(c.verify("b@example.net").unwrap().code, 252);
-    assert_eq!(c.expn("list").unwrap().code, 502);
-    assert_eq!(c.help(None).unwrap().code, 214);
-    assert_eq!(c.rset().unwrap().code, 250);
-    assert_eq!(c.docmd("XFOO bar").unwrap().code, 500);
-    assert_eq!(c.quit().unwrap().unwrap().code, 221);
+    assert_eq!(report.recipients[0].reply.as_ref().unwrap().code(), 250);
+    assert_eq!(c.noop().unwrap().code(), 250);
+    assert_eq!(c.verify("b@example.net").unwrap().code(), 252);
+    assert_eq!(c.expn("list").unwrap().code(), 502);
+    assert_eq!(c.help(None).unwrap().code(), 214);
+    assert_eq!(c.rset().unwrap().code(), 250);
+    assert_eq!(c.docmd("XFOO bar").unwrap().code(), 500);
+    assert_eq!(c.quit().unwrap().unwrap().code(), 221);
     let t = c.take_transcript();
     assert!(
         t.iter()
@@ -84,7 +84,7 @@ fn starttls_required_and_login() {
     let err = c.login("alice", "wrong").unwrap_err();
     assert!(matches!(err, Error::Auth { .. }), "{err}");
     assert_eq!(err.fault(), Fault::Peer);
-    assert_eq!(c.login("alice", "secret").unwrap().code, 235);
+    assert_eq!(c.login("alice", "secret").unwrap().code(), 235);
     send(&mut c, &["b@example.net"]).unwrap();
     c.quit().unwrap();
     assert!(server.sessions()[0].tls);
@@ -111,7 +111,7 @@ fn untrusted_certificate_fails_and_dangerous_opt_out_works() {
     };
     let server = TestServer::start(script);
     let mut o = plain();
-    o.tls = TlsPolicy::Required; // built-in roots do not include the test CA
+    o.core.tls = TlsPolicy::Required; // built-in roots do not include the test CA
     let err = connect(&server, o.clone()).unwrap_err();
     assert!(matches!(err, Error::Tls(_)), "{err}");
     o.tls_options = TlsOptions::new().dangerous_accept_invalid_certs();
@@ -159,8 +159,8 @@ fn refused_recipient_is_in_the_report() {
     assert!(!bad.accepted);
     assert!(matches!(bad.status, RcptStatus::Refused(Stage::Rcpt, _)));
     let reply = bad.reply.as_ref().unwrap();
-    assert_eq!(reply.code, 550);
-    assert_eq!(reply.enhanced.unwrap().to_string(), "5.1.1");
+    assert_eq!(reply.code(), 550);
+    assert_eq!(reply.enhanced().unwrap().to_string(), "5.1.1");
     assert_eq!(r.refused().count(), 1);
     assert_eq!(server.messages()[0].rcpts, ["good@example.net"]);
 }
@@ -173,14 +173,14 @@ fn sender_refused() {
     let err = send(&mut c, &["b@example.net"]).unwrap_err();
     match &err {
         Error::SenderRefused { reply, sender } => {
-            assert_eq!(reply.code, 553);
+            assert_eq!(reply.code(), 553);
             assert_eq!(sender, "a@example.org");
         }
         e => panic!("{e}"),
     }
     assert!(!err.is_transient());
     // The session goes on.
-    assert_eq!(c.noop().unwrap().code, 250);
+    assert_eq!(c.noop().unwrap().code(), 250);
 }
 
 #[test]
@@ -197,7 +197,7 @@ fn all_recipients_refused() {
     let codes: Vec<u16> = report
         .recipients
         .iter()
-        .map(|r| r.reply.as_ref().unwrap().code)
+        .map(|r| r.reply.as_ref().unwrap().code().get())
         .collect();
     assert_eq!(codes, [550, 450]);
     assert!(!err.is_transient());
@@ -211,7 +211,7 @@ fn data_refused() {
     let mut c = connect(&server, plain()).unwrap();
     let err = send(&mut c, &["b@example.net"]).unwrap_err();
     assert!(
-        matches!(&err, Error::DataRefused { reply, .. } if reply.code == 554),
+        matches!(&err, Error::DataRefused { reply, .. } if reply.code() == 554),
         "{err}"
     );
 
@@ -220,7 +220,7 @@ fn data_refused() {
     let mut c = connect(&server, plain()).unwrap();
     let err = send(&mut c, &["b@example.net"]).unwrap_err();
     assert!(
-        matches!(&err, Error::DataRefused { reply, .. } if reply.code == 451),
+        matches!(&err, Error::DataRefused { reply, .. } if reply.code() == 451),
         "{err}"
     );
     assert!(err.is_transient());
@@ -235,7 +235,7 @@ fn service_closing_at_greeting() {
     let server = TestServer::start(script);
     let err = connect(&server, plain()).unwrap_err();
     assert!(
-        matches!(&err, Error::ServiceClosing(r) if r.code == 421),
+        matches!(&err, Error::ServiceClosing(r) if r.code() == 421),
         "{err}"
     );
     assert!(err.is_transient());
@@ -248,7 +248,7 @@ fn helo_refused() {
     let server = TestServer::start(script);
     let err = connect(&server, plain()).unwrap_err();
     assert!(
-        matches!(&err, Error::HeloRefused(r) if r.code == 554),
+        matches!(&err, Error::HeloRefused(r) if r.code() == 554),
         "{err}"
     );
 }
@@ -338,7 +338,7 @@ fn lmtp_per_recipient_results() {
     };
     let server = TestServer::start(script);
     let mut o = plain();
-    o.dialect = Dialect::Lmtp;
+    o.core.dialect = Dialect::Lmtp;
     let mut c = connect(&server, o).unwrap();
     let r = send(&mut c, &["good@example.net", "bad@example.net"]).unwrap();
     assert!(r.recipients[0].accepted);
@@ -346,7 +346,7 @@ fn lmtp_per_recipient_results() {
         r.recipients[1].status,
         RcptStatus::Refused(Stage::EndOfData, _)
     ));
-    assert_eq!(r.recipients[1].reply.as_ref().unwrap().code, 550);
+    assert_eq!(r.recipients[1].reply.as_ref().unwrap().code(), 550);
     assert!(server.sessions()[0].commands[0].starts_with("LHLO "));
 }
 
@@ -362,7 +362,7 @@ fn lmtp_over_unix_socket() {
         &path,
     );
     let mut o = plain();
-    o.dialect = Dialect::Lmtp;
+    o.core.dialect = Dialect::Lmtp;
     let mut c = SmtpClient::connect_unix(&path, o).unwrap();
     let r = send(&mut c, &["u@example.net"]).unwrap();
     assert!(r.any_accepted());
@@ -449,10 +449,10 @@ fn ehlo_and_helo_again_like_smtplib() {
     let server = TestServer::start(Script::default());
     let mut c = connect(&server, plain()).unwrap();
     assert!(c.has_extn("pipelining"));
-    assert_eq!(c.helo().unwrap().code, 250);
+    assert_eq!(c.helo().unwrap().code(), 250);
     assert!(c.capabilities().is_none());
     assert!(!c.has_extn("pipelining"));
-    assert_eq!(c.ehlo().unwrap().code, 250);
+    assert_eq!(c.ehlo().unwrap().code(), 250);
     assert!(c.has_extn("pipelining"));
     let report = send(&mut c, &["b@example.net"]).unwrap();
     assert!(report.recipients[0].accepted);
@@ -464,17 +464,17 @@ fn low_level_mail_rcpt_data_like_smtplib() {
     let server = TestServer::start(Script::default());
     let mut c = connect(&server, plain()).unwrap();
     assert_eq!(
-        c.mail("a@example.org", Default::default()).unwrap().code,
+        c.mail("a@example.org", Default::default()).unwrap().code(),
         250
     );
     assert_eq!(
-        c.rcpt("b@example.net", Default::default()).unwrap().code,
+        c.rcpt("b@example.net", Default::default()).unwrap().code(),
         250
     );
-    assert_eq!(c.data(MSG).unwrap().code, 250);
+    assert_eq!(c.data(MSG).unwrap().code(), 250);
     // DATA without a transaction: the server's refusal comes back as a reply.
     let r = c.data(MSG).unwrap();
-    assert!(r.code >= 500, "{r:?}");
+    assert!(r.code().get() >= 500, "{r:?}");
     assert!(matches!(
         c.mail("bad address", Default::default()),
         Err(Error::InvalidInput(_))

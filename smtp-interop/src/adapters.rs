@@ -2,7 +2,7 @@
 
 use smtp_blocking::proto::command::{MailParams, RcptParams};
 use smtp_blocking::proto::sasl::Credentials;
-use smtp_blocking::{Body, Envelope, Error, Options, SendReport, ServerReply, SmtpClient};
+use smtp_blocking::{Body, Envelope, Error, Options, Reply, SendReport, SmtpClient};
 
 use crate::{Adapter, Capabilities, Session};
 
@@ -31,7 +31,7 @@ impl Adapter for Blocking {
 macro_rules! session_for {
     (impl[$($g:tt)*] $ty:ty) => {
         impl<$($g)*> Session for $ty {
-        fn greeting(&self) -> Option<ServerReply> {
+        fn greeting(&self) -> Option<Reply> {
             <$ty>::greeting(self).cloned()
         }
         fn capabilities(&self) -> Option<Capabilities> {
@@ -49,40 +49,40 @@ macro_rules! session_for {
         fn take_transcript(&mut self) -> Vec<String> {
             <$ty>::take_transcript(self)
         }
-        fn ehlo(&mut self) -> Result<ServerReply, Error> {
+        fn ehlo(&mut self) -> Result<Reply, Error> {
             <$ty>::ehlo(self)
         }
-        fn verify(&mut self, address: &str) -> Result<ServerReply, Error> {
+        fn verify(&mut self, address: &str) -> Result<Reply, Error> {
             <$ty>::verify(self, address)
         }
-        fn expn(&mut self, list: &str) -> Result<ServerReply, Error> {
+        fn expn(&mut self, list: &str) -> Result<Reply, Error> {
             <$ty>::expn(self, list)
         }
-        fn help(&mut self, topic: Option<&str>) -> Result<ServerReply, Error> {
+        fn help(&mut self, topic: Option<&str>) -> Result<Reply, Error> {
             <$ty>::help(self, topic)
         }
-        fn noop(&mut self) -> Result<ServerReply, Error> {
+        fn noop(&mut self) -> Result<Reply, Error> {
             <$ty>::noop(self)
         }
-        fn rset(&mut self) -> Result<ServerReply, Error> {
+        fn rset(&mut self) -> Result<Reply, Error> {
             <$ty>::rset(self)
         }
-        fn mail(&mut self, from: &str, params: MailParams) -> Result<ServerReply, Error> {
+        fn mail(&mut self, from: &str, params: MailParams) -> Result<Reply, Error> {
             <$ty>::mail(self, from, params)
         }
-        fn rcpt(&mut self, to: &str, params: RcptParams) -> Result<ServerReply, Error> {
+        fn rcpt(&mut self, to: &str, params: RcptParams) -> Result<Reply, Error> {
             <$ty>::rcpt(self, to, params)
         }
-        fn data(&mut self, message: &[u8]) -> Result<ServerReply, Error> {
+        fn data(&mut self, message: &[u8]) -> Result<Reply, Error> {
             <$ty>::data(self, message)
         }
-        fn docmd(&mut self, line: &str) -> Result<ServerReply, Error> {
+        fn docmd(&mut self, line: &str) -> Result<Reply, Error> {
             <$ty>::docmd(self, line)
         }
-        fn login(&mut self, user: &str, password: &str) -> Result<ServerReply, Error> {
+        fn login(&mut self, user: &str, password: &str) -> Result<Reply, Error> {
             <$ty>::login(self, user, password)
         }
-        fn auth(&mut self, mechanism: &str, credentials: Credentials) -> Result<ServerReply, Error> {
+        fn auth(&mut self, mechanism: &str, credentials: Credentials) -> Result<Reply, Error> {
             <$ty>::auth(self, mechanism, credentials)
         }
         fn sendmail(
@@ -114,7 +114,7 @@ macro_rules! session_for {
                 .map(|(i, r)| r.ok_or_else(|| Error::InvalidInput(format!("message {i}: no result"))))
                 .collect()
         }
-        fn quit(&mut self) -> Result<Option<ServerReply>, Error> {
+        fn quit(&mut self) -> Result<Option<Reply>, Error> {
             <$ty>::quit(self)
         }
 
@@ -131,7 +131,7 @@ pub mod async_adapters {
 
     use smtp_blocking::proto::command::{MailParams, RcptParams};
     use smtp_blocking::proto::sasl::Credentials;
-    use smtp_blocking::{Body, Envelope, Error, Options, SendReport, ServerReply};
+    use smtp_blocking::{Body, Envelope, Error, Options, Reply, SendReport};
 
     use crate::facade::{AsyncClient, BlockOn, OnSmol, OnTokio};
     use crate::{Adapter, Capabilities, Session};

@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use smtp_async::proto::Capabilities;
 use smtp_async::proto::command::{MailParams, Mechanism, RcptParams};
 use smtp_async::proto::sasl::Credentials;
-use smtp_async::{Envelope, Error, Options, SendReport, ServerReply};
+use smtp_async::{Envelope, Error, Options, Reply, SendReport};
 use smtp_blocking::Body;
 
 use smtp_async::Runtime;
@@ -133,10 +133,10 @@ impl<R: BlockOn> AsyncClient<R> {
     pub fn ehlo_or_helo_if_needed(&mut self) -> Result<(), Error> {
         R::block_on(self.inner.ehlo_or_helo_if_needed())
     }
-    pub fn ehlo(&mut self) -> Result<ServerReply, Error> {
+    pub fn ehlo(&mut self) -> Result<Reply, Error> {
         R::block_on(self.inner.ehlo())
     }
-    pub fn helo(&mut self) -> Result<ServerReply, Error> {
+    pub fn helo(&mut self) -> Result<Reply, Error> {
         R::block_on(self.inner.helo())
     }
     pub fn capabilities(&self) -> Option<&Capabilities> {
@@ -148,7 +148,7 @@ impl<R: BlockOn> AsyncClient<R> {
     pub fn esmtp_features(&self) -> Vec<(String, String)> {
         self.inner.esmtp_features()
     }
-    pub fn greeting(&self) -> Option<&ServerReply> {
+    pub fn greeting(&self) -> Option<&Reply> {
         self.inner.greeting()
     }
     pub fn is_helo_only(&self) -> bool {
@@ -163,34 +163,34 @@ impl<R: BlockOn> AsyncClient<R> {
     pub fn take_transcript(&mut self) -> Vec<String> {
         self.inner.take_transcript()
     }
-    pub fn verify(&mut self, address: &str) -> Result<ServerReply, Error> {
+    pub fn verify(&mut self, address: &str) -> Result<Reply, Error> {
         R::block_on(self.inner.verify(address))
     }
-    pub fn expn(&mut self, list: &str) -> Result<ServerReply, Error> {
+    pub fn expn(&mut self, list: &str) -> Result<Reply, Error> {
         R::block_on(self.inner.expn(list))
     }
-    pub fn help(&mut self, topic: Option<&str>) -> Result<ServerReply, Error> {
+    pub fn help(&mut self, topic: Option<&str>) -> Result<Reply, Error> {
         R::block_on(self.inner.help(topic))
     }
-    pub fn noop(&mut self) -> Result<ServerReply, Error> {
+    pub fn noop(&mut self) -> Result<Reply, Error> {
         R::block_on(self.inner.noop())
     }
-    pub fn rset(&mut self) -> Result<ServerReply, Error> {
+    pub fn rset(&mut self) -> Result<Reply, Error> {
         R::block_on(self.inner.rset())
     }
-    pub fn mail(&mut self, from: &str, params: MailParams) -> Result<ServerReply, Error> {
+    pub fn mail(&mut self, from: &str, params: MailParams) -> Result<Reply, Error> {
         R::block_on(self.inner.mail(from, params))
     }
-    pub fn rcpt(&mut self, to: &str, params: RcptParams) -> Result<ServerReply, Error> {
+    pub fn rcpt(&mut self, to: &str, params: RcptParams) -> Result<Reply, Error> {
         R::block_on(self.inner.rcpt(to, params))
     }
-    pub fn data(&mut self, message: &[u8]) -> Result<ServerReply, Error> {
+    pub fn data(&mut self, message: &[u8]) -> Result<Reply, Error> {
         R::block_on(self.inner.data(message))
     }
-    pub fn docmd(&mut self, line: &str) -> Result<ServerReply, Error> {
+    pub fn docmd(&mut self, line: &str) -> Result<Reply, Error> {
         R::block_on(self.inner.docmd(line))
     }
-    pub fn login(&mut self, user: &str, password: &str) -> Result<ServerReply, Error> {
+    pub fn login(&mut self, user: &str, password: &str) -> Result<Reply, Error> {
         R::block_on(self.inner.login(user, password))
     }
     pub fn login_with(
@@ -198,14 +198,10 @@ impl<R: BlockOn> AsyncClient<R> {
         credentials: Credentials,
         allowed: &[Mechanism],
         fallback: bool,
-    ) -> Result<ServerReply, Error> {
+    ) -> Result<Reply, Error> {
         R::block_on(self.inner.login_with(credentials, allowed, fallback))
     }
-    pub fn auth(
-        &mut self,
-        mechanism: &str,
-        credentials: Credentials,
-    ) -> Result<ServerReply, Error> {
+    pub fn auth(&mut self, mechanism: &str, credentials: Credentials) -> Result<Reply, Error> {
         R::block_on(self.inner.auth(mechanism, credentials))
     }
     pub fn sendmail(
@@ -254,7 +250,7 @@ impl<R: BlockOn> AsyncClient<R> {
         }
         r
     }
-    pub fn quit(&mut self) -> Result<Option<ServerReply>, Error> {
+    pub fn quit(&mut self) -> Result<Option<Reply>, Error> {
         R::block_on(self.inner.quit())
     }
     pub fn close(&mut self) {

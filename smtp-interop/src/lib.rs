@@ -21,16 +21,14 @@ pub mod store;
 
 use smtp_blocking::proto::command::{MailParams, RcptParams};
 use smtp_blocking::proto::sasl::Credentials;
-pub use smtp_blocking::{
-    Body, Envelope, Error, Options, SendReport, ServerReply, proto::Capabilities,
-};
+pub use smtp_blocking::{Body, Envelope, Error, Options, Reply, SendReport, proto::Capabilities};
 
 /// A client library under test: how to open a session. Implemented once per adapter
 /// (blocking, and each async runtime via `block_on`).
 pub trait Adapter: Sync {
     /// The column name in the matrix (`blocking`, `tokio`, `smol`).
     fn name(&self) -> &'static str;
-    /// Connects (greeting, EHLO/LHLO, STARTTLS per `opts.tls`), like
+    /// Connects (greeting, EHLO/LHLO, STARTTLS per `opts.core.tls`), like
     /// `smtp_blocking::SmtpClient::connect`.
     fn connect(&self, server: &str, opts: Options) -> Result<Box<dyn Session + '_>, Error>;
 }
@@ -39,7 +37,7 @@ pub trait Adapter: Sync {
 /// the same method names and types, as `async fn`s; their impl blocks on each call).
 pub trait Session {
     /// The greeting reply.
-    fn greeting(&self) -> Option<ServerReply>;
+    fn greeting(&self) -> Option<Reply>;
     /// The capabilities of the last EHLO/LHLO.
     fn capabilities(&self) -> Option<Capabilities>;
     /// Whether the extension was advertised (case-insensitive).
@@ -51,29 +49,29 @@ pub trait Session {
     /// The transcript so far (with `Options::record_transcript`).
     fn take_transcript(&mut self) -> Vec<String>;
     /// `EHLO` again.
-    fn ehlo(&mut self) -> Result<ServerReply, Error>;
+    fn ehlo(&mut self) -> Result<Reply, Error>;
     /// `VRFY`.
-    fn verify(&mut self, address: &str) -> Result<ServerReply, Error>;
+    fn verify(&mut self, address: &str) -> Result<Reply, Error>;
     /// `EXPN`.
-    fn expn(&mut self, list: &str) -> Result<ServerReply, Error>;
+    fn expn(&mut self, list: &str) -> Result<Reply, Error>;
     /// `HELP [topic]`.
-    fn help(&mut self, topic: Option<&str>) -> Result<ServerReply, Error>;
+    fn help(&mut self, topic: Option<&str>) -> Result<Reply, Error>;
     /// `NOOP`.
-    fn noop(&mut self) -> Result<ServerReply, Error>;
+    fn noop(&mut self) -> Result<Reply, Error>;
     /// `RSET`.
-    fn rset(&mut self) -> Result<ServerReply, Error>;
+    fn rset(&mut self) -> Result<Reply, Error>;
     /// Low-level `MAIL FROM`.
-    fn mail(&mut self, from: &str, params: MailParams) -> Result<ServerReply, Error>;
+    fn mail(&mut self, from: &str, params: MailParams) -> Result<Reply, Error>;
     /// Low-level `RCPT TO`.
-    fn rcpt(&mut self, to: &str, params: RcptParams) -> Result<ServerReply, Error>;
+    fn rcpt(&mut self, to: &str, params: RcptParams) -> Result<Reply, Error>;
     /// Low-level `DATA` + message.
-    fn data(&mut self, message: &[u8]) -> Result<ServerReply, Error>;
+    fn data(&mut self, message: &[u8]) -> Result<Reply, Error>;
     /// A raw command line.
-    fn docmd(&mut self, line: &str) -> Result<ServerReply, Error>;
+    fn docmd(&mut self, line: &str) -> Result<Reply, Error>;
     /// AUTH with the strongest mechanism offered.
-    fn login(&mut self, user: &str, password: &str) -> Result<ServerReply, Error>;
+    fn login(&mut self, user: &str, password: &str) -> Result<Reply, Error>;
     /// AUTH with the named mechanism.
-    fn auth(&mut self, mechanism: &str, credentials: Credentials) -> Result<ServerReply, Error>;
+    fn auth(&mut self, mechanism: &str, credentials: Credentials) -> Result<Reply, Error>;
     /// smtplib's `sendmail`.
     fn sendmail(
         &mut self,
@@ -99,7 +97,7 @@ pub trait Session {
         Ok(out)
     }
     /// `QUIT` and close.
-    fn quit(&mut self) -> Result<Option<ServerReply>, Error>;
+    fn quit(&mut self) -> Result<Option<Reply>, Error>;
 }
 
 /// The result of one scenario on one server with one adapter.
@@ -133,3 +131,9 @@ pub struct Scenario {
     /// The code.
     pub run: fn(&dyn Adapter, &spec::ServerSpec) -> Outcome,
 }
+
+/// The README's Rust examples (blocking and async), compiled (and run where they need no
+/// network) as doc tests of this crate, which has both APIs at hand.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

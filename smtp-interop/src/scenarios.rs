@@ -8,7 +8,7 @@ use std::time::Duration;
 use smtp_blocking::proto::command::{Envid, MailParams, Mailbox, Notify, Orcpt, RcptParams, Ret};
 use smtp_blocking::proto::sasl::Credentials;
 use smtp_blocking::proto::session::{AuthError, RcptStatus, Stage, UsageError};
-use smtp_blocking::{Body, Error, SendReport, ServerReply, TlsPolicy, envelope};
+use smtp_blocking::{Body, Error, Reply, SendReport, TlsPolicy, envelope};
 
 use crate::spec::{Feature, ServerSpec};
 use crate::store::Store;
@@ -183,8 +183,8 @@ fn local_part(addr: &str) -> &str {
     addr.split('@').next().unwrap_or(addr)
 }
 
-fn code(r: &Option<ServerReply>) -> u16 {
-    r.as_ref().map_or(0, |r| r.code)
+fn code(r: &Option<Reply>) -> u16 {
+    r.as_ref().map_or(0, |r| r.code().get())
 }
 
 /// Reads the message with `token` back from `store` (folder of `rcpt`'s local part) and
@@ -224,7 +224,7 @@ fn send_and_check(
 
 fn quit(s: &mut dyn Session) -> Result<(), String> {
     match s.quit() {
-        Ok(Some(r)) if r.code == 221 => Ok(()),
+        Ok(Some(r)) if r.code() == 221 => Ok(()),
         Ok(r) => Err(format!("QUIT: {r:?}")),
         Err(err) => Err(format!("QUIT: {}", e(&err))),
     }
@@ -256,14 +256,14 @@ fn plain(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
         let mut s = connect(a, &spec.plain, spec.options(TlsPolicy::Never))?;
         ensure!(!s.is_encrypted(), "encrypted without TLS");
         let g = s.greeting().ok_or("no greeting")?;
-        ensure!(g.code == 220, "greeting {g}");
+        ensure!(g.code() == 220, "greeting {g}");
         let t = messages::token("plain");
         let msg = messages::plain(&t, SENDER, &spec.rcpt);
         let r = sendmail(&mut *s, SENDER, &[&spec.rcpt], &msg).map_err(|err| e(&err))?;
         accepted_all(&r)?;
         ensure!(code(&r.mail_reply) == 250, "MAIL reply {:?}", r.mail_reply);
         let n = s.noop().map_err(|err| e(&err))?;
-        ensure!(n.code == 250, "NOOP {n}");
+        ensure!(n.code() == 250, "NOOP {n}");
         quit(&mut *s)?;
         let stored = check_store(&spec.store, &spec.rcpt, &t, &msg)?;
         Ok(Outcome::Pass(format!(
@@ -308,14 +308,14 @@ fn server_requires_tls(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
             Err(why) => return Ok(Outcome::NotApplicable(why)),
         };
         let mut o = spec.options(TlsPolicy::Never);
-        o.allow_plaintext_auth = true;
+        o.core.allow_plaintext_auth = true;
         let mut s = connect(a, addr, o)?;
         let refused = match sendmail(&mut *s, SENDER, &[&spec.rcpt], b"Subject: x\r\n\r\nx\r\n") {
             Err(Error::SenderRefused { reply, .. }) => reply,
             other => return Err(format!("plaintext MAIL: expected a refusal, got {other:?}")),
         };
         ensure!(
-            refused.code == 530,
+            refused.code() == 530,
             "plaintext MAIL refused with {refused}, not 530"
         );
         let _ = s.quit();
@@ -323,7 +323,7 @@ fn server_requires_tls(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
         ensure!(s.is_encrypted(), "not encrypted");
         let (u, p) = &spec.user;
         let ok = s.login(u, p).map_err(|err| format!("login: {}", e(&err)))?;
-        ensure!(ok.code == 235, "AUTH {ok}");
+        ensure!(ok.code() == 235, "AUTH {ok}");
         let t = messages::token("submission");
         let msg = messages::plain(&t, SENDER, &spec.rcpt2);
         let stored = send_and_check(&mut *s, spec, &spec.rcpt2, &t, &msg)?;
@@ -343,10 +343,10 @@ fn implicit_tls(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
         let mut s = connect(a, addr, spec.options(TlsPolicy::Implicit))?;
         ensure!(s.is_encrypted(), "not encrypted");
         let g = s.greeting().ok_or("no greeting")?;
-        ensure!(g.code == 220, "greeting {g}");
+        ensure!(g.code() == 220, "greeting {g}");
         let (u, p) = &spec.user;
         let ok = s.login(u, p).map_err(|err| format!("login: {}", e(&err)))?;
-        ensure!(ok.code == 235, "AUTH {ok}");
+        ensure!(ok.code() == 235, "AUTH {ok}");
         let t = messages::token("smtps");
         let msg = messages::plain(&t, SENDER, &spec.rcpt2);
         let stored = send_and_check(&mut *s, spec, &spec.rcpt2, &t, &msg)?;
@@ -397,7 +397,7 @@ fn auth_mech(a: &dyn Adapter, spec: &ServerSpec, mech: &str, missing: Feature) -
     let ok = s
         .auth(mech, Credentials::password(u.clone(), p.as_str()))
         .map_err(|err| format!("right password: {}", e(&err)))?;
-    ensure!(ok.code == 235, "right password: {ok}");
+    ensure!(ok.code() == 235, "right password: {ok}");
     let t = messages::token(&format!("auth-{mech}"));
     let msg = messages::plain(&t, SENDER, &spec.rcpt2);
     let stored = send_and_check(&mut *s, spec, &spec.rcpt2, &t, &msg)?;
@@ -650,7 +650,7 @@ fn size_exceeded(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
             "MAIL sent: {tr:?}"
         );
         let n = s.noop().map_err(|err| e(&err))?;
-        ensure!(n.code == 250, "NOOP after the local refusal: {n}");
+        ensure!(n.code() == 250, "NOOP after the local refusal: {n}");
         // 2. Unknown size (a reader): the server refuses after the data.
         let mut reader = &msg[..];
         let env = envelope(SENDER, &[&spec.rcpt]).map_err(|err| e(&err))?;
@@ -670,7 +670,7 @@ fn size_exceeded(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
         // RFC 1870 says 552; OpenSMTPD answers 554 5.3.4. Any permanent refusal will do
         // (the client must report it as the data refused at the end of data).
         ensure!(
-            reply.code >= 550,
+            reply.code().get() >= 550,
             "over the limit: {reply}, not a permanent refusal"
         );
         // The session goes on (or the server closed it after the refusal, which it may).
@@ -784,7 +784,7 @@ fn dsn(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
 // ---------------------------------------------------------------- simple commands
 
 /// Simple commands run on a session.
-type Command<'c> = dyn Fn(&mut dyn Session) -> Result<Vec<ServerReply>, Error> + 'c;
+type Command<'c> = dyn Fn(&mut dyn Session) -> Result<Vec<Reply>, Error> + 'c;
 
 /// "Not implemented": 500 or 502.
 const UNIMPLEMENTED: &[u16] = &[500, 502];
@@ -797,7 +797,7 @@ fn simple(
     feature: Feature,
     na_codes: &[u16],
     cmd: &Command<'_>,
-    good: &dyn Fn(&[ServerReply]) -> bool,
+    good: &dyn Fn(&[Reply]) -> bool,
 ) -> R {
     let opts = spec.options(TlsPolicy::Never);
     let mut s = connect(a, &spec.plain, opts)?;
@@ -808,7 +808,7 @@ fn simple(
         .collect::<Vec<_>>()
         .join(" / ");
     let n = s.noop().map_err(|err| format!("NOOP after: {}", e(&err)))?;
-    ensure!(n.code == 250, "NOOP after: {n}");
+    ensure!(n.code() == 250, "NOOP after: {n}");
     quit(&mut *s)?;
     match feature {
         Ok(()) => {
@@ -817,7 +817,7 @@ fn simple(
         }
         Err(why) => {
             ensure!(
-                replies.iter().all(|r| na_codes.contains(&r.code)),
+                replies.iter().all(|r| na_codes.contains(&r.code().get())),
                 "the spec says n/a (replies {na_codes:?} expected), but: {shown}"
             );
             Ok(Outcome::NotApplicable(why))
@@ -833,7 +833,10 @@ fn vrfy(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
         spec.vrfy,
         spec.vrfy_na_codes,
         &|s| Ok(vec![s.verify(&known)?, s.verify(&unknown)?]),
-        &|r| matches!(r[0].code, 250..=252) && (r[1].code == 252 || r[1].code >= 500),
+        &|r| {
+            matches!(r[0].code().get(), 250..=252)
+                && (r[1].code() == 252 || r[1].code().get() >= 500)
+        },
     ))
 }
 
@@ -845,7 +848,7 @@ fn expn(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
         spec.expn,
         UNIMPLEMENTED,
         &|s| Ok(vec![s.expn(&list)?]),
-        &|r| matches!(r[0].code, 250 | 252 | 550),
+        &|r| matches!(r[0].code().get(), 250 | 252 | 550),
     ))
 }
 
@@ -856,7 +859,7 @@ fn help(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
         spec.help,
         UNIMPLEMENTED,
         &|s| Ok(vec![s.help(None)?]),
-        &|r| matches!(r[0].code, 211 | 214 | 250),
+        &|r| matches!(r[0].code().get(), 211 | 214 | 250),
     ))
 }
 
@@ -864,19 +867,19 @@ fn noop_rset(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
     done((|| {
         let mut s = connect(a, &spec.plain, spec.options(TlsPolicy::Never))?;
         let n = s.noop().map_err(|err| e(&err))?;
-        ensure!(n.code == 250, "NOOP {n}");
+        ensure!(n.code() == 250, "NOOP {n}");
         let m = s
             .mail(&format!("<{SENDER}>"), MailParams::default())
             .map_err(|err| e(&err))?;
-        ensure!(m.code == 250, "MAIL {m}");
+        ensure!(m.code() == 250, "MAIL {m}");
         let r = s.rset().map_err(|err| e(&err))?;
-        ensure!(r.code == 250, "RSET {r}");
+        ensure!(r.code() == 250, "RSET {r}");
         // After RSET a new transaction starts cleanly (no 503 "nested MAIL").
         let t = messages::token("rset");
         let msg = messages::plain(&t, SENDER, &spec.rcpt);
         let stored = send_and_check(&mut *s, spec, &spec.rcpt, &t, &msg)?;
         let r2 = s.rset().map_err(|err| e(&err))?;
-        ensure!(r2.code == 250, "RSET after a message {r2}");
+        ensure!(r2.code() == 250, "RSET after a message {r2}");
         quit(&mut *s)?;
         Ok(Outcome::Pass(format!("NOOP {n}, RSET {r}; {stored}")))
     })())
@@ -952,7 +955,7 @@ fn lmtp(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
         );
         // Only the over-quota recipient: the whole transaction is refused after the data.
         match sendmail(&mut *s, SENDER, &[&l.quota_user], &msg) {
-            Err(Error::DataRefused { reply, .. }) if reply.code == 552 => {}
+            Err(Error::DataRefused { reply, .. }) if reply.code() == 552 => {}
             other => {
                 return Err(format!(
                     "quota user alone: expected DataRefused 552, got {other:?}"

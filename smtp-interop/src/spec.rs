@@ -110,8 +110,8 @@ impl ServerSpec {
     /// Options for this server: `tls`, the test CA and name, 10 s deadlines, transcript.
     pub fn options(&self, tls: TlsPolicy) -> Options {
         let mut o = Options::new().with_timeout(Duration::from_secs(10));
-        o.dialect = self.dialect;
-        o.tls = tls;
+        o.core.dialect = self.dialect;
+        o.core.tls = tls;
         o.record_transcript = true;
         o.tls_options = TlsOptions::new()
             .with_ca_file(&self.ca)
@@ -123,7 +123,7 @@ impl ServerSpec {
     /// Options for the LMTP listener.
     pub fn lmtp_options(&self) -> Options {
         let mut o = self.options(TlsPolicy::Never);
-        o.dialect = Dialect::Lmtp;
+        o.core.dialect = Dialect::Lmtp;
         o
     }
 }

@@ -126,9 +126,9 @@ fn send(
     if let Some(t) = a.timeout {
         opts = opts.with_timeout(t);
     }
-    opts.dialect = if a.lmtp { Dialect::Lmtp } else { Dialect::Smtp };
+    opts.core.dialect = if a.lmtp { Dialect::Lmtp } else { Dialect::Smtp };
     // No TLS flag: STARTTLS when offered (verified), plaintext otherwise.
-    opts.tls = a.tls.unwrap_or(TlsPolicy::Opportunistic);
+    opts.core.tls = a.tls.unwrap_or(TlsPolicy::Opportunistic);
     opts.helo_name = a.helo.clone();
     opts.record_transcript = true;
     if let Some(ca) = &a.ca_file {
@@ -150,8 +150,8 @@ fn send(
         None => {
             let script = Script {
                 lmtp: a.lmtp,
-                starttls: opts.tls != TlsPolicy::Implicit,
-                implicit_tls: opts.tls == TlsPolicy::Implicit,
+                starttls: opts.core.tls != TlsPolicy::Implicit,
+                implicit_tls: opts.core.tls == TlsPolicy::Implicit,
                 auth: a.user.clone().zip(a.password.clone()),
                 ..Script::default()
             };

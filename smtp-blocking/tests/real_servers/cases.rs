@@ -48,7 +48,7 @@ fn sink(behaviour: &str) -> String {
 /// Plain SMTP, 10 s deadlines, transcript kept.
 fn plain() -> Options {
     let mut o = Options::new().with_timeout(Duration::from_secs(10));
-    o.tls = TlsPolicy::Never;
+    o.core.tls = TlsPolicy::Never;
     o.record_transcript = true;
     o
 }
@@ -56,7 +56,7 @@ fn plain() -> Options {
 /// TLS with the test CA and the certificate's name.
 fn tls(policy: TlsPolicy) -> Options {
     let mut o = plain();
-    o.tls = policy;
+    o.core.tls = policy;
     o.tls_options = TlsOptions::new()
         .with_ca_file(var("CA"))
         .unwrap()
@@ -205,8 +205,8 @@ fn transcript_has(c: &mut SmtpClient, prefix: &str) -> Vec<String> {
     t
 }
 
-fn code(r: &Option<smtp_blocking::ServerReply>) -> u16 {
-    r.as_ref().expect("a reply").code
+fn code(r: &Option<smtp_blocking::Reply>) -> u16 {
+    r.as_ref().expect("a reply").code().get()
 }
 
 // ---------------------------------------------------------------- Postfix
@@ -217,7 +217,7 @@ fn postfix_mx_plain_send_is_delivered_intact() {
     let rcpt = var("RCPT");
     let mut c = connect(&var("POSTFIX_MX"), plain());
     assert!(!c.is_encrypted());
-    assert_eq!(c.greeting().unwrap().code, 220);
+    assert_eq!(c.greeting().unwrap().code(), 220);
     let t = token("plain");
     let msg = message(&t, "sender@example.org", &rcpt);
     let r = send(&mut c, "sender@example.org", &[&rcpt], &msg).unwrap();
@@ -226,9 +226,9 @@ fn postfix_mx_plain_send_is_delivered_intact() {
     assert_eq!(code(&r.recipients[0].reply), 250);
     assert_eq!(code(&r.mail_reply), 250);
     assert_eq!(code(&r.data_reply), 354);
-    assert_eq!(c.noop().unwrap().code, 250);
-    assert_eq!(c.rset().unwrap().code, 250);
-    assert_eq!(c.quit().unwrap().unwrap().code, 221);
+    assert_eq!(c.noop().unwrap().code(), 250);
+    assert_eq!(c.rset().unwrap().code(), 250);
+    assert_eq!(c.quit().unwrap().unwrap().code(), 221);
     let stored = delivered("alice", &t);
     let prepended = assert_intact(&stored, &msg);
     assert!(
@@ -243,9 +243,9 @@ fn postfix_mx_plain_send_is_delivered_intact() {
 fn postfix_mx_vrfy() {
     let mut c = connect(&var("POSTFIX_MX"), plain());
     let r = c.verify(&var("RCPT")).unwrap();
-    assert!(r.code == 250 || r.code == 252, "{r}");
+    assert!(r.code() == 250 || r.code() == 252, "{r}");
     let r = c.verify(&var("RCPT_UNKNOWN")).unwrap();
-    assert_eq!(r.code, 550, "{r}");
+    assert_eq!(r.code(), 550, "{r}");
     c.quit().unwrap();
 }
 
@@ -274,10 +274,10 @@ fn postfix_smtps_implicit_tls_and_auth() {
     let rcpt = var("RCPT2");
     let mut c = connect(&var("POSTFIX_SMTPS"), tls(TlsPolicy::Implicit));
     assert!(c.is_encrypted());
-    assert_eq!(c.greeting().unwrap().code, 220);
+    assert_eq!(c.greeting().unwrap().code(), 220);
     assert!(c.has_extn("auth"));
     let ok = c.login(&var("USER"), &var("PASSWORD")).unwrap();
-    assert_eq!(ok.code, 235);
+    assert_eq!(ok.code(), 235);
     let t = token("smtps");
     let from = var("RCPT");
     let msg = message(&t, &from, &rcpt);
@@ -314,7 +314,7 @@ fn submission_auth(mech: &str) {
     let ok = c
         .auth(mech, Credentials::password(user, var("PASSWORD").as_str()))
         .unwrap();
-    assert_eq!(ok.code, 235);
+    assert_eq!(ok.code(), 235);
     let t = token(&format!("auth-{mech}"));
     let (from, rcpt) = (var("RCPT"), var("RCPT2"));
     let msg = message(&t, &from, &rcpt);
@@ -364,7 +364,7 @@ fn postfix_submission_without_auth_refuses_relaying() {
 fn postfix_submission_plaintext_refused() {
     // Plaintext on submission: AUTH is not offered and MAIL gets 530.
     let mut o = plain();
-    o.allow_plaintext_auth = true;
+    o.core.allow_plaintext_auth = true;
     let mut c = connect(&var("POSTFIX_SUBMISSION"), o);
     assert!(!c.has_extn("auth"));
     let err = c.login(&var("USER"), &var("PASSWORD")).unwrap_err();
@@ -381,7 +381,7 @@ fn postfix_submission_plaintext_refused() {
     let rcpt = var("RCPT2");
     let err = send(&mut c, &var("RCPT"), &[&rcpt], &message("x", "a@b", "c@d")).unwrap_err();
     assert!(
-        matches!(&err, Error::SenderRefused { reply, .. } if reply.code == 530),
+        matches!(&err, Error::SenderRefused { reply, .. } if reply.code() == 530),
         "{err:?}"
     );
     c.quit().unwrap();
@@ -461,7 +461,7 @@ fn postfix_chunking_bdat() {
         matches!(err, Error::Usage(UsageError::NotAdvertised("BINARYMIME"))),
         "{err:?}"
     );
-    assert_eq!(c.noop().unwrap().code, 250);
+    assert_eq!(c.noop().unwrap().code(), 250);
     c.quit().unwrap();
     assert_intact(&delivered("alice", &t), &msg);
 }
@@ -521,7 +521,7 @@ fn postfix_size_limit() {
     assert_eq!(err.fault(), Fault::Caller);
     let tr = c.take_transcript();
     assert!(!tr.iter().any(|l| l.starts_with("C: MAIL")), "{tr:#?}");
-    assert_eq!(c.noop().unwrap().code, 250);
+    assert_eq!(c.noop().unwrap().code(), 250);
 
     // 2. SIZE= given by the caller over the advertised limit: refused locally too (the
     //    core checks the caller's own SIZE= against the limit), nothing sent.
@@ -551,7 +551,7 @@ fn postfix_size_limit() {
     let err = c.send(env, Body::Reader(&mut reader)).unwrap_err();
     match &err {
         Error::DataRefused { reply, report } => {
-            assert_eq!(reply.code, 552, "{err}");
+            assert_eq!(reply.code(), 552, "{err}");
             assert!(
                 matches!(
                     report.recipients[0].status,
@@ -581,9 +581,9 @@ fn postfix_refused_recipient_beside_accepted_one() {
         "{r:?}"
     );
     let reply = r.recipients[0].reply.as_ref().unwrap();
-    assert_eq!(reply.code, 550);
-    assert_eq!(reply.enhanced.unwrap().to_string(), "5.1.1");
-    assert!(reply.text.contains("User unknown"), "{reply}");
+    assert_eq!(reply.code(), 550);
+    assert_eq!(reply.enhanced().unwrap().to_string(), "5.1.1");
+    assert!(reply.message().contains("User unknown"), "{reply}");
     assert!(r.recipients[1].accepted);
     assert_eq!(code(&r.recipients[1].reply), 250);
     assert_eq!(r.refused().count(), 1);
@@ -631,7 +631,7 @@ fn postfix_wrong_certificate_name_refused() {
 fn postfix_untrusted_ca_refused() {
     let default_roots = |p| {
         let mut o = plain();
-        o.tls = p;
+        o.core.tls = p;
         o.tls_options = TlsOptions::new().with_server_name(var("TLS_NAME"));
         o
     };
@@ -653,8 +653,8 @@ fn postfix_client_certificate_required() {
     };
     match &err {
         Error::ServiceClosing(r) => {
-            assert_eq!(r.code, 421, "{err:?}");
-            assert!(r.text.contains("client certificate"), "{err:?}");
+            assert_eq!(r.code(), 421, "{err:?}");
+            assert!(r.message().contains("client certificate"), "{err:?}");
         }
         e => panic!("expected the 421 for a missing client certificate, got {e:?}"),
     }
@@ -708,7 +708,7 @@ fn lmtp_per_recipient_results() {
         var("RCPT_UNKNOWN"),
     );
     let mut o = plain();
-    o.dialect = Dialect::Lmtp;
+    o.core.dialect = Dialect::Lmtp;
     let mut c = connect(&var("LMTP"), o);
     transcript_has(&mut c, "C: LHLO ");
     let t = token("lmtp");
@@ -728,9 +728,9 @@ fn lmtp_per_recipient_results() {
         "{r:?}"
     );
     let q = r_quota.reply.as_ref().unwrap();
-    assert_eq!(q.code, 552, "{q}");
-    assert_eq!(q.enhanced.unwrap().to_string(), "5.2.2");
-    assert!(q.text.contains("Quota"), "{q}");
+    assert_eq!(q.code(), 552, "{q}");
+    assert_eq!(q.enhanced().unwrap().to_string(), "5.2.2");
+    assert!(q.message().contains("Quota"), "{q}");
     assert!(
         matches!(r_unknown.status, RcptStatus::Refused(Stage::Rcpt, _)),
         "{r:?}"
@@ -739,7 +739,7 @@ fn lmtp_per_recipient_results() {
     // Only the quota user over quota: the whole transaction is refused at end of data.
     let err = send(&mut c, "sender@example.org", &[&quota], &msg).unwrap_err();
     assert!(
-        matches!(&err, Error::DataRefused { reply, .. } if reply.code == 552),
+        matches!(&err, Error::DataRefused { reply, .. } if reply.code() == 552),
         "{err:?}"
     );
     c.quit().unwrap();
@@ -802,7 +802,7 @@ fn sink_normal_nopipelining_noesmtp_deliver() {
         // A second message on the same connection.
         let r = send(&mut c, SENDER, &[RCPT, "other@example.net"], SMALL).unwrap();
         assert_eq!(r.accepted().count(), 2, "{b}: {r:?}");
-        assert_eq!(c.quit().unwrap().unwrap().code, 221, "{b}");
+        assert_eq!(c.quit().unwrap().unwrap().code(), 221, "{b}");
     }
     // The normal sink (pipelining) for comparison.
     let mut c = connect(&var("SINK"), plain());
@@ -816,10 +816,10 @@ fn sink_normal_nopipelining_noesmtp_deliver() {
 #[ignore = "needs real servers (scripts/test-all starts them)"]
 fn sink_noesmtp_with_tls_required_does_not_fall_back() {
     let mut o = plain();
-    o.tls = TlsPolicy::Required;
+    o.core.tls = TlsPolicy::Required;
     let err = sink_connect_error("NOESMTP", o);
     assert!(
-        matches!(&err, Error::HeloRefused(r) if r.code == 500),
+        matches!(&err, Error::HeloRefused(r) if r.code() == 500),
         "{err:?}"
     );
 }
@@ -831,10 +831,10 @@ fn sink_rejects_at_each_phase() {
     for (b, want) in [("REJECT_GREETING", 554), ("REJECT_EHLO", 550)] {
         let err = sink_connect_error(b, plain());
         assert!(
-            matches!(&err, Error::HeloRefused(r) if r.code == want),
+            matches!(&err, Error::HeloRefused(r) if r.code() == want),
             "{b}: {err:?}"
         );
-        assert_eq!(err.reply().unwrap().code, want);
+        assert_eq!(err.reply().unwrap().code(), want);
         assert!(!err.is_transient(), "{b}");
         assert_eq!(err.fault(), Fault::Peer);
     }
@@ -843,14 +843,14 @@ fn sink_rejects_at_each_phase() {
     let (mut c, err) = sink_send_error("REJECT_MAIL", plain());
     match &err {
         Error::SenderRefused { reply, sender } => {
-            assert_eq!(reply.code, 550);
+            assert_eq!(reply.code(), 550);
             assert_eq!(sender, SENDER);
         }
         e => panic!("REJECT_MAIL: {e:?}"),
     }
     assert!(!err.is_transient());
     assert!(!c.is_closed());
-    assert_eq!(c.quit().unwrap().unwrap().code, 221);
+    assert_eq!(c.quit().unwrap().unwrap().code(), 221);
 
     // RCPT, permanent and transient.
     for (b, want, transient) in [("REJECT_RCPT", 550, false), ("TEMPFAIL_RCPT", 450, true)] {
@@ -875,7 +875,7 @@ fn sink_rejects_at_each_phase() {
         assert!(report.data_reply.is_none(), "{b}: DATA sent: {report:?}");
         let t = c.take_transcript();
         assert!(!t.iter().any(|l| l == "C: DATA"), "{b}: {t:#?}");
-        assert_eq!(c.quit().unwrap().unwrap().code, 221, "{b}");
+        assert_eq!(c.quit().unwrap().unwrap().code(), 221, "{b}");
     }
 
     // DATA, and the final dot (permanent and transient).
@@ -888,7 +888,7 @@ fn sink_rejects_at_each_phase() {
         let Error::DataRefused { reply, report } = &err else {
             panic!("{b}: {err:?}")
         };
-        assert_eq!(reply.code, want, "{b}");
+        assert_eq!(reply.code(), want, "{b}");
         let st = &report.recipients[0].status;
         match st {
             RcptStatus::Refused(s, _) if !transient => assert_eq!(*s, stage, "{b}"),
@@ -896,9 +896,9 @@ fn sink_rejects_at_each_phase() {
             _ => panic!("{b}: {st:?}"),
         }
         assert_eq!(err.is_transient(), transient, "{b}");
-        assert_eq!(err.reply().unwrap().code, want);
-        assert_eq!(c.noop().unwrap().code, 250, "{b}: session goes on");
-        assert_eq!(c.quit().unwrap().unwrap().code, 221, "{b}");
+        assert_eq!(err.reply().unwrap().code(), want);
+        assert_eq!(c.noop().unwrap().code(), 250, "{b}: session goes on");
+        assert_eq!(c.quit().unwrap().unwrap().code(), 221, "{b}");
     }
 }
 
@@ -909,7 +909,7 @@ fn sink_421_at_each_phase() {
     for b in ["421_GREETING", "421_EHLO"] {
         let err = sink_connect_error(b, plain());
         assert!(
-            matches!(&err, Error::ServiceClosing(r) if r.code == 421),
+            matches!(&err, Error::ServiceClosing(r) if r.code() == 421),
             "{b}: {err:?}"
         );
         assert!(err.is_transient(), "{b}");
@@ -919,10 +919,10 @@ fn sink_421_at_each_phase() {
     // does), deferred (transient), and the session is over.
     let (mut c, err) = sink_send_error("421_MAIL", plain());
     assert!(
-        matches!(&err, Error::SenderRefused { reply, .. } if reply.code == 421),
+        matches!(&err, Error::SenderRefused { reply, .. } if reply.code() == 421),
         "{err:?}"
     );
-    assert_eq!(err.reply().unwrap().code, 421);
+    assert_eq!(err.reply().unwrap().code(), 421);
     assert!(err.is_transient());
     assert!(c.is_closed());
     assert!(c.noop().is_err());
@@ -944,7 +944,7 @@ fn sink_421_at_each_phase() {
         let Error::DataRefused { reply, report } = &err else {
             panic!("{b}: {err:?}")
         };
-        assert_eq!(reply.code, 421, "{b}");
+        assert_eq!(reply.code(), 421, "{b}");
         assert!(
             matches!(&report.recipients[0].status, RcptStatus::Deferred(s, _) if *s == stage),
             "{b}: {report:?}"
@@ -1065,7 +1065,7 @@ fn sink_stall_at_each_phase_times_out() {
 #[ignore = "needs real servers (scripts/test-all starts them)"]
 fn sink_slow_dot_within_the_deadline() {
     let mut o = plain().with_timeout(Duration::from_secs(1));
-    o.timeouts.data_done = Duration::from_secs(10);
+    o.core.timeouts.data_done = Duration::from_secs(10);
     let (mut c, r) = sink_try("SLOW_DOT", o).unwrap();
     let r = r.unwrap();
     assert!(r.recipients[0].accepted);
@@ -1085,7 +1085,7 @@ fn sink_abort_data() {
         let Error::DataRefused { reply, report } = &err else {
             panic!("{len}: {err:?}")
         };
-        assert_eq!(reply.code, 550, "{len}");
+        assert_eq!(reply.code(), 550, "{len}");
         assert!(
             matches!(
                 report.recipients[0].status,

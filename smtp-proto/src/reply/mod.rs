@@ -121,6 +121,18 @@ impl ReplyCode {
     }
 }
 
+impl PartialEq<u16> for ReplyCode {
+    fn eq(&self, other: &u16) -> bool {
+        self.get() == *other
+    }
+}
+
+impl PartialEq<ReplyCode> for u16 {
+    fn eq(&self, other: &ReplyCode) -> bool {
+        *self == other.get()
+    }
+}
+
 impl fmt::Debug for ReplyCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ReplyCode({})", self.0)
@@ -353,6 +365,19 @@ macro_rules! reply_accessors {
         pub fn text_lossy(&self) -> String {
             let mut out = String::new();
             for (i, line) in self.lines().enumerate() {
+                if i > 0 {
+                    out.push('\n');
+                }
+                out.push_str(&String::from_utf8_lossy(line));
+            }
+            out
+        }
+
+        /// The text of the message lines (without the enhanced status code) joined with
+        /// `\n`, invalid UTF-8 replaced: what a person reads.
+        pub fn message(&self) -> String {
+            let mut out = String::new();
+            for (i, line) in self.message_lines().enumerate() {
                 if i > 0 {
                     out.push('\n');
                 }

@@ -2,7 +2,9 @@
 
 use smtp_proto::session::{CloseReason, Failure, RcptStatus, Stage, TxOutcome};
 
-use crate::error::{Error, ServerReply};
+use smtp_proto::Reply;
+
+use crate::error::Error;
 
 /// What happened to one recipient.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,7 +15,7 @@ pub struct RecipientResult {
     pub accepted: bool,
     /// The reply that decided it: the end-of-data reply when accepted (LMTP: this
     /// recipient's own), else the refusal; `None` when the session failed first.
-    pub reply: Option<ServerReply>,
+    pub reply: Option<Reply>,
     /// The core's full verdict (stage of a refusal, or why there is no verdict).
     pub status: RcptStatus,
 }
@@ -22,9 +24,9 @@ pub struct RecipientResult {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SendReport {
     /// The reply to MAIL FROM.
-    pub mail_reply: Option<ServerReply>,
+    pub mail_reply: Option<Reply>,
     /// The reply to DATA (the 354 or a refusal).
-    pub data_reply: Option<ServerReply>,
+    pub data_reply: Option<Reply>,
     /// One entry per recipient.
     pub recipients: Vec<RecipientResult>,
 }
@@ -39,8 +41,8 @@ impl SendReport {
                 let reply = match &r.status {
                     RcptStatus::Accepted(rep)
                     | RcptStatus::Refused(_, rep)
-                    | RcptStatus::Deferred(_, rep) => Some(rep.into()),
-                    _ => r.rcpt_reply.as_ref().map(Into::into),
+                    | RcptStatus::Deferred(_, rep) => Some(rep.clone()),
+                    _ => r.rcpt_reply.clone(),
                 };
                 RecipientResult {
                     recipient: r.recipient.inner_str().to_owned(),
@@ -51,8 +53,8 @@ impl SendReport {
             })
             .collect();
         SendReport {
-            mail_reply: o.mail_reply.as_ref().map(Into::into),
-            data_reply: o.data_reply.as_ref().map(Into::into),
+            mail_reply: o.mail_reply.clone(),
+            data_reply: o.data_reply.clone(),
             recipients,
         }
     }
@@ -97,7 +99,7 @@ pub(crate) fn classify(
         if let RcptStatus::NotDelivered(f) | RcptStatus::Unknown(f) = &r.status {
             let cause = match f {
                 Failure::Usage(u) => Error::Usage(u.clone()),
-                Failure::ServiceClosing(rep) => Error::ServiceClosing(rep.into()),
+                Failure::ServiceClosing(rep) => Error::ServiceClosing(rep.clone()),
                 _ => close.map_or(
                     Error::Usage(smtp_proto::session::UsageError::Closed),
                     Error::from_close,

@@ -3,59 +3,10 @@
 use std::fmt;
 use std::io;
 
-use smtp_proto::EnhancedStatus;
 use smtp_proto::Reply;
 use smtp_proto::session::{AuthError, CloseReason, PeerError, Phase, UsageError};
 
 use crate::report::SendReport;
-
-/// A server reply as carried by errors and reports: code, enhanced code, text.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServerReply {
-    /// The three-digit code.
-    pub code: u16,
-    /// The RFC 3463 enhanced status code, if the server sent one.
-    pub enhanced: Option<EnhancedStatus>,
-    /// The text of all lines (without codes), joined with `\n`.
-    pub text: String,
-}
-
-impl ServerReply {
-    /// Whether the reply is a transient failure (4xx): retrying later may succeed.
-    pub fn is_transient(&self) -> bool {
-        (400..500).contains(&self.code)
-    }
-
-    /// Whether the reply is positive (2xx).
-    pub fn is_positive(&self) -> bool {
-        (200..300).contains(&self.code)
-    }
-}
-
-impl From<&Reply> for ServerReply {
-    fn from(r: &Reply) -> Self {
-        let text = r
-            .message_lines()
-            .map(|l| String::from_utf8_lossy(l).into_owned())
-            .collect::<Vec<_>>()
-            .join("\n");
-        ServerReply {
-            code: r.code().get(),
-            enhanced: r.enhanced(),
-            text,
-        }
-    }
-}
-
-impl fmt::Display for ServerReply {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.code)?;
-        if let Some(e) = &self.enhanced {
-            write!(f, " {e}")?;
-        }
-        write!(f, " {}", self.text.replace('\n', " / "))
-    }
-}
 
 /// Whose fault an [`Error`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,13 +63,13 @@ pub enum Error {
     /// The server refused the session: greeting other than 220, or EHLO/HELO refused
     /// (peer; smtplib's `SMTPHeloError` / `SMTPConnectError`).
     #[error("server refused the session: {0}")]
-    HeloRefused(ServerReply),
+    HeloRefused(Reply),
     /// The server closed the service with 421 (peer).
     #[error("server is closing the service: {0}")]
-    ServiceClosing(ServerReply),
+    ServiceClosing(Reply),
     /// TLS was required but the server does not offer STARTTLS or refused it (peer).
     #[error("TLS unavailable{}", .0.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
-    TlsUnavailable(Option<ServerReply>),
+    TlsUnavailable(Option<Reply>),
     /// The TLS handshake failed, e.g. an unverifiable certificate (peer, or the caller's
     /// trust settings).
     #[error("TLS handshake failed: {0}")]
@@ -130,7 +81,7 @@ pub enum Error {
     #[error("sender <{sender}> refused: {reply}")]
     SenderRefused {
         /// The refusal.
-        reply: ServerReply,
+        reply: Reply,
         /// The sender.
         sender: String,
     },
@@ -143,7 +94,7 @@ pub enum Error {
     #[error("message refused: {reply}")]
     DataRefused {
         /// The refusal.
-        reply: ServerReply,
+        reply: Reply,
         /// The whole report.
         report: Box<SendReport>,
     },
@@ -174,7 +125,7 @@ pub enum Error {
     NotSupported(String),
     /// A reply to a simple command was negative (peer; smtplib's `SMTPResponseException`).
     #[error("command refused: {0}")]
-    Refused(ServerReply),
+    Refused(Reply),
     /// API misuse or invalid input (caller).
     #[error(transparent)]
     Usage(#[from] UsageError),
@@ -208,7 +159,7 @@ impl Error {
     }
 
     /// The server's reply behind this error, if any.
-    pub fn reply(&self) -> Option<&ServerReply> {
+    pub fn reply(&self) -> Option<&Reply> {
         match self {
             Error::HeloRefused(r)
             | Error::ServiceClosing(r)
@@ -229,7 +180,7 @@ impl Error {
             Error::RecipientsRefused(rep) => rep
                 .recipients
                 .iter()
-                .all(|r| r.reply.as_ref().is_some_and(ServerReply::is_transient)),
+                .all(|r| r.reply.as_ref().is_some_and(Reply::is_transient)),
             Error::Connect { .. }
             | Error::Timeout(_)
             | Error::Io(_)
@@ -239,7 +190,7 @@ impl Error {
                 source: AuthError::Rejected { reply, .. },
                 ..
             } => reply.is_transient(),
-            e => e.reply().is_some_and(ServerReply::is_transient),
+            e => e.reply().is_some_and(Reply::is_transient),
         }
     }
 
@@ -256,18 +207,33 @@ impl Error {
             Error::RecipientsRefused(report) => report
                 .recipients
                 .iter()
-                .all(|r| r.reply.as_ref().is_some_and(|x| x.code == 421)),
-            e => e.reply().is_some_and(|r| r.code == 421),
+                .all(|r| r.reply.as_ref().is_some_and(|x| x.code().get() == 421)),
+            e => e.reply().is_some_and(|r| r.code().get() == 421),
+        }
+    }
+
+    /// A copy of a connection-level error (I/O errors are not `Clone`): I/O, timeout
+    /// and TLS errors keep their kind and text; anything else becomes "closed".
+    pub fn copy(&self) -> Error {
+        match self {
+            Error::Io(x) => Error::Io(io::Error::new(x.kind(), x.to_string())),
+            Error::Timeout(p) => Error::Timeout(*p),
+            Error::Tls(x) => Error::Tls(io::Error::new(x.kind(), x.to_string())),
+            Error::Connect { target, source } => Error::Connect {
+                target: target.clone(),
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            _ => Error::Usage(UsageError::Closed),
         }
     }
 
     /// The error a closed session stands for.
-    pub(crate) fn from_close(reason: &CloseReason) -> Error {
+    pub fn from_close(reason: &CloseReason) -> Error {
         match reason {
             CloseReason::Quit(_) => Error::Usage(UsageError::Closed),
-            CloseReason::ServiceClosing(r) => Error::ServiceClosing(r.into()),
-            CloseReason::Refused(r) => Error::HeloRefused(r.into()),
-            CloseReason::TlsUnavailable(r) => Error::TlsUnavailable(r.as_ref().map(Into::into)),
+            CloseReason::ServiceClosing(r) => Error::ServiceClosing(r.clone()),
+            CloseReason::Refused(r) => Error::HeloRefused(r.clone()),
+            CloseReason::TlsUnavailable(r) => Error::TlsUnavailable(r.clone()),
             CloseReason::Peer(PeerError::UnexpectedEof { phase }) => {
                 Error::ServerDisconnected(*phase)
             }
@@ -283,12 +249,8 @@ impl Error {
 mod tests {
     use super::*;
 
-    fn reply(code: u16) -> ServerReply {
-        ServerReply {
-            code,
-            enhanced: None,
-            text: "x".into(),
-        }
+    fn reply(code: u16) -> Reply {
+        Reply::parse(format!("{code} x\r\n").as_bytes()).expect("a valid reply")
     }
 
     #[test]

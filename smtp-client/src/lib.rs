@@ -1,0 +1,63 @@
+//! The I/O-free SMTP/LMTP client layer that every driver of the [`smtp_proto`] core
+//! shares: `smtp-blocking`, `smtp-async`, and your own event loop.
+//!
+//! - [`Options`]: every connection setting, the core's whole
+//!   [`Config`](smtp_proto::session::Config) included;
+//! - [`Error`] (whose [`fault`](Error::fault) it is, whether it
+//!   [`is_transient`](Error::is_transient) or [`is_retry_safe`](Error::is_retry_safe)),
+//!   and the per-recipient [`SendReport`];
+//! - the smtplib-style operations ([`ops`]), written once: each adapter runs them with
+//!   its own I/O through an [`Exchange`] over a [`Session`];
+//! - what a driver needs beyond moving bytes: the envelope from a message's headers
+//!   ([`extract_envelope`]), zero-copy body [`Segments`], the pipelined [`Batch`], the
+//!   transcript, the TLS configuration ([`TlsOptions`]), server addresses ([`Target`])
+//!   and the TCP socket set-up ([`tcp_socket`]).
+//!
+//! Nothing here reads a socket or a clock: time comes in as `now`.
+//!
+//! # Driving an operation from your own loop
+//!
+//! ```
+//! use std::time::Instant;
+//! use smtp_client::{Exchange, Options, Session, Step, TlsPolicy, ops};
+//!
+//! let opts = Options::new().with_tls(TlsPolicy::Never);
+//! let mut session = Session::new(&opts, "localhost", None, Instant::now())?;
+//! // Bodies are `&[u8]` or a reader of your choice (here: none).
+//! let mut x: Exchange<'_, '_, dyn std::io::Read, _> = Exchange::new(&mut session, ops::Ready)?;
+//! // The core waits for the greeting first.
+//! assert!(matches!(x.step(), Step::Read));
+//! x.received(b"220 mx.example.org ESMTP\r\n", Instant::now());
+//! // Then it writes EHLO.
+//! assert!(matches!(x.step(), Step::Write));
+//! # Ok::<(), smtp_client::Error>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod batch;
+mod body;
+mod error;
+mod message;
+pub mod ops;
+mod options;
+mod report;
+mod session;
+mod target;
+mod tls;
+
+pub use batch::{Batch, envelope, message_envelope, sendmail_envelope, with_cause};
+pub use body::{BODY_CHUNK, Body, Feeds, Segments};
+pub use error::{Error, Fault, TimeoutPhase};
+pub use message::{ExtractedEnvelope, extract_envelope, strip_headers};
+pub use options::{Options, default_client_name};
+pub use report::{RecipientResult, SendReport};
+pub use session::{
+    Exchange, MAX_TRANSCRIPT_LINES, Operation, Session, Step, TRANSCRIPT_TARGET, transcript_text,
+};
+pub use target::{Target, tcp_socket};
+pub use tls::TlsOptions;
+
+pub use smtp_proto as proto;
+pub use smtp_proto::Reply;
+pub use smtp_proto::session::{BodyType, Dialect, Envelope, Phase, Timeouts, TlsPolicy};

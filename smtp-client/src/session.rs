@@ -1,0 +1,486 @@
+//! [`Session`]: one connection's client state without its transport, and [`Exchange`]:
+//! one [`Operation`] being driven over it.
+//!
+//! See [`Exchange`] for the loop every driver runs.
+
+use std::io::{self, IoSlice};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use smtp_proto::session::{Action, Client, Event, TranscriptLine, UsageError};
+use smtp_proto::{Capabilities, Reply};
+
+use crate::body::{Feeds, Supplied};
+use crate::error::Error;
+use crate::options::Options;
+use crate::tls::TlsOptions;
+
+/// The `tracing` target of the transcript (debug level).
+pub const TRANSCRIPT_TARGET: &str = "smtp::transcript";
+
+/// Most transcript lines a session keeps for [`Session::take_transcript`] (the oldest
+/// half goes when it is reached), so a long-lived connection that records a transcript
+/// nobody takes stays bounded.
+pub const MAX_TRANSCRIPT_LINES: usize = 2048;
+
+/// One connection's client state, without its transport: the core, the greeting, the
+/// transcript, the TLS settings and the driver's own failure (an I/O error the core only
+/// knows as "the connection failed").
+#[derive(Debug)]
+pub struct Session {
+    core: Client,
+    greeting: Option<Reply>,
+    transcript: Option<Vec<String>>,
+    host: String,
+    tls: TlsOptions,
+    handshake_timeout: Duration,
+    cause: Option<Error>,
+}
+
+impl Session {
+    /// A session for a connection to `host` (the name TLS verifies unless
+    /// [`TlsOptions::with_server_name`] overrides it) whose local address is `local`.
+    /// The greeting, EHLO and STARTTLS run with the first operation
+    /// ([`ops::Ready`](crate::ops::Ready) when connecting).
+    pub fn new(
+        opts: &Options,
+        host: impl Into<String>,
+        local: Option<std::net::IpAddr>,
+        now: Instant,
+    ) -> Result<Session, Error> {
+        let transcript = opts.record_transcript
+            || tracing::enabled!(target: TRANSCRIPT_TARGET, tracing::Level::DEBUG);
+        let cfg = opts.core_config(local, transcript)?;
+        Ok(Session {
+            core: Client::new(cfg, now),
+            greeting: None,
+            transcript: opts.record_transcript.then(Vec::new),
+            host: host.into(),
+            tls: opts.tls_options.clone(),
+            handshake_timeout: opts.tls_handshake_timeout,
+            cause: None,
+        })
+    }
+
+    /// The core.
+    pub fn core(&self) -> &Client {
+        &self.core
+    }
+
+    /// The core, to queue commands of your own (an [`Operation`] does it for you).
+    pub fn core_mut(&mut self) -> &mut Client {
+        &mut self.core
+    }
+
+    /// The capabilities of the last EHLO/LHLO reply.
+    pub fn capabilities(&self) -> Option<&Capabilities> {
+        self.core.capabilities()
+    }
+
+    /// Whether the server advertised the extension `name` (case-insensitive).
+    pub fn has_extn(&self, name: &str) -> bool {
+        self.core.capabilities().is_some_and(|c| c.has_extn(name))
+    }
+
+    /// The advertised extensions and their parameters (lower-case keywords, as smtplib).
+    pub fn esmtp_features(&self) -> Vec<(String, String)> {
+        self.core
+            .capabilities()
+            .map(Capabilities::esmtp_features)
+            .unwrap_or_default()
+    }
+
+    /// The greeting reply.
+    pub fn greeting(&self) -> Option<&Reply> {
+        self.greeting.as_ref()
+    }
+
+    /// Whether the session fell back to HELO.
+    pub fn is_helo_only(&self) -> bool {
+        self.core.is_helo_only()
+    }
+
+    /// Whether the connection is encrypted (implicit TLS or STARTTLS done).
+    pub fn is_encrypted(&self) -> bool {
+        self.core.is_encrypted()
+    }
+
+    /// Whether the session is over (the driver should close its transport).
+    pub fn is_closed(&self) -> bool {
+        self.core.is_closed()
+    }
+
+    /// Takes the transcript recorded so far (with [`Options::record_transcript`]).
+    pub fn take_transcript(&mut self) -> Vec<String> {
+        self.drain_transcript();
+        self.transcript
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Closes the session without QUIT (the driver closes its transport).
+    pub fn abort(&mut self) {
+        self.core.abort();
+    }
+
+    /// The error that explains why the session is closed: the driver's own failure (I/O,
+    /// TLS) when the core only knows that the connection failed, else the core's reason.
+    pub fn closed_error(&self) -> Error {
+        use smtp_proto::session::CloseReason;
+        match (self.core.close_reason(), &self.cause) {
+            (None | Some(CloseReason::Transport | CloseReason::Usage(_)), Some(c)) => c.copy(),
+            (Some(r), _) => Error::from_close(r),
+            (None, None) => Error::Usage(smtp_proto::session::UsageError::Closed),
+        }
+    }
+
+    /// The driver's own failure, if the connection failed.
+    pub fn cause(&self) -> Option<&Error> {
+        self.cause.as_ref()
+    }
+
+    /// A usage error from the core as the caller sees it: "closed" says why.
+    pub(crate) fn usage(&self, e: smtp_proto::session::UsageError) -> Error {
+        match e {
+            smtp_proto::session::UsageError::Closed => self.closed_error(),
+            e => Error::Usage(e),
+        }
+    }
+
+    fn drain_transcript(&mut self) {
+        while let Some(line) = self.core.poll_transcript() {
+            let text = transcript_text(line);
+            tracing::debug!(target: TRANSCRIPT_TARGET, "{text}");
+            if let Some(t) = &mut self.transcript {
+                if t.len() >= MAX_TRANSCRIPT_LINES {
+                    t.drain(..MAX_TRANSCRIPT_LINES / 2);
+                }
+                t.push(text);
+            }
+        }
+    }
+
+    fn fail(&mut self, e: Error, now: Instant) {
+        if self.cause.is_none() {
+            self.cause = Some(e);
+        }
+        self.core.handle_io_error(now);
+    }
+}
+
+/// One transcript line as text: `C: ...` for what was sent (content as its size), `S: ...`
+/// for every line received.
+pub fn transcript_text(line: TranscriptLine) -> String {
+    match line {
+        TranscriptLine::Sent(s) => format!("C: {s}"),
+        TranscriptLine::Content(n) => format!("C: <{n} octets of content>"),
+        TranscriptLine::Received(r) => {
+            let raw = String::from_utf8_lossy(r.as_bytes());
+            let lines: Vec<&str> = raw.lines().collect();
+            format!("S: {}", lines.join("\nS: "))
+        }
+    }
+}
+
+/// An smtplib-style operation (a command and its reply, a login, a batch of messages,
+/// QUIT, ...), written once for every driver: it queues commands with the core and turns
+/// the core's events into its result. `R` is the driver's body reader type.
+pub trait Operation<'b, R: ?Sized> {
+    /// What the operation returns (`Send`, so that async drivers' futures are).
+    type Output: Send;
+
+    /// Queues the operation's first commands (and bodies). An error here leaves the
+    /// session as it was (unless the core says it is closed).
+    fn start(&mut self, s: &mut Session, feeds: &mut Feeds<'b, R>) -> Result<(), Error>;
+
+    /// An event from the core. Returns the result when the operation is complete.
+    fn event(
+        &mut self,
+        ev: Event,
+        s: &mut Session,
+        feeds: &mut Feeds<'b, R>,
+    ) -> Option<Result<Self::Output, Error>>;
+
+    /// The core has nothing left to do (idle, or the session closed) and
+    /// [`event`](Self::event) has not completed the operation: its result now.
+    fn finish(&mut self, s: &mut Session) -> Result<Self::Output, Error>;
+}
+
+/// What the driver must do next (see [`Exchange`]).
+#[derive(Debug)]
+pub enum Step<T> {
+    /// Write [`Exchange::io_slices`] (vectored, or the first slice alone), bounded by
+    /// [`Exchange::deadline`]; report with [`wrote`](Exchange::wrote),
+    /// [`write_failed`](Exchange::write_failed) or [`timed_out`](Exchange::timed_out).
+    Write,
+    /// Read what the server sent, bounded by [`Exchange::deadline`]; hand every byte at
+    /// once to [`received`](Exchange::received) (no read-ahead), or report
+    /// [`eof`](Exchange::eof), [`read_failed`](Exchange::read_failed) or
+    /// [`timed_out`](Exchange::timed_out).
+    Read,
+    /// Run the TLS handshake with [`Exchange::tls_params`]; report with
+    /// [`tls_established`](Exchange::tls_established) or
+    /// [`tls_failed`](Exchange::tls_failed).
+    StartTls,
+    /// Read the caller's body reader into [`Exchange::body_reader`]; report with
+    /// [`body_read`](Exchange::body_read) or [`body_failed`](Exchange::body_failed).
+    ReadBody,
+    /// The operation is over with this result; close the transport when the session
+    /// [`is_closed`](Session::is_closed).
+    Done(Result<T, Error>),
+}
+
+/// One [`Operation`] being driven over a [`Session`].
+///
+/// A driver (the blocking and async adapters, or your own event loop) holds a
+/// [`Session`] beside its transport and runs every operation the same way:
+///
+/// ```text
+/// let mut x = Exchange::new(&mut session, op)?;
+/// loop {
+///     match x.step() {
+///         Step::Done(result) => { close the transport if session.is_closed(); return result }
+///         Step::Write => write x.io_slices(..) (vectored) until x.deadline(),
+///                        then x.wrote(n) / x.write_failed(err) / x.timed_out()
+///         Step::Read => read until x.deadline(),
+///                       then x.received(bytes) / x.eof() / x.read_failed(err) / x.timed_out()
+///         Step::StartTls => handshake with x.tls_params(),
+///                           then x.tls_established() / x.tls_failed(err)
+///         Step::ReadBody => read the caller's body reader into x.body_reader(),
+///                           then x.body_read(n) / x.body_failed(err)
+///     }
+/// }
+/// ```
+///
+/// Every decision (what to write, what a reply means, when a deadline passed, what an I/O
+/// failure does to the outcome) is the core's or this layer's; the driver only moves
+/// bytes. Time comes in as `now`: this layer never reads a clock.
+pub struct Exchange<'s, 'b, R: ?Sized, O: Operation<'b, R>> {
+    s: &'s mut Session,
+    op: O,
+    feeds: Feeds<'b, R>,
+    /// The feed whose reader must be read ([`Step::ReadBody`]).
+    reading: Option<usize>,
+    /// The operation's result once known.
+    result: Option<Result<O::Output, Error>>,
+    /// Whether [`Step::Done`] was returned.
+    finished: bool,
+}
+
+impl<'b, R: ?Sized, O: Operation<'b, R>> std::fmt::Debug for Exchange<'_, 'b, R, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exchange")
+            .field("session", &self.s)
+            .field("feeds", &self.feeds)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'s, 'b, R: ?Sized, O: Operation<'b, R>> Exchange<'s, 'b, R, O> {
+    /// Starts `op` on `s`. An error (invalid input, a closed session) means nothing was
+    /// queued.
+    pub fn new(s: &'s mut Session, mut op: O) -> Result<Self, Error> {
+        let mut feeds = Feeds::default();
+        op.start(s, &mut feeds)?;
+        Ok(Exchange {
+            s,
+            op,
+            feeds,
+            reading: None,
+            result: None,
+            finished: false,
+        })
+    }
+
+    /// The session.
+    pub fn session(&self) -> &Session {
+        self.s
+    }
+
+    /// What to do next. Call again after reporting what was done.
+    ///
+    /// An operation complete while the session is going down (a 421, a timeout: the core
+    /// queued QUIT) returns once the QUIT is flushed and the session closed.
+    pub fn step(&mut self) -> Step<O::Output> {
+        if self.finished {
+            return Step::Done(Err(Error::Usage(UsageError::WrongState(
+                "the operation is over",
+            ))));
+        }
+        loop {
+            while let Some(ev) = self.s.core.poll_event() {
+                if let Event::Greeting(r) = &ev {
+                    self.s.greeting = Some(r.clone());
+                }
+                if self.result.is_none() {
+                    self.result = self.op.event(ev, self.s, &mut self.feeds);
+                }
+            }
+            self.s.drain_transcript();
+            let closing = self.s.core.close_reason().is_some() && !self.s.core.is_closed();
+            if !closing && let Some(r) = self.result.take() {
+                return self.done(r);
+            }
+            match self.s.core.next_action() {
+                Action::Write => {
+                    if let Err(e) = self.feeds.segs.sync(&self.s.core) {
+                        self.s.core.abort();
+                        return self.done(Err(Error::Usage(e)));
+                    }
+                    return Step::Write;
+                }
+                Action::Read => return Step::Read,
+                Action::StartTls => return Step::StartTls,
+                Action::SupplyBody(tx) => match self.feeds.supply(&mut self.s.core, tx) {
+                    Ok(Supplied::Fed) => {}
+                    Ok(Supplied::NeedRead(i)) => {
+                        self.reading = Some(i);
+                        return Step::ReadBody;
+                    }
+                    Err(e) => {
+                        // A body the driver was not given, or the core refused it: the
+                        // message must not go out half-written.
+                        self.s.core.abort();
+                        return self.done(Err(Error::Usage(e)));
+                    }
+                },
+                Action::Idle | Action::Closed => {
+                    let r = match self.result.take() {
+                        Some(r) => r,
+                        None => self.op.finish(self.s),
+                    };
+                    return self.done(r);
+                }
+            }
+        }
+    }
+
+    fn done(&mut self, r: Result<O::Output, Error>) -> Step<O::Output> {
+        self.finished = true;
+        Step::Done(r)
+    }
+
+    /// The deadline of what the driver waits for (a write, a read): wait no longer, then
+    /// call [`timed_out`](Self::timed_out). `None`: no deadline.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.s.core.poll_timeout()
+    }
+
+    /// Time left until [`deadline`](Self::deadline) at `now`, at least 1 ms (socket
+    /// timeouts take zero as "none"). `None`: wait without a deadline.
+    pub fn wait(&self, now: Instant) -> Option<Duration> {
+        self.deadline().map(|d| {
+            d.saturating_duration_since(now)
+                .max(Duration::from_millis(1))
+        })
+    }
+
+    /// Fills `iov` with what to write next (the body segments, then the core's output,
+    /// so that the end of data and the next commands share a write); returns how many
+    /// slices were filled. (`&mut`: so that an async driver holding the exchange across
+    /// an `.await` needs it to be `Send` only, not `Sync`.)
+    pub fn io_slices<'a>(&'a mut self, iov: &mut [IoSlice<'a>]) -> usize {
+        let out = self.s.core.pending_output();
+        if self.feeds.segs.is_empty() {
+            if iov.is_empty() {
+                return 0;
+            }
+            iov[0] = IoSlice::new(out);
+            1
+        } else {
+            self.feeds.segs.io_slices(out, iov)
+        }
+    }
+
+    /// Whether everything the core and the body segments had to write is written (a
+    /// buffering transport such as TLS should flush now).
+    pub fn all_written(&self) -> bool {
+        self.s.core.pending_output().is_empty() && self.feeds.segs.is_empty()
+    }
+
+    /// `n` octets of [`io_slices`](Self::io_slices) were written.
+    pub fn wrote(&mut self, n: usize, now: Instant) {
+        self.s.core.consume_output(n, now);
+        self.feeds.segs.advance(n);
+    }
+
+    /// A write failed (the server closed or reset the connection, ...). The core decides
+    /// what the replies still waiting to be read mean.
+    pub fn write_failed(&mut self, e: io::Error, now: Instant) {
+        self.feeds.segs.clear();
+        self.s.fail(Error::Io(e), now);
+    }
+
+    /// Bytes read from the connection (all of them, at once: no read-ahead).
+    pub fn received(&mut self, bytes: &[u8], now: Instant) {
+        if let Err(e) = self.s.core.handle_input(now, bytes) {
+            // Input after the session closed: nothing to act on.
+            let _ = e;
+        }
+    }
+
+    /// The server closed the connection.
+    pub fn eof(&mut self, now: Instant) {
+        self.s.core.handle_eof(now);
+    }
+
+    /// A read failed.
+    pub fn read_failed(&mut self, e: io::Error, now: Instant) {
+        self.s.fail(Error::Io(e), now);
+    }
+
+    /// The wait for a read or a write reached [`deadline`](Self::deadline) (or any time:
+    /// an early call does nothing).
+    pub fn timed_out(&mut self, now: Instant) {
+        self.s.core.handle_timeout(now);
+    }
+
+    /// What the TLS handshake needs: the rustls configuration, the server name to verify,
+    /// and the handshake's deadline from `now`.
+    pub fn tls_params(
+        &self,
+        now: Instant,
+    ) -> Result<(Arc<ClientConfig>, ServerName<'static>, Option<Instant>), Error> {
+        let cfg = self.s.tls.client_config()?;
+        let name = self.s.tls.server_name(&self.s.host)?;
+        Ok((cfg, name, now.checked_add(self.s.handshake_timeout)))
+    }
+
+    /// The TLS handshake succeeded.
+    pub fn tls_established(&mut self, now: Instant) {
+        if let Err(e) = self.s.core.handle_tls_established(now) {
+            self.s.fail(Error::Usage(e), now);
+        }
+    }
+
+    /// The TLS handshake failed (or timed out): the session is over.
+    pub fn tls_failed(&mut self, e: Error, now: Instant) {
+        self.s.fail(e, now);
+    }
+
+    /// The body reader to read now and the buffer to read into ([`Step::ReadBody`]).
+    pub fn body_reader(&mut self) -> Option<(&mut R, &mut [u8])> {
+        self.feeds.reader(self.reading?)
+    }
+
+    /// `n` octets were read into the [`body_reader`](Self::body_reader) buffer (0: the
+    /// end of the body).
+    pub fn body_read(&mut self, n: usize) {
+        if let Some(i) = self.reading.take() {
+            self.feeds.read_done(i, n);
+        }
+    }
+
+    /// The caller's body reader failed: the connection is dropped so that a partial
+    /// message is never delivered.
+    pub fn body_failed(&mut self, e: io::Error, _now: Instant) {
+        self.reading = None;
+        if self.s.cause.is_none() {
+            self.s.cause = Some(Error::Io(e));
+        }
+        self.s.core.abort();
+    }
+}
