@@ -1,10 +1,9 @@
 //! The adapters the matrix runs: [`all`] lists them, in column order.
 
-use smtp_blocking::proto::command::{MailParams, RcptParams};
-use smtp_blocking::proto::sasl::Credentials;
 use smtp_blocking::{Body, Envelope, Error, Options, Reply, SendReport, SmtpClient};
+use smtp_client::ops;
 
-use crate::{Adapter, Capabilities, Session};
+use crate::{Adapter, Session};
 
 /// Every adapter of the matrix, in column order.
 pub fn all() -> Vec<Box<dyn Adapter>> {
@@ -25,116 +24,49 @@ impl Adapter for Blocking {
     }
 }
 
-/// `Session` for a client type with smtp-blocking's API (smtp-blocking's own, and the
-/// async client behind [`facade::AsyncClient`](crate::facade::AsyncClient)): every method
-/// forwards to the inherent one of the same name.
-macro_rules! session_for {
-    (impl[$($g:tt)*] $ty:ty) => {
-        impl<$($g)*> Session for $ty {
-        fn greeting(&self) -> Option<Reply> {
-            <$ty>::greeting(self).cloned()
-        }
-        fn capabilities(&self) -> Option<Capabilities> {
-            <$ty>::capabilities(self).cloned()
-        }
-        fn has_extn(&self, name: &str) -> bool {
-            <$ty>::has_extn(self, name)
-        }
-        fn is_encrypted(&self) -> bool {
-            <$ty>::is_encrypted(self)
-        }
-        fn is_closed(&self) -> bool {
-            <$ty>::is_closed(self)
-        }
-        fn take_transcript(&mut self) -> Vec<String> {
-            <$ty>::take_transcript(self)
-        }
-        fn ehlo(&mut self) -> Result<Reply, Error> {
-            <$ty>::ehlo(self)
-        }
-        fn verify(&mut self, address: &str) -> Result<Reply, Error> {
-            <$ty>::verify(self, address)
-        }
-        fn expn(&mut self, list: &str) -> Result<Reply, Error> {
-            <$ty>::expn(self, list)
-        }
-        fn help(&mut self, topic: Option<&str>) -> Result<Reply, Error> {
-            <$ty>::help(self, topic)
-        }
-        fn noop(&mut self) -> Result<Reply, Error> {
-            <$ty>::noop(self)
-        }
-        fn rset(&mut self) -> Result<Reply, Error> {
-            <$ty>::rset(self)
-        }
-        fn mail(&mut self, from: &str, params: MailParams) -> Result<Reply, Error> {
-            <$ty>::mail(self, from, params)
-        }
-        fn rcpt(&mut self, to: &str, params: RcptParams) -> Result<Reply, Error> {
-            <$ty>::rcpt(self, to, params)
-        }
-        fn data(&mut self, message: &[u8]) -> Result<Reply, Error> {
-            <$ty>::data(self, message)
-        }
-        fn docmd(&mut self, line: &str) -> Result<Reply, Error> {
-            <$ty>::docmd(self, line)
-        }
-        fn login(&mut self, user: &str, password: &str) -> Result<Reply, Error> {
-            <$ty>::login(self, user, password)
-        }
-        fn auth(&mut self, mechanism: &str, credentials: Credentials) -> Result<Reply, Error> {
-            <$ty>::auth(self, mechanism, credentials)
-        }
-        fn sendmail(
-            &mut self,
-            from: &str,
-            to: &[&str],
-            message: &[u8],
-            mail_options: MailParams,
-            rcpt_options: RcptParams,
-        ) -> Result<SendReport, Error> {
-            <$ty>::sendmail(self, from, to, message, mail_options, rcpt_options)
-        }
-        fn send(&mut self, env: Envelope, body: Body<'_>) -> Result<SendReport, Error> {
-            <$ty>::send(self, env, body)
-        }
-        fn send_all(
-            &mut self,
-            messages: Vec<(Envelope, Vec<u8>)>,
-        ) -> Result<Vec<Result<SendReport, Error>>, Error> {
-            let mut out: Vec<Option<Result<SendReport, Error>>> =
-                (0..messages.len()).map(|_| None).collect();
-            <$ty>::send_all(
-                self,
-                messages.iter().map(|(e, m)| (e.clone(), Body::Bytes(m))),
-                |i, r| out[i] = Some(r),
-            )?;
-            out.into_iter()
-                .enumerate()
-                .map(|(i, r)| r.ok_or_else(|| Error::InvalidInput(format!("message {i}: no result"))))
-                .collect()
-        }
-        fn quit(&mut self) -> Result<Option<Reply>, Error> {
-            <$ty>::quit(self)
-        }
-
-        }
-    };
+impl Session for SmtpClient {
+    fn state(&self) -> &smtp_client::Session {
+        self.session()
+    }
+    fn take_transcript(&mut self) -> Vec<String> {
+        SmtpClient::take_transcript(self)
+    }
+    fn simple(&mut self, op: ops::Simple) -> Result<Reply, Error> {
+        self.execute(op)
+    }
+    fn data(&mut self, message: &[u8]) -> Result<Reply, Error> {
+        self.execute(ops::Data::new(message))
+    }
+    fn authenticate(&mut self, op: ops::Login) -> Result<Reply, Error> {
+        self.execute(op)
+    }
+    fn send(&mut self, env: Envelope, body: Body<'_>) -> Result<SendReport, Error> {
+        self.execute(ops::SendOne::new(env, body))
+    }
+    fn send_batch(
+        &mut self,
+        messages: Vec<(Envelope, Body<'_>)>,
+        on_done: &mut dyn FnMut(usize, Result<SendReport, Error>),
+    ) -> Result<(), Error> {
+        self.execute(ops::SendAll::new(messages, on_done))
+    }
+    fn quit(&mut self) -> Result<Option<Reply>, Error> {
+        SmtpClient::quit(self)
+    }
+    fn close(&mut self) {
+        SmtpClient::close(self)
+    }
 }
-
-session_for!(impl[] SmtpClient);
 
 /// The smtp-async adapters: the async client on tokio and on smol, each call blocked on
 /// through [`facade::AsyncClient`](crate::facade::AsyncClient).
 pub mod async_adapters {
     use std::marker::PhantomData;
 
-    use smtp_blocking::proto::command::{MailParams, RcptParams};
-    use smtp_blocking::proto::sasl::Credentials;
-    use smtp_blocking::{Body, Envelope, Error, Options, Reply, SendReport};
+    use smtp_blocking::{Error, Options};
 
     use crate::facade::{AsyncClient, BlockOn, OnSmol, OnTokio};
-    use crate::{Adapter, Capabilities, Session};
+    use crate::{Adapter, Session};
 
     /// The async adapters, in column order: tokio, smol.
     pub fn all() -> Vec<Box<dyn Adapter>> {
@@ -155,6 +87,4 @@ pub mod async_adapters {
             Ok(Box::new(AsyncClient::<R>::connect(server, opts)?))
         }
     }
-
-    session_for!(impl[R: BlockOn] AsyncClient<R>);
 }

@@ -1,8 +1,9 @@
-//! smtp-blocking's `SmtpClient` API, method for method, over smtp-async's client on a
-//! runtime `R` ([`OnTokio`], [`OnSmol`]): each call blocks on the async one. The blocking
-//! crate's real-server cases (`smtp-blocking/tests/real_servers/cases.rs`) run unchanged on
-//! each runtime through it (`tests/real_servers_{tokio,smol}.rs`), and so does the interop
-//! matrix (its async [`Adapter`](crate::Adapter)s).
+//! smtp-async's client on a runtime `R` ([`OnTokio`], [`OnSmol`]) as a blocking
+//! [`Session`](crate::Session): each operation of the shared layer blocks on the async
+//! client's `execute`. The real-server cases (`tests/real_servers/cases.rs`) run on each
+//! runtime through it (`tests/real_servers_{tokio,smol}.rs`) as on the blocking client
+//! (`tests/real_servers_blocking.rs`), and so does the interop matrix (its async
+//! [`Adapter`](crate::Adapter)s).
 
 use std::future::Future;
 use std::io;
@@ -10,11 +11,9 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use smtp_async::proto::Capabilities;
-use smtp_async::proto::command::{MailParams, Mechanism, RcptParams};
-use smtp_async::proto::sasl::Credentials;
 use smtp_async::{Envelope, Error, Options, Reply, SendReport};
 use smtp_blocking::Body;
+use smtp_client::ops;
 
 use smtp_async::Runtime;
 
@@ -116,126 +115,48 @@ pub struct AsyncClient<R> {
     rt: PhantomData<R>,
 }
 
-#[allow(missing_docs)]
 impl<R: BlockOn> AsyncClient<R> {
+    /// Connects on runtime `R` (greeting, EHLO/LHLO, STARTTLS per policy).
     pub fn connect(server: &str, opts: Options) -> Result<Self, Error> {
-        let inner = R::block_on(smtp_async::SmtpClient::connect_on(
-            R::runtime(),
-            server,
-            opts,
-        ))?;
         Ok(AsyncClient {
-            inner,
+            inner: R::block_on(smtp_async::SmtpClient::connect_on(
+                R::runtime(),
+                server,
+                opts,
+            ))?,
             rt: PhantomData,
         })
     }
+}
 
-    pub fn ehlo_or_helo_if_needed(&mut self) -> Result<(), Error> {
-        R::block_on(self.inner.ehlo_or_helo_if_needed())
+impl<R: BlockOn> crate::Session for AsyncClient<R> {
+    fn state(&self) -> &smtp_client::Session {
+        self.inner.session()
     }
-    pub fn ehlo(&mut self) -> Result<Reply, Error> {
-        R::block_on(self.inner.ehlo())
-    }
-    pub fn helo(&mut self) -> Result<Reply, Error> {
-        R::block_on(self.inner.helo())
-    }
-    pub fn capabilities(&self) -> Option<&Capabilities> {
-        self.inner.capabilities()
-    }
-    pub fn has_extn(&self, name: &str) -> bool {
-        self.inner.has_extn(name)
-    }
-    pub fn esmtp_features(&self) -> Vec<(String, String)> {
-        self.inner.esmtp_features()
-    }
-    pub fn greeting(&self) -> Option<&Reply> {
-        self.inner.greeting()
-    }
-    pub fn is_helo_only(&self) -> bool {
-        self.inner.is_helo_only()
-    }
-    pub fn is_encrypted(&self) -> bool {
-        self.inner.is_encrypted()
-    }
-    pub fn is_closed(&self) -> bool {
-        self.inner.is_closed()
-    }
-    pub fn take_transcript(&mut self) -> Vec<String> {
+    fn take_transcript(&mut self) -> Vec<String> {
         self.inner.take_transcript()
     }
-    pub fn verify(&mut self, address: &str) -> Result<Reply, Error> {
-        R::block_on(self.inner.verify(address))
+    fn simple(&mut self, op: ops::Simple) -> Result<Reply, Error> {
+        R::block_on(self.inner.execute(op))
     }
-    pub fn expn(&mut self, list: &str) -> Result<Reply, Error> {
-        R::block_on(self.inner.expn(list))
+    fn data(&mut self, message: &[u8]) -> Result<Reply, Error> {
+        R::block_on(self.inner.execute(ops::Data::new(message)))
     }
-    pub fn help(&mut self, topic: Option<&str>) -> Result<Reply, Error> {
-        R::block_on(self.inner.help(topic))
+    fn authenticate(&mut self, op: ops::Login) -> Result<Reply, Error> {
+        R::block_on(self.inner.execute(op))
     }
-    pub fn noop(&mut self) -> Result<Reply, Error> {
-        R::block_on(self.inner.noop())
-    }
-    pub fn rset(&mut self) -> Result<Reply, Error> {
-        R::block_on(self.inner.rset())
-    }
-    pub fn mail(&mut self, from: &str, params: MailParams) -> Result<Reply, Error> {
-        R::block_on(self.inner.mail(from, params))
-    }
-    pub fn rcpt(&mut self, to: &str, params: RcptParams) -> Result<Reply, Error> {
-        R::block_on(self.inner.rcpt(to, params))
-    }
-    pub fn data(&mut self, message: &[u8]) -> Result<Reply, Error> {
-        R::block_on(self.inner.data(message))
-    }
-    pub fn docmd(&mut self, line: &str) -> Result<Reply, Error> {
-        R::block_on(self.inner.docmd(line))
-    }
-    pub fn login(&mut self, user: &str, password: &str) -> Result<Reply, Error> {
-        R::block_on(self.inner.login(user, password))
-    }
-    pub fn login_with(
-        &mut self,
-        credentials: Credentials,
-        allowed: &[Mechanism],
-        fallback: bool,
-    ) -> Result<Reply, Error> {
-        R::block_on(self.inner.login_with(credentials, allowed, fallback))
-    }
-    pub fn auth(&mut self, mechanism: &str, credentials: Credentials) -> Result<Reply, Error> {
-        R::block_on(self.inner.auth(mechanism, credentials))
-    }
-    pub fn sendmail(
-        &mut self,
-        from: &str,
-        to: &[&str],
-        message: &[u8],
-        mail_options: MailParams,
-        rcpt_options: RcptParams,
-    ) -> Result<SendReport, Error> {
-        R::block_on(
-            self.inner
-                .sendmail(from, to, message, mail_options, rcpt_options),
-        )
-    }
-    pub fn send_message(
-        &mut self,
-        message: &[u8],
-        from: Option<&str>,
-        to: Option<&[&str]>,
-    ) -> Result<SendReport, Error> {
-        R::block_on(self.inner.send_message(message, from, to))
-    }
-    pub fn send(&mut self, env: Envelope, body: Body<'_>) -> Result<SendReport, Error> {
+    fn send(&mut self, env: Envelope, body: Body<'_>) -> Result<SendReport, Error> {
         let mut src = Source::new(body)?;
-        R::block_on(self.inner.send(env, src.body()))
+        R::block_on(self.inner.execute(ops::SendOne::new(env, src.body())))
     }
-    /// As smtp-blocking's; `on_done` is called once the batch is over, in order.
-    pub fn send_all<'b>(
+    /// `on_done` is called once the batch is over, in order (the async client's callback
+    /// must be `Send`).
+    fn send_batch(
         &mut self,
-        messages: impl IntoIterator<Item = (Envelope, Body<'b>)>,
-        mut on_done: impl FnMut(usize, Result<SendReport, Error>),
+        messages: Vec<(Envelope, Body<'_>)>,
+        on_done: &mut dyn FnMut(usize, Result<SendReport, Error>),
     ) -> Result<(), Error> {
-        let mut items: Vec<(Envelope, Source<'b>)> = messages
+        let mut items: Vec<(Envelope, Source<'_>)> = messages
             .into_iter()
             .map(|(e, b)| Ok((e, Source::new(b)?)))
             .collect::<io::Result<_>>()?;
@@ -250,10 +171,10 @@ impl<R: BlockOn> AsyncClient<R> {
         }
         r
     }
-    pub fn quit(&mut self) -> Result<Option<Reply>, Error> {
+    fn quit(&mut self) -> Result<Option<Reply>, Error> {
         R::block_on(self.inner.quit())
     }
-    pub fn close(&mut self) {
+    fn close(&mut self) {
         self.inner.close()
     }
 }

@@ -19,9 +19,10 @@ pub mod scenarios;
 pub mod spec;
 pub mod store;
 
-use smtp_blocking::proto::command::{MailParams, RcptParams};
-use smtp_blocking::proto::sasl::Credentials;
 pub use smtp_blocking::{Body, Envelope, Error, Options, Reply, SendReport, proto::Capabilities};
+use smtp_client::ops;
+use smtp_proto::command::{MailParams, Mechanism, RcptParams};
+use smtp_proto::sasl::Credentials;
 
 /// A client library under test: how to open a session. Implemented once per adapter
 /// (blocking, and each async runtime via `block_on`).
@@ -33,45 +34,120 @@ pub trait Adapter: Sync {
     fn connect(&self, server: &str, opts: Options) -> Result<Box<dyn Session + '_>, Error>;
 }
 
-/// One client session, with the smtp-blocking API and types (the async adapters have
-/// the same method names and types, as `async fn`s; their impl blocks on each call).
+/// One client session under test. An adapter implements only the required methods, each
+/// a call of its `execute` with an operation of the shared client layer
+/// ([`smtp_client::ops`]); the smtplib-style calls the scenarios use are provided here
+/// once, on top of those operations, so the API is not restated per adapter.
 pub trait Session {
-    /// The greeting reply.
-    fn greeting(&self) -> Option<Reply>;
-    /// The capabilities of the last EHLO/LHLO.
-    fn capabilities(&self) -> Option<Capabilities>;
-    /// Whether the extension was advertised (case-insensitive).
-    fn has_extn(&self, name: &str) -> bool;
-    /// Implicit TLS or STARTTLS done.
-    fn is_encrypted(&self) -> bool;
-    /// The session is over.
-    fn is_closed(&self) -> bool;
+    /// The shared layer's state of this session (greeting, capabilities, TLS, ...).
+    fn state(&self) -> &smtp_client::Session;
     /// The transcript so far (with `Options::record_transcript`).
     fn take_transcript(&mut self) -> Vec<String>;
-    /// `EHLO` again.
-    fn ehlo(&mut self) -> Result<Reply, Error>;
-    /// `VRFY`.
-    fn verify(&mut self, address: &str) -> Result<Reply, Error>;
-    /// `EXPN`.
-    fn expn(&mut self, list: &str) -> Result<Reply, Error>;
-    /// `HELP [topic]`.
-    fn help(&mut self, topic: Option<&str>) -> Result<Reply, Error>;
-    /// `NOOP`.
-    fn noop(&mut self) -> Result<Reply, Error>;
-    /// `RSET`.
-    fn rset(&mut self) -> Result<Reply, Error>;
-    /// Low-level `MAIL FROM`.
-    fn mail(&mut self, from: &str, params: MailParams) -> Result<Reply, Error>;
-    /// Low-level `RCPT TO`.
-    fn rcpt(&mut self, to: &str, params: RcptParams) -> Result<Reply, Error>;
-    /// Low-level `DATA` + message.
+    /// Runs a one-reply command ([`ops::Simple`]).
+    fn simple(&mut self, op: ops::Simple) -> Result<Reply, Error>;
+    /// Runs low-level `DATA` + message ([`ops::Data`]).
     fn data(&mut self, message: &[u8]) -> Result<Reply, Error>;
+    /// Runs an authentication ([`ops::Login`]).
+    fn authenticate(&mut self, op: ops::Login) -> Result<Reply, Error>;
+    /// Sends one message ([`ops::SendOne`]).
+    fn send(&mut self, env: Envelope, body: Body<'_>) -> Result<SendReport, Error>;
+    /// Sends several messages on this connection ([`ops::SendAll`], pipelined);
+    /// `on_done(index, result)` for each.
+    fn send_batch(
+        &mut self,
+        messages: Vec<(Envelope, Body<'_>)>,
+        on_done: &mut dyn FnMut(usize, Result<SendReport, Error>),
+    ) -> Result<(), Error>;
+    /// `QUIT` and close ([`ops::Quit`]).
+    fn quit(&mut self) -> Result<Option<Reply>, Error>;
+    /// Closes without QUIT.
+    fn close(&mut self);
+
+    /// The greeting reply.
+    fn greeting(&self) -> Option<&Reply> {
+        self.state().greeting()
+    }
+    /// The capabilities of the last EHLO/LHLO.
+    fn capabilities(&self) -> Option<&Capabilities> {
+        self.state().capabilities()
+    }
+    /// Whether the extension was advertised (case-insensitive).
+    fn has_extn(&self, name: &str) -> bool {
+        self.state().has_extn(name)
+    }
+    /// The advertised extensions and their parameters.
+    fn esmtp_features(&self) -> Vec<(String, String)> {
+        self.state().esmtp_features()
+    }
+    /// Whether the session fell back to HELO.
+    fn is_helo_only(&self) -> bool {
+        self.state().is_helo_only()
+    }
+    /// Implicit TLS or STARTTLS done.
+    fn is_encrypted(&self) -> bool {
+        self.state().is_encrypted()
+    }
+    /// The session is over.
+    fn is_closed(&self) -> bool {
+        self.state().is_closed()
+    }
+    /// `EHLO` again.
+    fn ehlo(&mut self) -> Result<Reply, Error> {
+        self.simple(ops::Simple::ehlo())
+    }
+    /// `HELO`.
+    fn helo(&mut self) -> Result<Reply, Error> {
+        self.simple(ops::Simple::helo())
+    }
+    /// `VRFY`.
+    fn verify(&mut self, address: &str) -> Result<Reply, Error> {
+        self.simple(ops::Simple::verify(address)?)
+    }
+    /// `EXPN`.
+    fn expn(&mut self, list: &str) -> Result<Reply, Error> {
+        self.simple(ops::Simple::expn(list)?)
+    }
+    /// `HELP [topic]`.
+    fn help(&mut self, topic: Option<&str>) -> Result<Reply, Error> {
+        self.simple(ops::Simple::help(topic)?)
+    }
+    /// `NOOP`.
+    fn noop(&mut self) -> Result<Reply, Error> {
+        self.simple(ops::Simple::noop())
+    }
+    /// `RSET`.
+    fn rset(&mut self) -> Result<Reply, Error> {
+        self.simple(ops::Simple::rset())
+    }
+    /// Low-level `MAIL FROM`.
+    fn mail(&mut self, from: &str, params: MailParams) -> Result<Reply, Error> {
+        self.simple(ops::Simple::mail(from, params)?)
+    }
+    /// Low-level `RCPT TO`.
+    fn rcpt(&mut self, to: &str, params: RcptParams) -> Result<Reply, Error> {
+        self.simple(ops::Simple::rcpt(to, params)?)
+    }
     /// A raw command line.
-    fn docmd(&mut self, line: &str) -> Result<Reply, Error>;
-    /// AUTH with the strongest mechanism offered.
-    fn login(&mut self, user: &str, password: &str) -> Result<Reply, Error>;
+    fn docmd(&mut self, line: &str) -> Result<Reply, Error> {
+        self.simple(ops::Simple::docmd(line)?)
+    }
+    /// AUTH with the strongest password mechanism offered.
+    fn login(&mut self, user: &str, password: &str) -> Result<Reply, Error> {
+        self.authenticate(ops::Login::password(user, password))
+    }
+    /// AUTH with the strongest of `allowed`.
+    fn login_with(
+        &mut self,
+        credentials: Credentials,
+        allowed: &[Mechanism],
+        fallback: bool,
+    ) -> Result<Reply, Error> {
+        self.authenticate(ops::Login::ranked(credentials, allowed, fallback))
+    }
     /// AUTH with the named mechanism.
-    fn auth(&mut self, mechanism: &str, credentials: Credentials) -> Result<Reply, Error>;
+    fn auth(&mut self, mechanism: &str, credentials: Credentials) -> Result<Reply, Error> {
+        self.authenticate(ops::Login::named(mechanism, credentials)?)
+    }
     /// smtplib's `sendmail`.
     fn sendmail(
         &mut self,
@@ -80,24 +156,31 @@ pub trait Session {
         message: &[u8],
         mail_options: MailParams,
         rcpt_options: RcptParams,
-    ) -> Result<SendReport, Error>;
-    /// One message with a prepared envelope.
-    fn send(&mut self, env: Envelope, body: Body<'_>) -> Result<SendReport, Error>;
-    /// Several messages on this connection; one result per message, in order. The
-    /// default sends them one after the other with [`send`](Self::send); smtp-blocking
-    /// overrides it with its pipelined `send_all`.
-    fn send_all(
-        &mut self,
-        messages: Vec<(Envelope, Vec<u8>)>,
-    ) -> Result<Vec<Result<SendReport, Error>>, Error> {
-        let mut out = Vec::new();
-        for (env, m) in messages {
-            out.push(self.send(env, Body::Bytes(&m)));
-        }
-        Ok(out)
+    ) -> Result<SendReport, Error> {
+        let env = smtp_client::sendmail_envelope(from, to, mail_options, rcpt_options)?;
+        self.send(env, Body::Bytes(message))
     }
-    /// `QUIT` and close.
-    fn quit(&mut self) -> Result<Option<Reply>, Error>;
+    /// smtplib's `send_message`.
+    fn send_message(
+        &mut self,
+        message: &[u8],
+        from: Option<&str>,
+        to: Option<&[&str]>,
+    ) -> Result<SendReport, Error> {
+        let (env, content) = smtp_client::message_envelope(message, from, to)?;
+        self.send(env, Body::Bytes(&content))
+    }
+    /// smtp-blocking's `send_all`, for any adapter.
+    fn send_all<'b>(
+        &mut self,
+        messages: impl IntoIterator<Item = (Envelope, Body<'b>)>,
+        mut on_done: impl FnMut(usize, Result<SendReport, Error>),
+    ) -> Result<(), Error>
+    where
+        Self: Sized,
+    {
+        self.send_batch(messages.into_iter().collect(), &mut on_done)
+    }
 }
 
 /// The result of one scenario on one server with one adapter.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use smtp_blocking::proto::command::{Envid, MailParams, Mailbox, Notify, Orcpt, RcptParams, Ret};
 use smtp_blocking::proto::sasl::Credentials;
 use smtp_blocking::proto::session::{AuthError, RcptStatus, Stage, UsageError};
-use smtp_blocking::{Body, Error, Reply, SendReport, TlsPolicy, envelope};
+use smtp_blocking::{Body, Envelope, Error, Reply, SendReport, TlsPolicy, envelope};
 
 use crate::spec::{Feature, ServerSpec};
 use crate::store::Store;
@@ -449,7 +449,14 @@ fn multi(a: &dyn Adapter, spec: &ServerSpec, addr: &str, want_pipelining: bool) 
         })
         .collect();
     let msgs: Vec<Vec<u8>> = batch.iter().map(|(_, m)| m.clone()).collect();
-    let results = s.send_all(batch).map_err(|err| e(&err))?;
+    let mut results = Vec::new();
+    let bodies: Vec<(Envelope, Body<'_>)> = batch
+        .iter()
+        .map(|(env, m)| (env.clone(), Body::Bytes(m)))
+        .collect();
+    s.send_batch(bodies, &mut |_, r| results.push(r))
+        .map_err(|err| e(&err))?;
+    ensure!(results.len() == batch.len(), "{} results", results.len());
     for (i, r) in results.iter().enumerate() {
         let r = r
             .as_ref()

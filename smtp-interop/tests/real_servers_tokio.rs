@@ -6,5 +6,5 @@ mod adapter {
     pub(crate) type SmtpClient = smtp_interop::facade::AsyncClient<smtp_interop::facade::OnTokio>;
 }
 
-#[path = "../../smtp-blocking/tests/real_servers/cases.rs"]
+#[path = "real_servers/cases.rs"]
 mod cases;

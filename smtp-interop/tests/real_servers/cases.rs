@@ -3,9 +3,9 @@
 //! (see `scripts/servers/README.md`). `scripts/test-all` starts them, sources their
 //! `SMTP_TEST_*` variables and runs `cargo test --workspace -- --ignored`.
 //!
-//! Written once for every adapter: `smtp-blocking/tests/real_servers.rs` runs them on the
-//! blocking client, and `smtp-async/tests/real_servers_{tokio,smol}.rs` on the async client
-//! behind the same API (`crate::adapter`).
+//! Written once for every adapter: `smtp-interop/tests/real_servers_blocking.rs` runs them
+//! on the blocking client, and `real_servers_{tokio,smol}.rs` on the async client through
+//! `smtp_interop::facade` (`crate::adapter`).
 //!
 //! Every test is `#[ignore]`d, so a plain `cargo test` needs no server. Run with
 //! `--ignored`, a test whose variable is missing fails (it does not skip): the servers
@@ -24,8 +24,12 @@ use smtp_blocking::{
     TlsPolicy, envelope,
 };
 
-// The client under test: smtp-blocking's, or the async client behind the same API.
+// The client under test: smtp-blocking's, or the async client on tokio or smol; the
+// smtplib-style calls on either come from `smtp_interop::Session` (the shared layer's
+// operations), or are smtp-blocking's own.
 use crate::adapter::{Body, SmtpClient};
+#[allow(unused_imports)]
+use smtp_interop::Session as _;
 
 // ---------------------------------------------------------------- environment
 
