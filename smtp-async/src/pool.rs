@@ -121,27 +121,18 @@ impl Endpoint {
 
     /// The pool key: every setting of the connection (where, how securely, with which
     /// deadlines) and as whom (the password as a hash, so it is not kept twice in clear).
+    /// The options enter through their derived `Debug`, so a field added to [`Options`]
+    /// (or to the core's `Config` inside it) is part of the key without anyone listing it.
     fn rekey(&mut self) {
-        let o = &self.options;
         let login = self.login.as_ref().map(|(user, password)| {
             let mut h = DefaultHasher::new();
             password.hash(&mut h);
             (user.clone(), h.finish())
         });
         self.key = format!(
-            "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}|{}|{:?}",
+            "{}|{:?}|{:?}",
             self.server.to_ascii_lowercase(),
-            o.core.dialect,
-            o.core.tls,
-            o.tls_options,
-            o.helo_name,
-            o.source_address,
-            o.core.allow_plaintext_auth,
-            o.core.allow_helo_fallback,
-            o.core.timeouts,
-            o.connect_timeout,
-            o.tls_handshake_timeout,
-            o.record_transcript,
+            self.options,
             login,
         );
     }
