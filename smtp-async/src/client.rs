@@ -598,7 +598,7 @@ async fn start_tls(
             *io = Some(s);
             Ok(())
         }
-        Timed::Done(Err(e)) => Err(Error::Tls(e)),
+        Timed::Done(Err(e)) => Err(Error::tls(e)),
         Timed::TimedOut => Err(Error::Timeout(TimeoutPhase::TlsHandshake)),
     }
 }

@@ -143,7 +143,7 @@ impl Transport {
             )));
         };
         let conn =
-            ClientConnection::new(config, name).map_err(|e| Error::Tls(io::Error::other(e)))?;
+            ClientConnection::new(config, name).map_err(|e| Error::tls(io::Error::other(e)))?;
         let mut tls = StreamOwned::new(conn, sock);
         while tls.conn.is_handshaking() {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -161,7 +161,7 @@ impl Transport {
                 {
                     return Err(Error::Timeout(TimeoutPhase::TlsHandshake));
                 }
-                Err(e) => return Err(Error::Tls(e)),
+                Err(e) => return Err(Error::tls(e)),
             }
         }
         *self = Transport::Tls(Box::new(tls));

@@ -76,7 +76,11 @@ fn refused_and_failed_exit_1_with_one_line() {
     let addr = server.addr().to_string();
     let (code, _, err) = run(&["--server", &addr, "--starttls", "--to", "x@example.test"]);
     assert_eq!(code, 1);
-    assert!(err.starts_with("send: TLS unavailable"), "{err}");
+    assert!(
+        err.starts_with("send: TLS is required but the server does not offer STARTTLS"),
+        "{err}"
+    );
+    assert!(err.contains("TlsPolicy::Never"), "{err}");
 
     // Nothing listening.
     let (code, _, err) = run(&[

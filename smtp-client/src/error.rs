@@ -67,8 +67,13 @@ pub enum Error {
     /// The server closed the service with 421 (peer).
     #[error("server is closing the service: {0}")]
     ServiceClosing(Reply),
-    /// TLS was required but the server does not offer STARTTLS or refused it (peer).
-    #[error("TLS unavailable{}", .0.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
+    /// TLS was required but the server does not offer STARTTLS or refused it (peer; the
+    /// message says how to send without TLS when that is what the caller wants).
+    #[error(
+        "TLS is required but {}; to send without it, set the TLS policy (Options::core.tls) \
+         to TlsPolicy::Opportunistic or TlsPolicy::Never",
+        match .0 { Some(r) => format!("the server refused STARTTLS: {r}"), None => "the server does not offer STARTTLS".to_owned() }
+    )]
     TlsUnavailable(Option<Reply>),
     /// The TLS handshake failed, e.g. an unverifiable certificate (peer, or the caller's
     /// trust settings).
@@ -119,16 +124,14 @@ pub enum Error {
         /// Why.
         source: AuthError,
     },
-    /// The server does not advertise an extension the call needs (smtplib's
-    /// `SMTPNotSupportedError`).
-    #[error("the server does not support {0}")]
+    /// The call needs an extension the server does not advertise, such as SMTPUTF8 for a
+    /// non-ASCII address or BINARYMIME for a binary body (caller: do not ask this server
+    /// for it; smtplib's `SMTPNotSupportedError`).
+    #[error("the server does not support {0}, which this message needs")]
     NotSupported(String),
-    /// A reply to a simple command was negative (peer; smtplib's `SMTPResponseException`).
-    #[error("command refused: {0}")]
-    Refused(Reply),
     /// API misuse or invalid input (caller).
     #[error(transparent)]
-    Usage(#[from] UsageError),
+    Usage(UsageError),
     /// An earlier call on this connection was cancelled mid-operation (an async future
     /// dropped before it finished): the connection was closed, since the server's state
     /// is unknown, and it cannot be used again (caller).
@@ -142,13 +145,32 @@ pub enum Error {
     Io(#[from] io::Error),
 }
 
+impl From<UsageError> for Error {
+    /// A usage error of the core; "not advertised" becomes [`Error::NotSupported`].
+    fn from(e: UsageError) -> Error {
+        match e {
+            UsageError::NotAdvertised(ext) => Error::NotSupported(ext.to_owned()),
+            e => Error::Usage(e),
+        }
+    }
+}
+
 impl Error {
+    /// A failed TLS handshake, its message made readable (certificate problems say what
+    /// is wrong and what to set; never rustls' `Debug` text).
+    pub fn tls(e: io::Error) -> Error {
+        Error::Tls(crate::tls_error::describe(e))
+    }
+
     /// Whose fault this is.
     pub fn fault(&self) -> Fault {
         match self {
             Error::DeliveryUnknown { source, .. } => source.fault(),
             Error::Connect { .. } | Error::Timeout(_) | Error::Io(_) => Fault::Io,
-            Error::Usage(_) | Error::InvalidInput(_) | Error::Cancelled => Fault::Caller,
+            Error::Usage(_)
+            | Error::InvalidInput(_)
+            | Error::Cancelled
+            | Error::NotSupported(_) => Fault::Caller,
             Error::Auth { source, .. } => match source {
                 AuthError::Rejected { .. } => Fault::Peer,
                 AuthError::Sasl(e) if e.fault() == smtp_proto::sasl::Fault::Server => Fault::Peer,
@@ -163,7 +185,6 @@ impl Error {
         match self {
             Error::HeloRefused(r)
             | Error::ServiceClosing(r)
-            | Error::Refused(r)
             | Error::SenderRefused { reply: r, .. }
             | Error::DataRefused { reply: r, .. } => Some(r),
             Error::TlsUnavailable(r) => r.as_ref(),

@@ -45,6 +45,7 @@ mod report;
 mod session;
 mod target;
 mod tls;
+mod tls_error;
 
 pub use batch::{Batch, envelope, message_envelope, sendmail_envelope, with_cause};
 pub use body::{BODY_CHUNK, Body, Feeds, Segments};

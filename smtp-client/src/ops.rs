@@ -435,7 +435,7 @@ where
                 // The session is over: settle what is queued, then stop.
                 Err(UsageError::Closed) => self.closed = true,
                 // This message cannot be sent (the core is unchanged): say so, go on.
-                Err(e) => (self.on_done)(i, Err(Error::Usage(e))),
+                Err(e) => (self.on_done)(i, Err(e.into())),
             }
         }
     }

@@ -98,7 +98,7 @@ pub(crate) fn classify(
     for r in &o.recipients {
         if let RcptStatus::NotDelivered(f) | RcptStatus::Unknown(f) = &r.status {
             let cause = match f {
-                Failure::Usage(u) => Error::Usage(u.clone()),
+                Failure::Usage(u) => u.clone().into(),
                 Failure::ServiceClosing(rep) => Error::ServiceClosing(rep.clone()),
                 _ => close.map_or(
                     Error::Usage(smtp_proto::session::UsageError::Closed),

@@ -146,7 +146,7 @@ impl Session {
     pub(crate) fn usage(&self, e: smtp_proto::session::UsageError) -> Error {
         match e {
             smtp_proto::session::UsageError::Closed => self.closed_error(),
-            e => Error::Usage(e),
+            e => e.into(),
         }
     }
 
