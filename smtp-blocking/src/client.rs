@@ -32,8 +32,26 @@ impl SmtpClient {
     /// LMTP, 465 for implicit TLS), trying every resolved address, and runs the greeting,
     /// EHLO and STARTTLS.
     pub fn connect(server: &str, opts: Options) -> Result<SmtpClient, Error> {
+        let mut c = Self::open(server, opts)?;
+        c.execute(Ready)?;
+        Ok(c)
+    }
+
+    /// Opens the connection only: no greeting is read yet. The first call (say
+    /// [`ehlo_or_helo_if_needed`](Self::ehlo_or_helo_if_needed)) runs the greeting, EHLO and
+    /// STARTTLS; when that fails, the client is still there to show its
+    /// [`take_transcript`](Self::take_transcript) (swaks' `--quit-after connect` is `open`
+    /// then [`close`](Self::close)).
+    pub fn open(server: &str, opts: Options) -> Result<SmtpClient, Error> {
         let target = Target::parse(server, opts.default_port())?;
-        Self::connect_to(target, opts)
+        let tcp = connect_tcp(&target, opts.connect_timeout, opts.source_address)?;
+        let local = tcp.local_addr().ok().map(|a| a.ip());
+        Self::wrap(
+            Transport::Plain(Socket::Tcp(tcp)),
+            &target.host,
+            local,
+            &opts,
+        )
     }
 
     /// [`connect`](Self::connect) to an IP address (port 25, 24 or 465 as above).
@@ -77,14 +95,23 @@ impl SmtpClient {
         local: Option<IpAddr>,
         opts: &Options,
     ) -> Result<SmtpClient, Error> {
+        let mut c = Self::wrap(io, host, local, opts)?;
+        c.execute(Ready)?;
+        Ok(c)
+    }
+
+    fn wrap(
+        io: Transport,
+        host: &str,
+        local: Option<IpAddr>,
+        opts: &Options,
+    ) -> Result<SmtpClient, Error> {
         let session = Session::new(opts, host, local, Instant::now())?;
-        let mut c = SmtpClient {
+        Ok(SmtpClient {
             session,
             io,
             buf: vec![0; 16 * 1024],
-        };
-        c.execute(Ready)?;
-        Ok(c)
+        })
     }
 
     /// Runs any [`Operation`] of the shared layer over this connection (every method

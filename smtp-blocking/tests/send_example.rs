@@ -112,3 +112,48 @@ fn stdin_body_with_server() {
         b"Subject: from stdin\r\n\r\nhi\r\n"
     );
 }
+
+#[test]
+fn no_tls_flag_means_plaintext() {
+    // The server offers STARTTLS with a certificate the default roots do not trust.
+    let server = TestServer::start(Script {
+        starttls: true,
+        ..Script::default()
+    });
+    let addr = server.addr().to_string();
+    let (code, out, err) = run(&["--server", &addr, "--to", "x@example.test", "-v"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("x@example.test\taccepted\t250"), "{out}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("S: 250") && l.ends_with("STARTTLS")),
+        "{err}"
+    );
+    assert!(
+        !err.contains("C: STARTTLS"),
+        "no flag must mean plaintext: {err}"
+    );
+
+    // --starttls-optional tries it, and the unverifiable certificate fails the session.
+    let (code, _, err) = run(&[
+        "--server",
+        &addr,
+        "--starttls-optional",
+        "--to",
+        "x@example.test",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not signed by a trusted authority"), "{err}");
+}
+
+#[test]
+fn verbose_shows_the_transcript_of_a_session_that_fails_early() {
+    let server =
+        TestServer::start(Script::default().rule(Rule::reply("GREETING", "554 5.3.2 go away")));
+    let addr = server.addr().to_string();
+    let (code, _, err) = run(&["--server", &addr, "--to", "x@example.test", "-v"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("S: 554 5.3.2 go away"), "{err}");
+    assert!(err.contains("C: QUIT"), "{err}");
+    assert!(err.lines().last().unwrap().starts_with("send: "), "{err}");
+}

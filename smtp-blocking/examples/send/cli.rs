@@ -9,7 +9,11 @@ use std::time::Duration;
 use smtp_blocking::{Dialect, Error, Options, SmtpClient, TlsOptions, TlsPolicy};
 use smtp_test_server::{CA_PEM, Script, TestServer};
 
-const USAGE: &str = "usage: send [--server HOST[:PORT]] [--lmtp] [--tls] [--starttls | --starttls-optional] [--ca-file PEM] [--user U --password P] [--helo NAME] [--from ADDR] [--to ADDR]... [--body-file FILE] [--timeout SECS] [-v]";
+const USAGE: &str = "usage: send [--server HOST[:PORT]] [--lmtp] [--tls | --starttls | --starttls-optional] [--ca-file PEM] [--user U --password P] [--helo NAME] [--from ADDR] [--to ADDR]... [--body-file FILE] [--timeout SECS] [-v]
+  TLS: none of the flags = plaintext; --tls = implicit TLS (port 465); --starttls = STARTTLS
+  required; --starttls-optional = STARTTLS when offered, plaintext otherwise. Certificates
+  are always verified (--ca-file for a private CA).
+  -v prints the transcript (AUTH redacted), also when the session fails before it is ready.";
 
 /// Parsed command line.
 #[derive(Debug, Default)]
@@ -127,8 +131,9 @@ fn send(
         opts = opts.with_timeout(t);
     }
     opts.core.dialect = if a.lmtp { Dialect::Lmtp } else { Dialect::Smtp };
-    // No TLS flag: STARTTLS when offered (verified), plaintext otherwise.
-    opts.core.tls = a.tls.unwrap_or(TlsPolicy::Opportunistic);
+    // No TLS flag: plaintext, as swaks, curl and smtplib do; --starttls-optional is
+    // STARTTLS when offered (verified), plaintext otherwise.
+    opts.core.tls = a.tls.unwrap_or(TlsPolicy::Never);
     opts.helo_name = a.helo.clone();
     opts.record_transcript = true;
     if let Some(ca) = &a.ca_file {
@@ -178,7 +183,10 @@ fn send(
 
     let mut client = None;
     let result = (|| {
-        let c = client.insert(SmtpClient::connect(&server, opts)?);
+        // Open first, so that a failure in the greeting, EHLO or TLS still leaves the
+        // transcript to print.
+        let c = client.insert(SmtpClient::open(&server, opts)?);
+        c.ehlo_or_helo_if_needed()?;
         if let (Some(u), Some(p)) = (&a.user, &a.password) {
             c.login(u, p)?;
         }
