@@ -154,6 +154,20 @@ impl SmtpClient {
         Self::start(rt, stream, target.host, local, opts, None).await
     }
 
+    /// Opens the connection on runtime `rt` only: no greeting is read yet. The first call
+    /// (say [`ehlo_or_helo_if_needed`](Self::ehlo_or_helo_if_needed)) runs the greeting,
+    /// EHLO and STARTTLS; when that fails, the client is still there to show its
+    /// [`take_transcript`](Self::take_transcript).
+    pub async fn open_on(
+        rt: &'static dyn Runtime,
+        server: &str,
+        opts: Options,
+    ) -> Result<SmtpClient, Error> {
+        let target = Target::parse(server, opts.default_port())?;
+        let (stream, local) = connect_tcp(rt, &target, &opts).await?;
+        Self::wrap(rt, stream, target.host, local, &opts, None)
+    }
+
     /// Runs a session over a stream the caller connected: a proxy tunnel, a Unix socket,
     /// an in-memory pipe. `host` is the name certificates are verified against. When TLS
     /// is needed (STARTTLS or [`TlsPolicy::Implicit`](crate::TlsPolicy::Implicit)),
@@ -218,17 +232,27 @@ impl SmtpClient {
         opts: Options,
         upgrade: Option<TlsUpgrade>,
     ) -> Result<SmtpClient, Error> {
-        let session = Session::new(&opts, host, local, Instant::now())?;
-        let mut c = SmtpClient {
-            session,
+        let mut c = Self::wrap(rt, io, host, local, &opts, upgrade)?;
+        c.execute(Ready).await?;
+        Ok(c)
+    }
+
+    fn wrap(
+        rt: &'static dyn Runtime,
+        io: BoxStream,
+        host: String,
+        local: Option<IpAddr>,
+        opts: &Options,
+        upgrade: Option<TlsUpgrade>,
+    ) -> Result<SmtpClient, Error> {
+        Ok(SmtpClient {
+            session: Session::new(opts, host, local, Instant::now())?,
             io: Some(io),
             rt,
             upgrade,
             buf: vec![0; READ_BUF].into_boxed_slice(),
             busy: false,
-        };
-        c.execute(Ready).await?;
-        Ok(c)
+        })
     }
 
     /// Whether the connection can take another command: not closed, and no earlier
