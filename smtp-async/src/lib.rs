@@ -54,7 +54,8 @@ pub use runtime::{AsyncStream, BoxStream, Runtime};
 
 pub use smtp_client::{self as client_layer, proto};
 pub use smtp_client::{
-    BodyType, Dialect, Envelope, Error, ExtractedEnvelope, Fault, Options, Phase, RecipientResult,
-    Reply, SendReport, TRANSCRIPT_TARGET, Target, TimeoutPhase, Timeouts, TlsOptions, TlsPolicy,
-    default_client_name, envelope, extract_envelope, strip_headers,
+    BodyType, Dialect, Envelope, Error, ExtractedEnvelope, Fault, Options, Phase, RateLimit,
+    RecipientResult, Reply, RetryPolicy, SendReport, TRANSCRIPT_TARGET, Target, TimeoutPhase,
+    Timeouts, TlsOptions, TlsPolicy, default_client_name, envelope, extract_envelope,
+    strip_headers,
 };

@@ -11,7 +11,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use smtp_client::proto::session::{Envelope, UsageError};
-use smtp_client::{Error, Options, SendReport, Target, TlsPolicy};
+use smtp_client::{Error, Options, RateLimit, RetryPolicy, SendReport, Target, TlsPolicy};
 
 use crate::client::{Body, SmtpClient};
 use crate::runtime::Runtime;
@@ -55,6 +55,16 @@ pub struct PoolConfig {
     /// of data went unanswered, and never for a [`Body::Reader`] body (it cannot be read
     /// twice).
     pub retry_on_dead_connection: bool,
+    /// Retries with backoff after a failure that left the message undelivered
+    /// ([`Error::is_retry_safe`]: the connection failed or was refused before the end of
+    /// data, or a 421), each on a fresh connection. Default [`RetryPolicy::never`]: a
+    /// send fails at once, and the caller decides. A message whose end of data went
+    /// unanswered is never sent again; a [`Body::Reader`] body is never retried.
+    pub retry: RetryPolicy,
+    /// Messages per second per [`Endpoint`] at most (a token bucket with bursts of
+    /// [`max_connections`](Self::max_connections)); `None` (the default) for no limit.
+    /// Sends over the rate wait.
+    pub max_rate: Option<f64>,
 }
 
 impl Default for PoolConfig {
@@ -66,6 +76,8 @@ impl Default for PoolConfig {
             check_after: Duration::from_secs(1),
             check_timeout: Duration::from_secs(5),
             retry_on_dead_connection: true,
+            retry: RetryPolicy::never(),
+            max_rate: None,
         }
     }
 }
@@ -146,6 +158,7 @@ struct Idle {
 struct PerKey {
     idle: Mutex<Vec<Idle>>,
     permits: async_lock::Semaphore,
+    rate: Mutex<Option<RateLimit>>,
 }
 
 struct Inner {
@@ -218,16 +231,23 @@ impl Pool {
         let mut keys = lock(&self.inner.keys);
         keys.entry(ep.key.clone())
             .or_insert_with(|| {
+                let cfg = &self.inner.cfg;
+                let burst = u32::try_from(cfg.max_connections.max(1)).unwrap_or(u32::MAX);
                 Arc::new(PerKey {
                     idle: Mutex::new(Vec::new()),
-                    permits: async_lock::Semaphore::new(self.inner.cfg.max_connections.max(1)),
+                    permits: async_lock::Semaphore::new(cfg.max_connections.max(1)),
+                    rate: Mutex::new(
+                        cfg.max_rate
+                            .map(|r| RateLimit::new(r, burst, Instant::now())),
+                    ),
                 })
             })
             .clone()
     }
 
     /// Sends one message to `ep` over a pooled connection. For [`Body::Bytes`] the size
-    /// and 8-bit content are declared. Results are [`SmtpClient::send`]'s.
+    /// and 8-bit content are declared. Results are [`SmtpClient::send`]'s, after the
+    /// retries [`PoolConfig::retry`] allows.
     ///
     /// Cancel-safe in the pool's sense: dropping the future drops the connection it was
     /// using (never reused) and frees its slot.
@@ -237,10 +257,38 @@ impl Pool {
         env: Envelope,
         body: Body<'_>,
     ) -> Result<SendReport, Error> {
+        let Some(bytes) = body.bytes() else {
+            return self.send_once(ep, env, body).await;
+        };
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let e = match self.send_once(ep, env.clone(), Body::Bytes(bytes)).await {
+                Err(e) if !self.is_closed() => e,
+                r => return r,
+            };
+            let Some(wait) = self.inner.cfg.retry.backoff(attempts, &e, random_unit()) else {
+                return Err(e);
+            };
+            if let Some(at) = Instant::now().checked_add(wait) {
+                self.inner.rt.sleep_until(at).await;
+            }
+        }
+    }
+
+    /// One attempt: the rate limit, a connection, the send (and the immediate retry on a
+    /// fresh connection when a reused one turns out dead).
+    async fn send_once(
+        &self,
+        ep: &Endpoint,
+        env: Envelope,
+        body: Body<'_>,
+    ) -> Result<SendReport, Error> {
         if self.is_closed() {
             return Err(Error::Usage(UsageError::Closed));
         }
         let pk = self.per_key(ep);
+        self.wait_for_rate(&pk).await;
         let _permit = pk.permits.acquire().await;
         if self.is_closed() {
             return Err(Error::Usage(UsageError::Closed));
@@ -268,6 +316,20 @@ impl Pool {
         };
         self.checkin(&pk, client).await;
         result
+    }
+
+    /// Waits until the endpoint's rate limit gives a token.
+    async fn wait_for_rate(&self, pk: &PerKey) {
+        loop {
+            let wait = match lock(&pk.rate).as_mut() {
+                Some(r) => r.acquire(Instant::now()),
+                None => Ok(()),
+            };
+            match wait {
+                Ok(()) => return,
+                Err(at) => self.inner.rt.sleep_until(at).await,
+            }
+        }
     }
 
     /// An idle connection that passes the checks, or a new one; whether it was reused.
@@ -427,6 +489,14 @@ async fn join_all<F: Future<Output = ()>>(futs: impl Iterator<Item = F>) {
         }
     })
     .await
+}
+
+/// A random number in `[0, 1]` for the retry jitter (std's randomly keyed hasher: no
+/// cryptographic strength needed).
+fn random_unit() -> f64 {
+    use std::hash::BuildHasher;
+    let x = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
+    (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Locks a mutex, recovering from a poisoned one (the data is a list of connections).

@@ -39,13 +39,16 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod retrying;
 mod transport;
 
 pub use client::{Body, SmtpClient};
+pub use retrying::Retrying;
 
 pub use smtp_client::{self as client_layer, proto};
 pub use smtp_client::{
-    BodyType, Dialect, Envelope, Error, ExtractedEnvelope, Fault, Options, Phase, RecipientResult,
-    Reply, SendReport, TRANSCRIPT_TARGET, Target, TimeoutPhase, Timeouts, TlsOptions, TlsPolicy,
-    default_client_name, envelope, extract_envelope, strip_headers,
+    BodyType, Dialect, Envelope, Error, ExtractedEnvelope, Fault, Options, Phase, RateLimit,
+    RecipientResult, Reply, RetryPolicy, SendReport, TRANSCRIPT_TARGET, Target, TimeoutPhase,
+    Timeouts, TlsOptions, TlsPolicy, default_client_name, envelope, extract_envelope,
+    strip_headers,
 };

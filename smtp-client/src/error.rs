@@ -223,8 +223,26 @@ impl Error {
     /// unanswered) nor for the server's other verdicts. A pool uses it to retry on a fresh connection when a reused one
     /// turns out to be dead.
     pub fn is_retry_safe(&self) -> bool {
+        /// Phases whose failure leaves nothing delivered: the end of data is not yet
+        /// answered (its own phase is `DataDone`).
+        fn before_end_of_data(p: Phase) -> bool {
+            matches!(
+                p,
+                Phase::Greeting
+                    | Phase::Ehlo
+                    | Phase::StartTls
+                    | Phase::Auth
+                    | Phase::Mail
+                    | Phase::Rcpt
+                    | Phase::DataInit
+                    | Phase::DataBlock
+            )
+        }
         match self {
-            Error::ServerDisconnected(_) | Error::ServiceClosing(_) | Error::Io(_) => true,
+            Error::ServerDisconnected(p) => *p != Phase::DataDone,
+            Error::ServiceClosing(_) | Error::Io(_) | Error::Connect { .. } => true,
+            Error::Timeout(TimeoutPhase::Connect | TimeoutPhase::TlsHandshake) => true,
+            Error::Timeout(TimeoutPhase::Smtp(p)) => before_end_of_data(*p),
             Error::RecipientsRefused(report) => report
                 .recipients
                 .iter()
@@ -297,6 +315,14 @@ mod tests {
         };
         assert!(!unknown.is_retry_safe());
         assert!(!Error::Timeout(TimeoutPhase::Smtp(Phase::DataDone)).is_retry_safe());
+        assert!(!Error::ServerDisconnected(Phase::DataDone).is_retry_safe());
+        assert!(Error::Timeout(TimeoutPhase::Smtp(Phase::Rcpt)).is_retry_safe());
+        assert!(Error::Timeout(TimeoutPhase::Connect).is_retry_safe());
+        let refused = Error::Connect {
+            target: "x:25".into(),
+            source: io::ErrorKind::ConnectionRefused.into(),
+        };
+        assert!(refused.is_retry_safe());
         let data = Error::DataRefused {
             reply: reply(554),
             report: Box::new(report),

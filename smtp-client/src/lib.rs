@@ -42,6 +42,7 @@ mod message;
 pub mod ops;
 mod options;
 mod report;
+mod retry;
 mod session;
 mod target;
 mod tls;
@@ -53,6 +54,7 @@ pub use error::{Error, Fault, TimeoutPhase};
 pub use message::{ExtractedEnvelope, extract_envelope, strip_headers};
 pub use options::{Options, default_client_name};
 pub use report::{RecipientResult, SendReport};
+pub use retry::{RateLimit, RetryPolicy};
 pub use session::{
     Exchange, MAX_TRANSCRIPT_LINES, Operation, Session, Step, TRANSCRIPT_TARGET, transcript_text,
 };

@@ -199,7 +199,7 @@ mod tests {
         );
         let t = describe(e).to_string();
         assert!(t.contains("expired on 1970-01-01 00:00:00 UTC"), "{t}");
-        assert!(t.contains("2026-12-02"), "{t}");
+        assert!(t.contains("2026-12-03 10:06:42 UTC"), "{t}");
         assert!(!t.contains("UNIX") && !t.contains("Context"), "{t}");
         let e = io::Error::new(
             io::ErrorKind::InvalidData,

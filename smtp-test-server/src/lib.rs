@@ -15,6 +15,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod flaky;
+
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
