@@ -32,7 +32,11 @@ fn reference(input: &[u8]) -> Option<BodyViolation> {
             end_line(len, &mut long_open, &mut first);
             line += 1;
             len = 0;
-            i += if b == b'\r' && input.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
+            i += if b == b'\r' && input.get(i + 1) == Some(&b'\n') {
+                2
+            } else {
+                1
+            };
             continue;
         }
         if b == 0 && first.is_none() {
@@ -84,7 +88,11 @@ fn check(input: &[u8], chunks: &[&[u8]]) {
     assert_eq!(check_body(input), want_result, "check_body");
     assert_eq!(checker(chunks), want_result, "BodyChecker");
     assert_eq!(data_stats(chunks).first_violation, want, "DataEncoder");
-    assert_eq!(data_stats(&[input]).first_violation, want, "DataEncoder whole");
+    assert_eq!(
+        data_stats(&[input]).first_violation,
+        want,
+        "DataEncoder whole"
+    );
     assert_eq!(bdat_stats(chunks).first_violation, want, "BdatEncoder");
     let stats = data_stats(chunks);
     assert_eq!(
@@ -144,7 +152,11 @@ fn the_limit_is_1000_octets_with_crlf() {
                 line: 1,
                 length: n as u64 + 2,
             });
-            assert_eq!(check_body(&body), want.map_or(Ok(()), Err), "{n} {ending:?}");
+            assert_eq!(
+                check_body(&body),
+                want.map_or(Ok(()), Err),
+                "{n} {ending:?}"
+            );
             check_splits(&body);
         }
     }
@@ -217,7 +229,10 @@ fn earlier_octet_wins_within_a_line() {
     // A long line before a NUL line, and the other way round.
     let mut body = line(1001, b'x');
     body.extend_from_slice(b"\r\n\0\r\n");
-    assert!(matches!(check_body(&body), Err(BodyViolation::LongLine { line: 1, .. })));
+    assert!(matches!(
+        check_body(&body),
+        Err(BodyViolation::LongLine { line: 1, .. })
+    ));
     let mut body = b"\0\r\n".to_vec();
     body.extend(line(1001, b'x'));
     assert_eq!(check_body(&body), Err(BodyViolation::Nul { offset: 0 }));

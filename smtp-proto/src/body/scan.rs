@@ -340,7 +340,10 @@ impl Scanner {
 /// The earlier of the first NUL and the first over-long line, in the order the octets
 /// are sent: a long line is "found" at its 999th content octet (the one that makes it
 /// exceed 1,000 octets with its CRLF), so a NUL further into the same line comes second.
-fn first_violation(nul: Option<(u64, u64, u64)>, long: Option<(u64, u64)>) -> Option<BodyViolation> {
+fn first_violation(
+    nul: Option<(u64, u64, u64)>,
+    long: Option<(u64, u64)>,
+) -> Option<BodyViolation> {
     let nul_v = |(offset, _, _)| BodyViolation::Nul { offset };
     let long_v = |(line, len): (u64, u64)| BodyViolation::LongLine {
         line,
