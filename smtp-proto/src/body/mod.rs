@@ -16,6 +16,8 @@
 //!   untouched in [binary mode](BdatEncoder::binary) for `BODY=BINARYMIME`.
 //! - [`BodyStats`] tells the session what the body needs (`8BITMIME`, `BINARYMIME`) or
 //!   whether to refuse it; it is available mid-stream from both encoders.
+//! - [`BodyChecker`] and [`check_body`] find the first NUL or over-long line without
+//!   encoding (the encoders report the same in [`BodyStats::first_violation`]).
 //! - [`decode_data`] and [`decode_bdat`] are reference receivers for tests and fuzzing.
 //!
 //! ```
@@ -32,11 +34,13 @@
 //! ```
 
 mod bdat;
+mod check;
 mod data;
 mod decode;
 mod scan;
 
 pub use bdat::BdatEncoder;
+pub use check::{BodyChecker, BodyError, BodyViolation, MAX_TEXT_LINE, check_body};
 pub use data::DataEncoder;
 pub use decode::{BdatDecoded, BodyDecodeError, DataDecoded, decode_bdat, decode_data};
 
@@ -78,6 +82,12 @@ pub struct BodyStats {
     pub dots_stuffed: u64,
     /// Whether bare CR/LF were rewritten to CRLF (false only in BDAT binary mode).
     pub normalized: bool,
+    /// The first octet that only `BODY=BINARYMIME` may carry: a NUL (RFC 5322 §2.3) or a
+    /// line longer than [`MAX_TEXT_LINE`] octets with its CRLF (RFC 5321 §4.5.3.1.6),
+    /// whichever is sent first (see [`BodyViolation`]). `Some` exactly when
+    /// [`has_nul`](Self::has_nul) or [`long_lines`](Self::long_lines) `> 0`. In a
+    /// mid-stream snapshot the length of an unfinished long line is its length so far.
+    pub first_violation: Option<BodyViolation>,
 }
 
 /// The weakest SMTP body type that can carry a body, from [`BodyStats::class`].

@@ -20,7 +20,7 @@
 //! caller's buffer, so the copying form does a few large `extend_from_slice` calls while
 //! the data is still in L1/L2, and the zero-copy form does no copying at all.
 
-use super::BodyStats;
+use super::{BodyStats, BodyViolation};
 
 /// `\r\n`, emitted for a bare CR, a bare LF, or a missing final line ending.
 pub(super) const CRLF: &[u8] = b"\r\n";
@@ -52,6 +52,12 @@ pub(super) struct Scanner {
     line_len: u64,
     /// Counters so far (the current line is folded in by [`Scanner::stats`]).
     stats: BodyStats,
+    /// The first NUL: input offset, 1-based line number, 0-based column (content octets
+    /// of its line before it).
+    first_nul: Option<(u64, u64, u64)>,
+    /// The first line longer than [`MAX_LINE`] that has ended: 1-based line number and
+    /// content length.
+    first_long: Option<(u64, u64)>,
 }
 
 impl Scanner {
@@ -66,6 +72,8 @@ impl Scanner {
                 normalized: normalize,
                 ..BodyStats::default()
             },
+            first_nul: None,
+            first_long: None,
         }
     }
 
@@ -77,12 +85,15 @@ impl Scanner {
     /// Stats so far, counting the unterminated current line as if it ended here.
     pub(super) fn stats(&self) -> BodyStats {
         let mut s = self.stats;
+        let mut long = self.first_long;
         if self.line_len > MEASURED_LINE {
             s.longest_line = s.longest_line.max(self.line_len);
             if self.line_len > MAX_LINE {
                 s.long_lines += 1;
+                long = long.or(Some((s.lines + 1, self.line_len)));
             }
         }
+        s.first_violation = first_violation(self.first_nul, long);
         s
     }
 
@@ -123,6 +134,9 @@ impl Scanner {
         }
         if len > MAX_LINE {
             self.stats.long_lines += 1;
+            if self.first_long.is_none() {
+                self.first_long = Some((self.stats.lines, len));
+            }
         }
         self.bol = true;
     }
@@ -171,6 +185,7 @@ impl Scanner {
         if len == 0 {
             return;
         }
+        let base = self.stats.bytes_in;
         self.stats.bytes_in += len as u64;
         let mut out_n = 0usize;
         let mut put = |s: &'a [u8]| {
@@ -301,7 +316,11 @@ impl Scanner {
                 }
                 b => {
                     if b == 0 {
-                        self.stats.has_nul = true;
+                        if !self.stats.has_nul {
+                            self.stats.has_nul = true;
+                            let column = self.line_len + (q - p) as u64;
+                            self.first_nul = Some((base + q as u64, self.stats.lines + 1, column));
+                        }
                     } else if b >= 0x80 {
                         self.stats.has_8bit = true;
                     }
@@ -315,6 +334,32 @@ impl Scanner {
             put(&input[seg..len]);
         }
         self.stats.bytes_out += out_n as u64;
+    }
+}
+
+/// The earlier of the first NUL and the first over-long line, in the order the octets
+/// are sent: a long line is "found" at its 999th content octet (the one that makes it
+/// exceed 1,000 octets with its CRLF), so a NUL further into the same line comes second.
+fn first_violation(
+    nul: Option<(u64, u64, u64)>,
+    long: Option<(u64, u64)>,
+) -> Option<BodyViolation> {
+    let nul_v = |(offset, _, _)| BodyViolation::Nul { offset };
+    let long_v = |(line, len): (u64, u64)| BodyViolation::LongLine {
+        line,
+        length: len + CRLF.len() as u64,
+    };
+    match (nul, long) {
+        (None, None) => None,
+        (Some(n), None) => Some(nul_v(n)),
+        (None, Some(l)) => Some(long_v(l)),
+        (Some(n @ (_, nul_line, column)), Some(l @ (long_line, _))) => {
+            if nul_line < long_line || (nul_line == long_line && column <= MAX_LINE) {
+                Some(nul_v(n))
+            } else {
+                Some(long_v(l))
+            }
+        }
     }
 }
 

@@ -18,10 +18,13 @@
 //! raw bytes. Every client response is a [`Secret`], whose `Debug` output is redacted, and
 //! no mechanism's `Debug` output shows a password, a token or key material.
 //!
-//! If the session does not send the initial response on the AUTH line (RFC 4954 §4: the
-//! line would exceed 512 octets), it either sends the bytes it got from `initial_response`
-//! in reply to the server's first (empty) `334`, or does not call `initial_response` at all
-//! and passes that empty challenge to `step`, which then returns the initial response.
+//! If the initial response would take the AUTH line past 512 octets, RFC 4954 §4 forbids
+//! it there: [`initial_response_line`] makes that decision and returns either the AUTH
+//! command with the response, or the AUTH command without it plus the response to send
+//! in reply to the server's first (empty) `334`, which must then not be passed to `step`
+//! (the mechanism already produced its initial response). A session that never calls
+//! `initial_response` may instead pass that empty challenge to `step`, which then returns
+//! the initial response.
 //!
 //! [`select_mechanism`] picks the strongest mechanism that the server advertises, the
 //! caller allows and the [`Credentials`] can serve.
@@ -47,6 +50,7 @@
 
 mod cram_md5;
 mod error;
+mod line;
 mod login;
 mod oauth;
 mod plain;
@@ -58,6 +62,7 @@ use std::fmt;
 pub use crate::command::Secret;
 pub use cram_md5::CramMd5;
 pub use error::{Fault, OAuthError, SaslError};
+pub use line::{AuthLine, auth_line_len, initial_response_line};
 pub use login::Login;
 pub use oauth::{OAuthBearer, XOAuth2};
 pub use plain::Plain;

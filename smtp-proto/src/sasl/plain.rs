@@ -2,13 +2,13 @@
 
 use super::{Rounds, SaslError, SaslMechanism, Secret, no_nul};
 
-/// Longest PLAIN field, in octets (RFC 4616 §2).
-const MAX_FIELD: usize = 255;
-
 /// The PLAIN mechanism (RFC 4616): one initial response `authzid NUL authcid NUL passwd`.
 ///
-/// Each field is at most 255 octets without NUL; the user name and password must not be
-/// empty. The password travels in the clear: use it only over TLS.
+/// No field may hold a NUL; the user name and password must not be empty. Fields have no
+/// length cap: RFC 4616 §2's 255 octets is what a server must accept at least, and tokens
+/// used as passwords are often longer. A response too long for the AUTH line goes after
+/// the server's empty `334` instead (see [`initial_response_line`](super::initial_response_line)).
+/// The password travels in the clear: use it only over TLS.
 ///
 /// ```
 /// use smtp_proto::sasl::{Plain, SaslMechanism};
@@ -54,12 +54,6 @@ impl Plain {
             ("password", passwd),
         ] {
             no_nul(field, value)?;
-            if value.len() > MAX_FIELD {
-                return Err(SaslError::CredentialTooLong {
-                    field,
-                    max: MAX_FIELD,
-                });
-            }
         }
         if authcid.is_empty() {
             return Err(SaslError::EmptyCredential { field: "username" });
