@@ -1,0 +1,118 @@
+//! Errors of the session core, by fault: the peer's ([`PeerError`]), the caller's
+//! ([`UsageError`]), and authentication's ([`AuthError`]).
+
+use crate::command::CommandError;
+use crate::reply::{Reply, ReplyError};
+use crate::sasl::SaslError;
+
+use super::Phase;
+
+/// The server violated the protocol. The session is closed; nothing but QUIT is sent.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// A reply could not be parsed or broke a limit.
+    #[error("malformed reply: {0}")]
+    Reply(#[from] ReplyError),
+    /// A reply arrived when none was expected (a surplus or unsolicited reply).
+    #[error("unexpected reply {code} with no command outstanding")]
+    UnexpectedReply {
+        /// Its code.
+        code: u16,
+    },
+    /// A reply code that makes no sense for the command (e.g. 354 to RCPT).
+    #[error("reply code {code} is not a valid answer in phase {phase}")]
+    WrongCode {
+        /// The phase whose reply it was.
+        phase: Phase,
+        /// The code.
+        code: u16,
+    },
+    /// Bytes arrived after the 220 to STARTTLS and before the TLS handshake (a response
+    /// injection attempt): they are never parsed.
+    #[error("{len} octets received after the STARTTLS 220 and before the TLS handshake")]
+    DataAfterStartTls {
+        /// How many.
+        len: usize,
+    },
+    /// The connection closed before the reply of this phase was complete.
+    #[error("connection closed while waiting for the {phase} reply")]
+    UnexpectedEof {
+        /// The phase.
+        phase: Phase,
+    },
+    /// The server broke the SASL exchange (bad base64, too many rounds, failed proof).
+    #[error("SASL exchange failed: {0}")]
+    Sasl(String),
+}
+
+/// The caller misused the API. Returned from the call; the session is unchanged unless
+/// said otherwise.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// The session is closed (or closing).
+    #[error("the session is closed")]
+    Closed,
+    /// The call does not fit the session's state (e.g. `write_body` with no body wanted).
+    #[error("not possible now: {0}")]
+    WrongState(&'static str),
+    /// Input was handed to the core during the TLS handshake: those bytes belong to TLS.
+    #[error("input received during the TLS handshake")]
+    InputDuringTlsHandshake,
+    /// The transaction needs an extension the server did not advertise.
+    #[error("the server does not advertise {0}")]
+    NotAdvertised(&'static str),
+    /// The message is larger than the server's SIZE limit.
+    #[error("message of {size} octets exceeds the server's limit of {limit}")]
+    TooLarge {
+        /// The message size.
+        size: u64,
+        /// The advertised limit.
+        limit: u64,
+    },
+    /// Credentials would travel unencrypted and `allow_plaintext_auth` is off.
+    #[error("refusing to send credentials over an unencrypted connection")]
+    PlaintextAuth,
+    /// An envelope with no recipient.
+    #[error("no recipients")]
+    NoRecipients,
+    /// The body holds 8-bit octets but was declared 7-bit.
+    #[error("8-bit content in a body declared 7-bit")]
+    Undeclared8Bit,
+    /// A command could not be encoded.
+    #[error("command refused: {0}")]
+    Command(#[from] CommandError),
+    /// The caller aborted the session.
+    #[error("aborted by the caller")]
+    Aborted,
+}
+
+/// Why authentication did not succeed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The server refused (4xx transient, 5xx permanent). `detail` carries an OAuth error
+    /// report when the server sent one.
+    #[error("authentication refused: {reply}")]
+    Rejected {
+        /// The server's reply.
+        reply: Reply,
+        /// The mechanism's view of the failure (e.g. the OAuth JSON error), if any.
+        detail: Option<SaslError>,
+    },
+    /// No mechanism both offered by the server and allowed by the caller fits the
+    /// credentials (or the server offers no AUTH at all).
+    #[error("no usable authentication mechanism")]
+    NoMechanism,
+    /// The mechanism failed: bad credentials (the caller's fault) or a broken or
+    /// unverifiable exchange (the server's fault; see [`SaslError::fault`]). `*` was sent.
+    #[error("SASL: {0}")]
+    Sasl(SaslError),
+    /// Credentials would travel unencrypted and `allow_plaintext_auth` is off.
+    #[error("refusing to send credentials over an unencrypted connection")]
+    Plaintext,
+    /// The AUTH command could not be built.
+    #[error("{0}")]
+    Usage(UsageError),
+}

@@ -1,0 +1,109 @@
+//! The output queue: command and content bytes the driver has not written yet.
+
+use std::time::Instant;
+
+use super::*;
+
+impl Client {
+    /// The bytes to write next. Write any prefix, then call
+    /// [`consume_output`](Self::consume_output) with its length.
+    ///
+    /// A driver that uses [`write_body_segments`](Self::write_body_segments) writes the
+    /// segments it holds first ([`pending_segment_len`](Self::pending_segment_len) octets
+    /// of them): these bytes come after them.
+    pub fn pending_output(&self) -> &[u8] {
+        &self.out[self.out_start..]
+    }
+
+    /// Octets of the body segments handed out by
+    /// [`write_body_segments`](Self::write_body_segments) that are not consumed yet: they
+    /// go on the wire before [`pending_output`](Self::pending_output). Always 0 for a
+    /// driver that does not use segments. When it drops to 0 without the driver having
+    /// written them (the session failed or was aborted), the driver discards the segments
+    /// it still holds: they must never be written.
+    pub fn pending_segment_len(&self) -> usize {
+        self.seg_unsent
+    }
+
+    /// Records that the driver wrote the first `n` octets of
+    /// [`pending_output`](Self::pending_output) at `now` (with body segments outstanding,
+    /// of the segments followed by `pending_output`). Reply deadlines start when a
+    /// command's last octet is consumed.
+    pub fn consume_output(&mut self, n: usize, now: Instant) {
+        let n = n.min(self.unsent());
+        if n == 0 {
+            return;
+        }
+        let from_segments = n.min(self.seg_unsent);
+        self.seg_unsent -= from_segments;
+        self.out_start += n - from_segments;
+        if self.out_start == self.out.len() {
+            self.out.clear();
+            self.out_start = 0;
+        } else if self.out_start >= 64 * 1024 {
+            // Compact now and then, not on every partial write.
+            self.out.drain(..self.out_start);
+            self.out_start = 0;
+        }
+        self.sent_total += n as u64;
+        self.body_progress = now;
+        self.at_boundary = false;
+        while let Some(&b) = self.boundaries.front() {
+            if b > self.sent_total {
+                break;
+            }
+            self.at_boundary = b == self.sent_total;
+            self.boundaries.pop_front();
+        }
+        if self.unsent() == 0 {
+            self.at_boundary = true;
+        }
+        for p in self.inflight.iter_mut() {
+            if p.sent_at.is_none() && p.end <= self.sent_total {
+                p.sent_at = Some(now);
+            }
+        }
+        if self.content_end.is_some_and(|end| end <= self.sent_total) {
+            self.content_end = None;
+        }
+        if self.state == State::Closing && self.unsent() == 0 {
+            self.finish_close();
+        }
+    }
+
+    /// Octets queued but not written yet (body segments included).
+    pub(super) fn unsent(&self) -> usize {
+        self.seg_unsent + self.out.len() - self.out_start
+    }
+
+    /// The absolute output offset just past the last queued octet.
+    pub(super) fn out_end(&self) -> u64 {
+        self.sent_total + self.unsent() as u64
+    }
+
+    /// Drops everything not written yet.
+    pub(super) fn clear_output(&mut self) {
+        self.out.clear();
+        self.out_start = 0;
+        self.seg_unsent = 0;
+    }
+
+    /// Appends one command and what it waits for.
+    pub(super) fn emit(&mut self, cmd: &Command, expect: Expect) -> Result<(), UsageError> {
+        cmd.encode(&mut self.out)?;
+        if self.cfg.transcript {
+            self.log(TranscriptLine::Sent(cmd.redacted().to_string()));
+        }
+        let end = self.out_end();
+        self.boundaries.push_back(end);
+        self.expect_reply(expect, end);
+        Ok(())
+    }
+
+    pub(super) fn log(&mut self, line: TranscriptLine) {
+        if self.transcript.len() == MAX_TRANSCRIPT {
+            self.transcript.pop_front();
+        }
+        self.transcript.push_back(line);
+    }
+}
