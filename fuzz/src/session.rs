@@ -266,7 +266,7 @@ pub fn session(data: &[u8]) {
                     ),
                     8 => client.hello(false),
                     9 => client.hello(true),
-                    10 => client.data(),
+                    10 => client.data().map(drop),
                     _ => client.simple(smtp_proto::command::Command::mail(
                         ReversePath::parse("<m@example.org>").expect("valid path"),
                     )),

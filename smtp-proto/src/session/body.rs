@@ -7,6 +7,17 @@ pub(super) const SEGMENT_PIECE: usize = 64 * 1024;
 /// ... and copies a piece instead when its segments average fewer octets than this.
 pub(super) const MIN_SEGMENT: usize = 512;
 
+/// Whether message content is being written, and where it ends on the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Content {
+    /// No content is being written.
+    Idle,
+    /// The caller is supplying content (`finish_body` not called yet).
+    Open,
+    /// The end of data is queued; the content ends at this absolute output offset.
+    Until(u64),
+}
+
 /// The encoder of the body being written.
 #[derive(Debug)]
 pub(super) enum BodyEncoder {
@@ -28,7 +39,7 @@ impl Client {
     /// ([`Action::SupplyBody`]). Returns how many octets were taken: fewer than offered
     /// (possibly 0) when the output buffer is full; write the pending output and call again.
     pub fn write_body(&mut self, chunk: &[u8]) -> Result<usize, UsageError> {
-        let State::Body(id) = self.state else {
+        let Some(id) = self.body_tx() else {
             return Err(self.state_error("no body is wanted now"));
         };
         let room = self.cfg.max_output.saturating_sub(self.unsent());
@@ -54,7 +65,7 @@ impl Client {
                     self.boundaries.push_back(end);
                     self.expect_reply(Expect::Bdat(id), end);
                 }
-                if let Some(tx) = self.txs.iter_mut().find(|t| t.id == id) {
+                if let Some(tx) = self.txs.get_mut(id) {
                     tx.outstanding += frames as usize;
                 }
             }
@@ -94,7 +105,7 @@ impl Client {
         chunk: &'a [u8],
         segments: &mut Vec<&'a [u8]>,
     ) -> Result<usize, UsageError> {
-        let State::Body(id) = self.state else {
+        let Some(id) = self.body_tx() else {
             return Err(self.state_error("no body is wanted now"));
         };
         if self.out.len() > self.out_start || !matches!(self.encoder, BodyEncoder::Data(_)) {
@@ -168,7 +179,8 @@ impl Client {
 
     /// Ends the body: the core adds the end of data and waits for the server's verdict.
     pub fn finish_body(&mut self) -> Result<(), UsageError> {
-        let State::Body(id) = self.state else {
+        let manual = matches!(self.state, State::ManualBody(_));
+        let Some(id) = self.body_tx() else {
             return Err(self.state_error("no body is wanted now"));
         };
         let (stats, last) = match &mut self.encoder {
@@ -184,18 +196,18 @@ impl Client {
         }
         let end = self.out_end();
         self.boundaries.push_back(end);
-        self.content_end = Some(end);
+        self.content = Content::Until(end);
         self.state = State::Ready;
         let lmtp = self.cfg.dialect == Dialect::Lmtp;
-        if id == MANUAL_TX {
+        if manual {
             self.expect_reply(Expect::ManualEnd, end);
             self.pump();
             return Ok(());
         }
-        let Some(tx) = self.txs.iter_mut().find(|t| t.id == id) else {
+        let Some(tx) = self.txs.get_mut(id) else {
             return Ok(());
         };
-        tx.dot_sent = true;
+        tx.stage = TxStage::EndSent;
         if lmtp {
             // One verdict per recipient still without a status (the accepted ones), in
             // RCPT order.

@@ -20,7 +20,7 @@ impl Client {
                     return;
                 }
                 let phase = match self.state {
-                    State::Body(_) => Phase::DataBlock,
+                    State::Body(_) | State::ManualBody(_) => Phase::DataBlock,
                     _ => self
                         .inflight
                         .front()
@@ -55,16 +55,16 @@ impl Client {
         if matches!(self.state, State::Closed) {
             return;
         }
-        let in_body = matches!(self.state, State::Body(_)) || self.content_end.is_some();
+        let in_body = self.body_tx().is_some() || self.content != Content::Idle;
         let failure = match &reason {
             CloseReason::ServiceClosing(r) => Failure::ServiceClosing(r.clone()),
             CloseReason::Usage(UsageError::Aborted) => Failure::Aborted,
             _ => Failure::SessionClosed,
         };
-        let ids: Vec<TxId> = self.txs.iter().map(|t| t.id).collect();
+        let ids = self.txs.ids();
         for id in ids {
-            if let Some(tx) = self.txs.iter_mut().find(|t| t.id == id) {
-                let unknown = tx.dot_sent;
+            if let Some(tx) = self.txs.get_mut(id) {
+                let unknown = tx.stage == TxStage::EndSent;
                 let f = failure.clone();
                 Self::settle(tx, || {
                     if unknown {

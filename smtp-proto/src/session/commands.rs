@@ -61,17 +61,20 @@ impl Client {
     }
 
     /// Queues the low-level `DATA` command (smtplib's `data`), for a transaction the
-    /// caller drives itself with [`simple`](Self::simple) `MAIL` and `RCPT` commands. A 354
-    /// makes [`next_action`](Self::next_action) ask for the body with
-    /// [`Action::SupplyBody`]`(`[`MANUAL_TX`]`)`; supply it with `write_body` and
-    /// `finish_body`. The reply to DATA (if not 354) and the one to the end of data come as
-    /// [`Event::Reply`] with verb `Data`. [`send_mail`](Self::send_mail) is the way to send
-    /// mail; this is the building block smtplib exposes.
-    pub fn data(&mut self) -> Result<(), UsageError> {
+    /// caller drives itself with [`simple`](Self::simple) `MAIL` and `RCPT` commands, and
+    /// returns the id of that manual transaction. A 354 makes
+    /// [`next_action`](Self::next_action) ask for the body with
+    /// [`Action::SupplyBody`]`(id)`; supply it with `write_body` and `finish_body`. The
+    /// reply to DATA (if not 354) and the one to the end of data come as [`Event::Reply`]
+    /// with verb `Data` (no [`Event::TransactionDone`]: the caller keeps the books).
+    /// [`send_mail`](Self::send_mail) is the way to send mail; this is the building block
+    /// smtplib exposes.
+    pub fn data(&mut self) -> Result<TxId, UsageError> {
         self.check_open()?;
-        self.ops.push_back(Op::Data);
+        let id = self.new_tx_id();
+        self.ops.push_back(Op::Data(id));
         self.pump();
-        Ok(())
+        Ok(id)
     }
 
     /// Queues a new EHLO (LHLO for LMTP), or HELO with `helo`, as smtplib's `ehlo()` and

@@ -56,12 +56,9 @@ use crate::reply::{Reply, ReplyCode, ReplyReader};
 use crate::sasl::{Credentials, MAX_CHALLENGE_LEN, SaslError, SaslMechanism, select_mechanism};
 
 use auth::AuthRun;
-use body::BodyEncoder;
+use body::{BodyEncoder, Content};
 use pipeline::{Expect, Op, Pending};
-use tx::Tx;
-
-/// The transaction id of a body sent with the low-level [`Client::data`].
-pub const MANUAL_TX: TxId = TxId(u64::MAX);
+use tx::{TxStage, TxTable};
 
 /// Most transcript lines kept when the driver does not drain them.
 const MAX_TRANSCRIPT: usize = 1024;
@@ -78,6 +75,8 @@ enum State {
     Ready,
     /// The caller supplies the content of this transaction.
     Body(TxId),
+    /// The caller supplies the content of the low-level DATA with this id.
+    ManualBody(TxId),
     /// Flushing the last output (QUIT) before closing.
     Closing,
     Closed,
@@ -106,7 +105,7 @@ pub struct Client {
     /// When the head of `inflight` became the head.
     head_since: Instant,
     ops: VecDeque<Op>,
-    txs: VecDeque<Tx>,
+    txs: TxTable,
     next_tx: u64,
     events: VecDeque<Event>,
     transcript: VecDeque<TranscriptLine>,
@@ -119,9 +118,8 @@ pub struct Client {
     body_progress: Instant,
     /// The latest time the driver told us.
     last_now: Instant,
-    /// While message content is being written: the absolute offset where it ends
-    /// (`u64::MAX` until `finish_body`).
-    content_end: Option<u64>,
+    /// Whether message content is being written, and where it ends.
+    content: Content,
     close_reason: Option<CloseReason>,
     auth: Option<AuthRun>,
 }
@@ -149,7 +147,7 @@ impl Client {
             inflight: VecDeque::new(),
             head_since: now,
             ops: VecDeque::new(),
-            txs: VecDeque::new(),
+            txs: TxTable::default(),
             next_tx: 0,
             events: VecDeque::new(),
             transcript: VecDeque::new(),
@@ -160,7 +158,7 @@ impl Client {
             encoder: BodyEncoder::Data(DataEncoder::new()),
             body_progress: now,
             last_now: now,
-            content_end: None,
+            content: Content::Idle,
             close_reason: None,
             auth: None,
         };
@@ -224,7 +222,7 @@ impl Client {
             State::Handshake | State::TlsFirst => Action::StartTls,
             _ if self.unsent() > 0 => Action::Write,
             State::Closing => Action::Closed,
-            State::Body(tx) => Action::SupplyBody(tx),
+            State::Body(tx) | State::ManualBody(tx) => Action::SupplyBody(tx),
             _ if !self.inflight.is_empty() => Action::Read,
             _ => Action::Idle,
         }
@@ -254,6 +252,21 @@ impl Client {
             State::Closed | State::Closing => Err(UsageError::Closed),
             _ => Err(UsageError::WrongState("no TLS handshake was requested")),
         }
+    }
+
+    /// The transaction whose content the caller is supplying, if any.
+    pub(super) fn body_tx(&self) -> Option<TxId> {
+        match self.state {
+            State::Body(id) | State::ManualBody(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// A new transaction id.
+    pub(super) fn new_tx_id(&mut self) -> TxId {
+        let id = TxId(self.next_tx);
+        self.next_tx += 1;
+        id
     }
 
     pub(super) fn check_open(&self) -> Result<(), UsageError> {

@@ -63,8 +63,8 @@ impl Client {
                 p.sent_at = Some(now);
             }
         }
-        if self.content_end.is_some_and(|end| end <= self.sent_total) {
-            self.content_end = None;
+        if matches!(self.content, Content::Until(end) if end <= self.sent_total) {
+            self.content = Content::Idle;
         }
         if self.state == State::Closing && self.unsent() == 0 {
             self.finish_close();

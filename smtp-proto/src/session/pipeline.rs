@@ -27,7 +27,7 @@ pub(super) enum Expect {
     /// EHLO/LHLO (`false`) or HELO (`true`) asked for by the caller.
     Rehello(bool),
     /// The low-level DATA command (smtplib's `data`).
-    ManualData,
+    ManualData(TxId),
     /// The end of data of a low-level DATA (one reply, also for LMTP: the caller reads
     /// further ones with its own commands).
     ManualEnd,
@@ -55,7 +55,7 @@ impl Expect {
             Expect::Quit => Phase::Quit,
             Expect::Simple(Verb::Mail) => Phase::Mail,
             Expect::Simple(Verb::Rcpt) => Phase::Rcpt,
-            Expect::ManualData => Phase::DataInit,
+            Expect::ManualData(_) => Phase::DataInit,
             Expect::ManualEnd => Phase::DataDone,
             Expect::Simple(_) => Phase::Other,
         }
@@ -92,7 +92,7 @@ pub(super) enum Op {
     /// EHLO/LHLO (`false`) or HELO (`true`) again.
     Hello(bool),
     /// The low-level DATA.
-    Data,
+    Data(TxId),
     Quit,
     /// AUTH with this mechanism.
     Auth(Box<dyn SaslMechanism>),
@@ -184,12 +184,13 @@ impl Client {
                         return;
                     }
                 }
-                Op::Data => {
+                Op::Data(id) => {
+                    let id = *id;
                     if !self.can_send(false) {
                         return;
                     }
                     self.ops.pop_front();
-                    let _ = self.emit(&Command::Data, Expect::ManualData);
+                    let _ = self.emit(&Command::Data, Expect::ManualData(id));
                 }
                 Op::Hello(helo) => {
                     let helo = *helo;

@@ -67,11 +67,11 @@ impl Client {
         if self.cfg.transcript {
             self.log(TranscriptLine::Received(reply.clone()));
         }
-        if let State::Body(id) = self.state
+        if let Some(id) = self.body_tx()
             && self.inflight.is_empty()
         {
             // A verdict while the content is still being written.
-            if let Some(tx) = self.txs.iter_mut().find(|t| t.id == id) {
+            if let Some(tx) = self.txs.get_mut(id) {
                 let status = Self::refusal(Stage::DuringContent, &reply);
                 let status = if reply.is_positive() {
                     RcptStatus::NotDelivered(Failure::Aborted)
@@ -103,7 +103,7 @@ impl Client {
             // is still going out, a refusal is the server giving up on the message early.
             if let Expect::EndOfData(id, _) | Expect::Bdat(id) = head.expect
                 && !reply.is_positive()
-                && let Some(tx) = self.txs.iter_mut().find(|t| t.id == id)
+                && let Some(tx) = self.txs.get_mut(id)
             {
                 let st = Self::refusal(Stage::DuringContent, &reply);
                 Self::settle(tx, || st.clone());
@@ -122,7 +122,7 @@ impl Client {
         if code.is_intermediate()
             && !matches!(
                 head.expect,
-                Expect::Data(_) | Expect::Auth | Expect::ManualData
+                Expect::Data(_) | Expect::Auth | Expect::ManualData(_)
             )
             && head.expect != Expect::Greeting
         {
@@ -158,7 +158,7 @@ impl Client {
                 }
             }
             Expect::Mail(id) => {
-                if let Some(tx) = self.txs.iter_mut().find(|t| t.id == id) {
+                if let Some(tx) = self.txs.get_mut(id) {
                     tx.outstanding = tx.outstanding.saturating_sub(1);
                     if !code.is_positive() {
                         let st = Self::refusal(Stage::Mail, &reply);
@@ -182,7 +182,7 @@ impl Client {
                 }
             }
             Expect::Rcpt(id, i) => {
-                if let Some(tx) = self.txs.iter_mut().find(|t| t.id == id) {
+                if let Some(tx) = self.txs.get_mut(id) {
                     tx.outstanding = tx.outstanding.saturating_sub(1);
                     if code.is_positive() {
                         if tx.mail_ok() {
@@ -196,7 +196,7 @@ impl Client {
             }
             Expect::Data(id) => self.on_data_reply(id, reply, now),
             Expect::LoneDot(id) => {
-                if let Some(tx) = self.txs.iter_mut().find(|t| t.id == id) {
+                if let Some(tx) = self.txs.get_mut(id) {
                     tx.outstanding = tx.outstanding.saturating_sub(1);
                     let st = Self::refusal(Stage::EndOfData, &reply);
                     Self::settle(tx, || st.clone());
@@ -206,7 +206,7 @@ impl Client {
                 }
             }
             Expect::EndOfData(id, idx) => {
-                if let Some(tx) = self.txs.iter_mut().find(|t| t.id == id) {
+                if let Some(tx) = self.txs.get_mut(id) {
                     tx.outstanding = tx.outstanding.saturating_sub(1);
                     let st = if code.is_positive() {
                         RcptStatus::Accepted(reply.clone())
@@ -225,7 +225,7 @@ impl Client {
                 }
             }
             Expect::Bdat(id) => {
-                if let Some(tx) = self.txs.iter_mut().find(|t| t.id == id) {
+                if let Some(tx) = self.txs.get_mut(id) {
                     tx.outstanding = tx.outstanding.saturating_sub(1);
                     if !code.is_positive() {
                         // RFC 3030 §4.2: the server drops the rest of the transaction.
@@ -235,7 +235,7 @@ impl Client {
                         self.need_rset = true;
                         if self.state == State::Body(id) {
                             self.state = State::Ready;
-                            self.content_end = None;
+                            self.content = Content::Idle;
                         }
                     }
                     if tx.outstanding == 0 && self.state != State::Body(id) {
@@ -244,11 +244,11 @@ impl Client {
                 }
             }
             Expect::SilentRset => {}
-            Expect::ManualData => {
+            Expect::ManualData(id) => {
                 if code == ReplyCode::START_MAIL_INPUT {
-                    self.state = State::Body(MANUAL_TX);
+                    self.state = State::ManualBody(id);
                     self.body_progress = now;
-                    self.content_end = Some(u64::MAX);
+                    self.content = Content::Open;
                     self.encoder = BodyEncoder::Data(DataEncoder::new());
                 } else if code.is_positive() {
                     self.wrong_code(Phase::DataInit, code);
@@ -349,7 +349,7 @@ impl Client {
 
     pub(super) fn on_data_reply(&mut self, id: TxId, reply: Reply, now: Instant) {
         let code = reply.code();
-        let Some(tx) = self.txs.iter_mut().find(|t| t.id == id) else {
+        let Some(tx) = self.txs.get_mut(id) else {
             return;
         };
         tx.outstanding = tx.outstanding.saturating_sub(1);
@@ -359,7 +359,7 @@ impl Client {
                 // RFC 2920 §3.1: nobody to deliver to, yet the server wants data: send a
                 // lone dot, never the body.
                 tx.outstanding += 1;
-                tx.dot_sent = true;
+                tx.stage = TxStage::EndSent;
                 self.out.extend_from_slice(b".\r\n");
                 if self.cfg.transcript {
                     self.log(TranscriptLine::Sent(".".into()));
@@ -370,7 +370,7 @@ impl Client {
             } else {
                 self.state = State::Body(id);
                 self.body_progress = now;
-                self.content_end = Some(u64::MAX);
+                self.content = Content::Open;
                 self.encoder = BodyEncoder::Data(DataEncoder::new());
             }
             return;

@@ -16,7 +16,7 @@ impl Client {
         }
         // Writing content: each block must make progress within `data_block`.
         // A timeout too large to add to an instant (say `Duration::MAX`) means "none".
-        let write = (self.content_end.is_some() && self.unsent() > 0)
+        let write = (self.content != Content::Idle && self.unsent() > 0)
             .then(|| self.body_progress.checked_add(self.cfg.timeouts.data_block))
             .flatten();
         let read = self.inflight.front().and_then(|head| {
@@ -38,10 +38,10 @@ impl Client {
         if now < deadline {
             return;
         }
-        let writing = self.content_end.is_some()
+        let writing = self.content != Content::Idle
             && self.unsent() > 0
             && self.body_progress.checked_add(self.cfg.timeouts.data_block) == Some(deadline);
-        let phase = if writing || matches!(self.state, State::Body(_)) {
+        let phase = if writing || self.body_tx().is_some() {
             Phase::DataBlock
         } else {
             self.inflight

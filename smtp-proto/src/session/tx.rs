@@ -1,7 +1,26 @@
 //! Mail transactions: the envelope, each recipient's status, and how MAIL, RCPT and DATA
 //! go out.
 
+use std::ops::{Deref, DerefMut};
+
 use super::*;
+
+/// How far a transaction has gone on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum TxStage {
+    /// Queued: nothing sent yet.
+    Queued,
+    /// MAIL sent; this many recipients sent so far.
+    Envelope {
+        /// Recipients sent so far.
+        next_rcpt: usize,
+    },
+    /// DATA sent (or BDAT content started): the content may follow.
+    Data,
+    /// The end of data (the final `.`, the lone dot or `BDAT LAST`) was queued: a session
+    /// lost from now on leaves the outcome unknown.
+    EndSent,
+}
 
 #[derive(Debug)]
 pub(super) struct Tx {
@@ -11,12 +30,7 @@ pub(super) struct Tx {
     pub(super) data_reply: Option<Reply>,
     pub(super) rcpt_replies: Vec<Option<Reply>>,
     pub(super) status: Vec<Option<RcptStatus>>,
-    /// Recipients sent so far.
-    pub(super) next_rcpt: usize,
-    pub(super) mail_sent: bool,
-    pub(super) data_sent: bool,
-    /// The end of data (or the lone dot) was queued.
-    pub(super) dot_sent: bool,
+    pub(super) stage: TxStage,
     smtputf8: bool,
     /// Send the content with BDAT (CHUNKING) rather than DATA.
     pub(super) bdat: bool,
@@ -31,6 +45,51 @@ impl Tx {
     }
 }
 
+/// The open transactions, in queue order, found by id.
+#[derive(Debug, Default)]
+pub(super) struct TxTable(VecDeque<Tx>);
+
+impl TxTable {
+    /// The position of transaction `id`.
+    pub(super) fn index_of(&self, id: TxId) -> Option<usize> {
+        self.0.iter().position(|t| t.id == id)
+    }
+
+    /// Transaction `id`.
+    pub(super) fn get(&self, id: TxId) -> Option<&Tx> {
+        self.0.iter().find(|t| t.id == id)
+    }
+
+    /// Transaction `id`, to update.
+    pub(super) fn get_mut(&mut self, id: TxId) -> Option<&mut Tx> {
+        self.0.iter_mut().find(|t| t.id == id)
+    }
+
+    /// Removes transaction `id`.
+    pub(super) fn take(&mut self, id: TxId) -> Option<Tx> {
+        let i = self.index_of(id)?;
+        self.0.remove(i)
+    }
+
+    /// The ids of every open transaction, in queue order.
+    pub(super) fn ids(&self) -> Vec<TxId> {
+        self.0.iter().map(|t| t.id).collect()
+    }
+}
+
+impl Deref for TxTable {
+    type Target = VecDeque<Tx>;
+    fn deref(&self) -> &VecDeque<Tx> {
+        &self.0
+    }
+}
+
+impl DerefMut for TxTable {
+    fn deref_mut(&mut self) -> &mut VecDeque<Tx> {
+        &mut self.0
+    }
+}
+
 impl Client {
     /// Queues a transaction. The body is asked for with [`Action::SupplyBody`] once the
     /// server is ready for it; the result comes as [`Event::TransactionDone`].
@@ -39,8 +98,7 @@ impl Client {
         if env.recipients.is_empty() {
             return Err(UsageError::NoRecipients);
         }
-        let id = TxId(self.next_tx);
-        self.next_tx += 1;
+        let id = self.new_tx_id();
         let n = env.recipients.len();
         self.txs.push_back(Tx {
             id,
@@ -49,10 +107,7 @@ impl Client {
             data_reply: None,
             rcpt_replies: vec![None; n],
             status: vec![None; n],
-            next_rcpt: 0,
-            mail_sent: false,
-            data_sent: false,
-            dot_sent: false,
+            stage: TxStage::Queued,
             smtputf8: false,
             bdat: false,
             accepted: 0,
@@ -64,17 +119,17 @@ impl Client {
     }
 
     pub(super) fn tx(&self, id: TxId) -> Option<&Tx> {
-        self.txs.iter().find(|t| t.id == id)
+        self.txs.get(id)
     }
 
     /// Advances transaction `id` (the front operation). Returns whether the next operation
     /// may be looked at now.
     pub(super) fn pump_tx(&mut self, id: TxId) -> bool {
-        let Some(ti) = self.txs.iter().position(|t| t.id == id) else {
+        let Some(ti) = self.txs.index_of(id) else {
             self.ops.pop_front();
             return true;
         };
-        if !self.txs[ti].mail_sent {
+        if self.txs[ti].stage == TxStage::Queued {
             if !self.can_send(false) {
                 return false;
             }
@@ -109,19 +164,20 @@ impl Client {
                 return true;
             }
             let tx = &mut self.txs[ti];
-            tx.mail_sent = true;
+            tx.stage = TxStage::Envelope { next_rcpt: 0 };
             tx.outstanding += 1;
         }
         // Without pipelining, RCPT waits for a positive MAIL reply.
         if !self.pipelining() && !self.txs[ti].mail_ok() {
             return false;
         }
-        while self.txs[ti].next_rcpt < self.txs[ti].env.recipients.len() {
+        while let TxStage::Envelope { next_rcpt: i } = self.txs[ti].stage
+            && i < self.txs[ti].env.recipients.len()
+        {
             if !self.can_send(false) {
                 return false;
             }
             let tx = &self.txs[ti];
-            let i = tx.next_rcpt;
             let (to, params) = &tx.env.recipients[i];
             let cmd = Command::Rcpt {
                 to: to.clone(),
@@ -130,7 +186,7 @@ impl Client {
             };
             let res = self.emit(&cmd, Expect::Rcpt(id, i));
             let tx = &mut self.txs[ti];
-            tx.next_rcpt += 1;
+            tx.stage = TxStage::Envelope { next_rcpt: i + 1 };
             match res {
                 Ok(()) => tx.outstanding += 1,
                 Err(e) => tx.status[i] = Some(RcptStatus::NotDelivered(Failure::Usage(e))),
@@ -161,7 +217,7 @@ impl Client {
                 self.finish_tx(id);
                 return true;
             }
-            tx.data_sent = true;
+            tx.stage = TxStage::Data;
             let size = self.cfg.bdat_chunk_size;
             self.encoder = BodyEncoder::Bdat(if tx.env.body == BodyType::BinaryMime {
                 BdatEncoder::binary(size)
@@ -170,12 +226,12 @@ impl Client {
             });
             self.state = State::Body(id);
             self.body_progress = self.last_now;
-            self.content_end = Some(u64::MAX);
+            self.content = Content::Open;
             return false;
         }
         let _ = self.emit(&Command::Data, Expect::Data(id));
         let tx = &mut self.txs[ti];
-        tx.data_sent = true;
+        tx.stage = TxStage::Data;
         tx.outstanding += 1;
         self.ops.pop_front();
         true
@@ -265,10 +321,7 @@ impl Client {
     }
 
     pub(super) fn finish_tx(&mut self, id: TxId) {
-        let Some(ti) = self.txs.iter().position(|t| t.id == id) else {
-            return;
-        };
-        let Some(tx) = self.txs.remove(ti) else {
+        let Some(tx) = self.txs.take(id) else {
             return;
         };
         let recipients = tx

@@ -199,7 +199,7 @@ fn low_level_mail_rcpt_data_like_smtplib() {
         .unwrap();
     h.c.simple(Command::rcpt(ForwardPath::parse("<b@y.org>").unwrap()))
         .unwrap();
-    h.c.data().unwrap();
+    let manual = h.c.data().unwrap();
     h.drain();
     assert_eq!(h.sent(), "MAIL FROM:<a@x.org>\r\n");
     h.server(b"250 ok\r\n");
@@ -207,7 +207,7 @@ fn low_level_mail_rcpt_data_like_smtplib() {
     h.server(b"250 ok\r\n");
     assert_eq!(h.sent(), "DATA\r\n");
     h.server(b"354 go\r\n");
-    assert_eq!(h.c.next_action(), Action::SupplyBody(MANUAL_TX));
+    assert_eq!(h.c.next_action(), Action::SupplyBody(manual));
     h.body(b".hi\n");
     assert_eq!(h.sent(), "..hi\r\n.\r\n");
     h.server(b"250 queued\r\n");
@@ -223,8 +223,8 @@ fn low_level_mail_rcpt_data_like_smtplib() {
         replies,
         [(Verb::Mail, 250), (Verb::Rcpt, 250), (Verb::Data, 250)]
     );
-    // DATA refused: the reply comes back, no body is asked for.
-    h.c.data().unwrap();
+    // DATA refused: the reply comes back, no body is asked for. Each DATA has its own id.
+    assert_ne!(h.c.data().unwrap(), manual);
     h.drain();
     h.server(b"503 5.5.1 need RCPT\r\n");
     assert_eq!(h.c.next_action(), Action::Idle);
