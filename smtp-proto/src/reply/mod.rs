@@ -32,6 +32,8 @@ pub use reader::{ReplyReader, parse};
 /// assert!(code.is_transient());
 /// assert_eq!(code.get(), 451);
 /// assert!(ReplyCode::new(199).is_none());
+/// assert_eq!(code, 451); // compares with a plain number
+/// assert_ne!(code, 450);
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ReplyCode(u16);
@@ -118,6 +120,18 @@ impl ReplyCode {
     /// 5yz: a permanent failure.
     pub const fn is_permanent(self) -> bool {
         self.class() == 5
+    }
+}
+
+impl PartialEq<u16> for ReplyCode {
+    fn eq(&self, other: &u16) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<ReplyCode> for u16 {
+    fn eq(&self, other: &ReplyCode) -> bool {
+        *self == other.0
     }
 }
 

@@ -39,14 +39,13 @@ impl Client {
     /// ([`Action::SupplyBody`]). Returns how many octets were taken: fewer than offered
     /// (possibly 0) when the output buffer is full; write the pending output and call again.
     pub fn write_body(&mut self, chunk: &[u8]) -> Result<usize, UsageError> {
-        let Some(id) = self.body_tx() else {
-            return Err(self.state_error("no body is wanted now"));
-        };
+        let id = self.supplying()?;
         let room = self.cfg.max_output.saturating_sub(self.unsent());
         let n = room.min(chunk.len());
         if n == 0 {
             return Ok(0);
         }
+        self.start_output();
         match &mut self.encoder {
             BodyEncoder::Data(e) => e.encode(&chunk[..n], &mut self.out),
             BodyEncoder::Bdat(e) => {
@@ -105,9 +104,7 @@ impl Client {
         chunk: &'a [u8],
         segments: &mut Vec<&'a [u8]>,
     ) -> Result<usize, UsageError> {
-        let Some(id) = self.body_tx() else {
-            return Err(self.state_error("no body is wanted now"));
-        };
+        let id = self.supplying()?;
         if self.out.len() > self.out_start || !matches!(self.encoder, BodyEncoder::Data(_)) {
             return self.write_body(chunk);
         }
@@ -116,6 +113,7 @@ impl Client {
         if n == 0 {
             return Ok(0);
         }
+        self.start_output();
         let BodyEncoder::Data(enc) = &mut self.encoder else {
             return Ok(0);
         };
@@ -180,9 +178,8 @@ impl Client {
     /// Ends the body: the core adds the end of data and waits for the server's verdict.
     pub fn finish_body(&mut self) -> Result<(), UsageError> {
         let manual = matches!(self.state, State::ManualBody(_));
-        let Some(id) = self.body_tx() else {
-            return Err(self.state_error("no body is wanted now"));
-        };
+        let id = self.supplying()?;
+        self.start_output();
         let (stats, last) = match &mut self.encoder {
             BodyEncoder::Data(e) => (e.finish(&mut self.out), ".".to_owned()),
             BodyEncoder::Bdat(e) => {
@@ -207,7 +204,7 @@ impl Client {
         let Some(tx) = self.txs.get_mut(id) else {
             return Ok(());
         };
-        tx.stage = TxStage::EndSent;
+        tx.stage = TxStage::EndQueued { end };
         if lmtp {
             // One verdict per recipient still without a status (the accepted ones), in
             // RCPT order.

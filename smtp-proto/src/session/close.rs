@@ -6,7 +6,8 @@ use super::*;
 
 impl Client {
     /// The connection reached end of stream at `now`.
-    pub fn handle_eof(&mut self, _now: Instant) {
+    pub fn handle_eof(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
         match self.state {
             State::Closed => {}
             State::Closing => self.finish_close(),
@@ -17,6 +18,11 @@ impl Client {
                 }) = self.inflight.front()
                 {
                     self.close(CloseReason::Quit(None), false);
+                    return;
+                }
+                if self.write_failed {
+                    // The end of the drain after a write error.
+                    self.close(CloseReason::Transport, false);
                     return;
                 }
                 let phase = match self.state {
@@ -34,9 +40,90 @@ impl Client {
     /// The connection failed at `now` (the driver saw an I/O error, or gave up on a TLS
     /// handshake). The session closes at once: transactions whose end of data was sent end
     /// as [`RcptStatus::Unknown`], the others as not delivered.
-    pub fn handle_io_error(&mut self, _now: Instant) {
+    pub fn handle_io_error(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
         if self.state != State::Closed {
             self.clear_output();
+            self.close(CloseReason::Transport, false);
+        }
+    }
+
+    /// A write failed at `now` (EPIPE, ECONNRESET, a TLS write error, ...). The driver calls
+    /// this for any failed write, and never writes again: the core drops all unwritten
+    /// output ([`pending_output`](Self::pending_output) is empty and
+    /// [`pending_segment_len`](Self::pending_segment_len) 0 from now on).
+    ///
+    /// When replies to commands (or content) already written may still be waiting in the
+    /// receive buffer (a server that refuses the content with 550 right after 354 and
+    /// closes without reading the rest), the core drains them:
+    /// [`next_action`](Self::next_action) is [`Action::Read`] and
+    /// [`poll_timeout`](Self::poll_timeout) is `now +` [`Config::write_error_drain`].
+    /// Replies read then are handled as usual (the 550 decides the outcome). End of
+    /// stream, a read error or the drain deadline ends it: the session closes with
+    /// [`CloseReason::Transport`] (or what the replies said, such as a 421), and every
+    /// open transaction is settled, its recipients [`RcptStatus::NotDelivered`] if the end
+    /// of data was not written, [`RcptStatus::Unknown`] if it was. With nothing awaited
+    /// the session closes at once.
+    pub fn handle_write_error(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
+        match self.state {
+            State::Closed => return,
+            State::Closing => {
+                self.write_failed = true;
+                self.clear_output();
+                self.finish_close();
+                return;
+            }
+            _ => {}
+        }
+        self.write_failed = true;
+        // An end of data not wholly written cannot have been accepted.
+        let sent = self.sent_total;
+        for tx in self.txs.iter_mut() {
+            if matches!(tx.stage, TxStage::EndQueued { end } if end > sent) {
+                tx.stage = TxStage::Data;
+            }
+        }
+        if matches!(self.content, Content::Until(end) if end > sent) {
+            self.content = Content::Open;
+        }
+        self.clear_output();
+        self.boundaries.clear();
+        // Replies can still come to what was written, and to content partly written (the
+        // server's verdict on it).
+        let in_content = self.content != Content::Idle;
+        self.inflight.retain(|p| {
+            p.sent_at.is_some()
+                || (in_content && matches!(p.expect, Expect::EndOfData(..) | Expect::Bdat(_)))
+        });
+        self.ops.clear();
+        if self.awaiting_after_write_error() {
+            self.drain_until = now.checked_add(self.cfg.write_error_drain);
+        } else {
+            self.close(CloseReason::Transport, false);
+        }
+    }
+
+    /// After a write error: whether a reply may still come to something written.
+    pub(super) fn awaiting_after_write_error(&self) -> bool {
+        !self.inflight.is_empty() || self.body_tx().is_some()
+    }
+
+    /// After a reply read while draining (`was_body`: content was being supplied before
+    /// it): closes the session once nothing more can come, or when the reply asked for
+    /// something to be written.
+    pub(super) fn drain_step(&mut self, was_body: bool) {
+        if matches!(self.state, State::Closed | State::Closing) {
+            return;
+        }
+        let wants_to_write = self.unsent() > 0
+            || (self.body_tx().is_some() && !was_body)
+            || self.state == State::Handshake;
+        if wants_to_write {
+            self.clear_output();
+            self.inflight.retain(|p| p.sent_at.is_some());
+            self.close(CloseReason::Transport, false);
+        } else if !self.awaiting_after_write_error() {
             self.close(CloseReason::Transport, false);
         }
     }
@@ -64,7 +151,7 @@ impl Client {
         let ids = self.txs.ids();
         for id in ids {
             if let Some(tx) = self.txs.get_mut(id) {
-                let unknown = tx.stage == TxStage::EndSent;
+                let unknown = matches!(tx.stage, TxStage::EndQueued { .. });
                 let f = failure.clone();
                 Self::settle(tx, || {
                     if unknown {
@@ -79,12 +166,17 @@ impl Client {
         self.ops.clear();
         self.inflight.clear();
         self.close_reason = Some(reason);
-        let can_quit = quit && !in_body && self.state != State::Handshake && self.at_boundary;
+        let can_quit = quit
+            && !in_body
+            && !self.write_failed
+            && self.state != State::Handshake
+            && self.at_boundary;
         // Drop what was not written yet; keep nothing partial.
         if self.at_boundary {
             self.clear_output();
         }
         if can_quit {
+            self.start_output();
             let _ = Command::Quit.encode(&mut self.out);
             if self.cfg.transcript {
                 self.log(TranscriptLine::Sent("QUIT".into()));

@@ -201,6 +201,11 @@ pub struct Config {
     pub transcript: bool,
     /// Payload octets per `BDAT` chunk (the core buffers at most one chunk).
     pub bdat_chunk_size: usize,
+    /// After a write error, how long to keep reading replies to commands already sent
+    /// (a server that refuses the content and closes without reading the rest has its
+    /// verdict waiting in the receive buffer): 200 ms. See
+    /// [`Client::handle_write_error`](super::Client::handle_write_error).
+    pub write_error_drain: Duration,
 }
 
 impl Config {
@@ -219,6 +224,7 @@ impl Config {
             drop_unsupported_dsn: false,
             transcript: false,
             bdat_chunk_size: 256 * 1024,
+            write_error_drain: Duration::from_millis(200),
         }
     }
 }

@@ -114,14 +114,20 @@ pub struct Client {
     encrypted: bool,
     need_rset: bool,
     encoder: BodyEncoder,
-    /// Last write progress (consumed output) or the 354, for the data-block deadline.
-    body_progress: Instant,
+    /// Last write progress (consumed output), or when the output last became non-empty
+    /// (for content: the 354): write deadlines count from here.
+    write_progress: Instant,
     /// The latest time the driver told us.
     last_now: Instant,
     /// Whether message content is being written, and where it ends.
     content: Content,
     close_reason: Option<CloseReason>,
     auth: Option<AuthRun>,
+    /// A write failed: nothing is ever written again.
+    write_failed: bool,
+    /// After a write error, while replies to commands already sent may still arrive: the
+    /// end of that drain (`None` when `write_error_drain` is too large for an instant).
+    drain_until: Option<Instant>,
 }
 
 impl Client {
@@ -156,11 +162,13 @@ impl Client {
             encrypted: false,
             need_rset: false,
             encoder: BodyEncoder::Data(DataEncoder::new()),
-            body_progress: now,
+            write_progress: now,
             last_now: now,
             content: Content::Idle,
             close_reason: None,
             auth: None,
+            write_failed: false,
+            drain_until: None,
         };
         if !implicit {
             c.expect_greeting(now);
@@ -220,6 +228,7 @@ impl Client {
         match self.state {
             State::Closed => Action::Closed,
             State::Handshake | State::TlsFirst => Action::StartTls,
+            _ if self.write_failed => Action::Read,
             _ if self.unsent() > 0 => Action::Write,
             State::Closing => Action::Closed,
             State::Body(tx) | State::ManualBody(tx) => Action::SupplyBody(tx),
@@ -262,6 +271,14 @@ impl Client {
         }
     }
 
+    /// The transaction whose content `write_body` and `finish_body` take now.
+    pub(super) fn supplying(&self) -> Result<TxId, UsageError> {
+        match self.body_tx() {
+            Some(id) if !self.write_failed => Ok(id),
+            _ => Err(self.state_error("no body is wanted now")),
+        }
+    }
+
     /// A new transaction id.
     pub(super) fn new_tx_id(&mut self) -> TxId {
         let id = TxId(self.next_tx);
@@ -272,6 +289,7 @@ impl Client {
     pub(super) fn check_open(&self) -> Result<(), UsageError> {
         match self.state {
             State::Closed | State::Closing => Err(UsageError::Closed),
+            _ if self.write_failed => Err(UsageError::Closed),
             _ => Ok(()),
         }
     }
@@ -279,6 +297,7 @@ impl Client {
     pub(super) fn state_error(&self, what: &'static str) -> UsageError {
         match self.state {
             State::Closed | State::Closing => UsageError::Closed,
+            _ if self.write_failed => UsageError::Closed,
             _ => UsageError::WrongState(what),
         }
     }

@@ -46,7 +46,8 @@ impl Client {
             self.out_start = 0;
         }
         self.sent_total += n as u64;
-        self.body_progress = now;
+        self.write_progress = now;
+        self.last_now = self.last_now.max(now);
         self.at_boundary = false;
         while let Some(&b) = self.boundaries.front() {
             if b > self.sent_total {
@@ -88,8 +89,17 @@ impl Client {
         self.seg_unsent = 0;
     }
 
+    /// Called before appending to the output: when it was empty, the write deadline of
+    /// what comes counts from the latest time the driver told.
+    pub(super) fn start_output(&mut self) {
+        if self.unsent() == 0 {
+            self.write_progress = self.last_now;
+        }
+    }
+
     /// Appends one command and what it waits for.
     pub(super) fn emit(&mut self, cmd: &Command, expect: Expect) -> Result<(), UsageError> {
+        self.start_output();
         cmd.encode(&mut self.out)?;
         if self.cfg.transcript {
             self.log(TranscriptLine::Sent(cmd.redacted().to_string()));

@@ -22,7 +22,7 @@ impl Client {
             }
             _ => {}
         }
-        self.last_now = now;
+        self.last_now = self.last_now.max(now);
         self.reader.push(bytes);
         loop {
             let reply = match self.reader.next_reply() {
@@ -33,7 +33,11 @@ impl Client {
                     break;
                 }
             };
+            let was_body = self.body_tx().is_some();
             self.on_reply(reply, now);
+            if self.write_failed {
+                self.drain_step(was_body);
+            }
             if self.state == State::Handshake {
                 let rest = self.reader.take_buffered();
                 if !rest.is_empty() {
@@ -51,6 +55,21 @@ impl Client {
         }
         self.pump();
         Ok(())
+    }
+
+    /// Why the session closes on a reply to content not wholly written: a protocol
+    /// violation, unless a write error already showed that the server stopped reading
+    /// (then the connection failed, or the server said it closes the service).
+    fn early_reply_reason(&self, reply: Reply) -> CloseReason {
+        if !self.write_failed {
+            CloseReason::Peer(PeerError::UnexpectedReply {
+                code: reply.code().get(),
+            })
+        } else if reply.code() == ReplyCode::SERVICE_NOT_AVAILABLE {
+            CloseReason::ServiceClosing(reply)
+        } else {
+            CloseReason::Transport
+        }
     }
 
     pub(super) fn wrong_code(&mut self, phase: Phase, code: ReplyCode) {
@@ -81,12 +100,8 @@ impl Client {
                 Self::settle(tx, || status.clone());
             }
             self.clear_output();
-            self.close(
-                CloseReason::Peer(PeerError::UnexpectedReply {
-                    code: reply.code().get(),
-                }),
-                false,
-            );
+            let reason = self.early_reply_reason(reply);
+            self.close(reason, false);
             return;
         }
         let Some(head) = self.inflight.pop_front() else {
@@ -108,12 +123,8 @@ impl Client {
                 let st = Self::refusal(Stage::DuringContent, &reply);
                 Self::settle(tx, || st.clone());
             }
-            self.close(
-                CloseReason::Peer(PeerError::UnexpectedReply {
-                    code: reply.code().get(),
-                }),
-                true,
-            );
+            let reason = self.early_reply_reason(reply);
+            self.close(reason, true);
             return;
         }
         self.head_since = now;
@@ -247,7 +258,7 @@ impl Client {
             Expect::ManualData(id) => {
                 if code == ReplyCode::START_MAIL_INPUT {
                     self.state = State::ManualBody(id);
-                    self.body_progress = now;
+                    self.write_progress = now;
                     self.content = Content::Open;
                     self.encoder = BodyEncoder::Data(DataEncoder::new());
                 } else if code.is_positive() {
@@ -359,17 +370,20 @@ impl Client {
                 // RFC 2920 §3.1: nobody to deliver to, yet the server wants data: send a
                 // lone dot, never the body.
                 tx.outstanding += 1;
-                tx.stage = TxStage::EndSent;
+                self.start_output();
                 self.out.extend_from_slice(b".\r\n");
                 if self.cfg.transcript {
                     self.log(TranscriptLine::Sent(".".into()));
                 }
                 let end = self.out_end();
+                if let Some(tx) = self.txs.get_mut(id) {
+                    tx.stage = TxStage::EndQueued { end };
+                }
                 self.boundaries.push_back(end);
                 self.expect_reply(Expect::LoneDot(id), end);
             } else {
                 self.state = State::Body(id);
-                self.body_progress = now;
+                self.write_progress = now;
                 self.content = Content::Open;
                 self.encoder = BodyEncoder::Data(DataEncoder::new());
             }

@@ -17,9 +17,13 @@ pub(super) enum TxStage {
     },
     /// DATA sent (or BDAT content started): the content may follow.
     Data,
-    /// The end of data (the final `.`, the lone dot or `BDAT LAST`) was queued: a session
-    /// lost from now on leaves the outcome unknown.
-    EndSent,
+    /// The end of data (the final `.`, the lone dot or `BDAT LAST`) was queued, ending at
+    /// this absolute output offset: a session lost from now on leaves the outcome unknown
+    /// (unless a write error proves that the end of data never left).
+    EndQueued {
+        /// Where the end of data ends on the output.
+        end: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -225,7 +229,7 @@ impl Client {
                 BdatEncoder::new(size)
             });
             self.state = State::Body(id);
-            self.body_progress = self.last_now;
+            self.write_progress = self.last_now;
             self.content = Content::Open;
             return false;
         }

@@ -10,11 +10,13 @@ use super::{AuthError, PeerError, Phase, UsageError};
 pub enum Action {
     /// Write [`Client::pending_output`](super::Client::pending_output) (after the body
     /// segments of [`Client::write_body_segments`](super::Client::write_body_segments), if
-    /// any are pending), then call
-    /// [`Client::consume_output`](super::Client::consume_output).
+    /// any are pending), waiting at most until
+    /// [`Client::poll_timeout`](super::Client::poll_timeout), then call
+    /// [`Client::consume_output`](super::Client::consume_output), `handle_timeout` or
+    /// `handle_write_error`.
     Write,
     /// Read from the connection (until [`Client::poll_timeout`](super::Client::poll_timeout))
-    /// and call `handle_input` / `handle_eof` / `handle_timeout`.
+    /// and call `handle_input` / `handle_eof` / `handle_timeout` / `handle_io_error`.
     Read,
     /// Run the TLS handshake on the connection, then call
     /// [`Client::handle_tls_established`](super::Client::handle_tls_established).
@@ -228,7 +230,8 @@ pub enum CloseReason {
     Timeout(Phase),
     /// The caller aborted, or broke a rule that forced the session down.
     Usage(UsageError),
-    /// The connection failed (reported by the driver with `handle_io_error`).
+    /// The connection failed (reported by the driver with `handle_io_error` or
+    /// `handle_write_error`).
     Transport,
 }
 

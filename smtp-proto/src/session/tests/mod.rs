@@ -149,6 +149,7 @@ fn status_kinds(o: &TxOutcome) -> Vec<&'static str> {
 
 mod auth;
 mod bdat;
+mod deadlines;
 mod opening;
 mod segments;
 mod transactions;
