@@ -249,7 +249,7 @@ pub enum ReplyError {
         line: usize,
     },
     /// A line does not match the reply grammar.
-    #[error("malformed reply line {line}: {kind:?}")]
+    #[error("malformed reply line {line}: {kind}")]
     Malformed {
         /// The line number within the reply, from 1.
         line: usize,

@@ -143,11 +143,7 @@ impl Client {
             return;
         }
         let in_body = self.body_tx().is_some() || self.content != Content::Idle;
-        let failure = match &reason {
-            CloseReason::ServiceClosing(r) => Failure::ServiceClosing(r.clone()),
-            CloseReason::Usage(UsageError::Aborted) => Failure::Aborted,
-            _ => Failure::SessionClosed,
-        };
+        let failure = reason.failure();
         let ids = self.txs.ids();
         for id in ids {
             if let Some(tx) = self.txs.get_mut(id) {

@@ -152,6 +152,21 @@ pub enum Phase {
     Other,
 }
 
+impl Phase {
+    /// What the client was doing in this phase, as the end of a sentence: "while waiting
+    /// for the reply to RCPT", "while writing the message content".
+    pub(crate) fn waiting(self) -> String {
+        match self {
+            Phase::Greeting => "while waiting for the greeting".into(),
+            Phase::DataBlock => "while the message content was being written".into(),
+            Phase::DataInit => "while waiting for the reply to DATA".into(),
+            Phase::DataDone => "while waiting for the reply to the end of data".into(),
+            Phase::Other => "while waiting for the reply to a command".into(),
+            p => format!("while waiting for the reply to {p}"),
+        }
+    }
+}
+
 impl std::fmt::Display for Phase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

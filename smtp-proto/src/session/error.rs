@@ -15,13 +15,15 @@ pub enum PeerError {
     #[error("malformed reply: {0}")]
     Reply(#[from] ReplyError),
     /// A reply arrived when none was expected (a surplus or unsolicited reply).
-    #[error("unexpected reply {code} with no command outstanding")]
+    #[error("the server sent reply {code} when no reply was due")]
     UnexpectedReply {
         /// Its code.
         code: u16,
     },
     /// A reply code that makes no sense for the command (e.g. 354 to RCPT).
-    #[error("reply code {code} is not a valid answer in phase {phase}")]
+    #[error(
+        "the server answered {phase} with reply code {code}, which is not a valid answer there"
+    )]
     WrongCode {
         /// The phase whose reply it was.
         phase: Phase,
@@ -30,19 +32,21 @@ pub enum PeerError {
     },
     /// Bytes arrived after the 220 to STARTTLS and before the TLS handshake (a response
     /// injection attempt): they are never parsed.
-    #[error("{len} octets received after the STARTTLS 220 and before the TLS handshake")]
+    #[error(
+        "the server sent {len} octets after its 220 to STARTTLS and before the TLS handshake (a response injection attempt?)"
+    )]
     DataAfterStartTls {
         /// How many.
         len: usize,
     },
     /// The connection closed before the reply of this phase was complete.
-    #[error("connection closed while waiting for the {phase} reply")]
+    #[error("the server closed the connection {}", phase.waiting())]
     UnexpectedEof {
         /// The phase.
         phase: Phase,
     },
     /// The server broke the SASL exchange (bad base64, too many rounds, failed proof).
-    #[error("SASL exchange failed: {0}")]
+    #[error("the server broke the SASL exchange: {0}")]
     Sasl(String),
 }
 
@@ -58,13 +62,13 @@ pub enum UsageError {
     #[error("not possible now: {0}")]
     WrongState(&'static str),
     /// Input was handed to the core during the TLS handshake: those bytes belong to TLS.
-    #[error("input received during the TLS handshake")]
+    #[error("bytes were handed to the session during the TLS handshake; they belong to TLS")]
     InputDuringTlsHandshake,
     /// The transaction needs an extension the server did not advertise.
     #[error("the server does not advertise {0}")]
     NotAdvertised(&'static str),
     /// The message is larger than the server's SIZE limit.
-    #[error("message of {size} octets exceeds the server's limit of {limit}")]
+    #[error("the message of {size} octets exceeds the server's limit of {limit} octets")]
     TooLarge {
         /// The message size.
         size: u64,
@@ -75,16 +79,18 @@ pub enum UsageError {
     #[error("refusing to send credentials over an unencrypted connection")]
     PlaintextAuth,
     /// An envelope with no recipient.
-    #[error("no recipients")]
+    #[error("the envelope has no recipients")]
     NoRecipients,
     /// The body holds 8-bit octets but was declared 7-bit.
-    #[error("8-bit content in a body declared 7-bit")]
+    #[error(
+        "the body holds 8-bit octets but was declared 7-bit; declare it BodyType::EightBitMime"
+    )]
     Undeclared8Bit,
     /// A command could not be encoded.
-    #[error("command refused: {0}")]
+    #[error("the command cannot be sent: {0}")]
     Command(#[from] CommandError),
     /// The caller aborted the session.
-    #[error("aborted by the caller")]
+    #[error("the caller aborted the session")]
     Aborted,
 }
 
@@ -94,7 +100,7 @@ pub enum UsageError {
 pub enum AuthError {
     /// The server refused (4xx transient, 5xx permanent). `detail` carries an OAuth error
     /// report when the server sent one.
-    #[error("authentication refused: {reply}")]
+    #[error("the server refused authentication: {reply}")]
     Rejected {
         /// The server's reply.
         reply: Reply,
@@ -103,16 +109,18 @@ pub enum AuthError {
     },
     /// No mechanism both offered by the server and allowed by the caller fits the
     /// credentials (or the server offers no AUTH at all).
-    #[error("no usable authentication mechanism")]
+    #[error(
+        "no authentication mechanism is both offered by the server and allowed for these credentials"
+    )]
     NoMechanism,
     /// The mechanism failed: bad credentials (the caller's fault) or a broken or
     /// unverifiable exchange (the server's fault; see [`SaslError::fault`]). `*` was sent.
-    #[error("SASL: {0}")]
+    #[error("authentication failed: {0}")]
     Sasl(SaslError),
     /// Credentials would travel unencrypted and `allow_plaintext_auth` is off.
     #[error("refusing to send credentials over an unencrypted connection")]
     Plaintext,
     /// The AUTH command could not be built.
-    #[error("{0}")]
+    #[error("the AUTH command cannot be sent: {0}")]
     Usage(UsageError),
 }

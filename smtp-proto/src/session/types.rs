@@ -1,7 +1,9 @@
 //! Actions, envelopes, events and outcomes of the session core.
 
 use crate::command::{ForwardPath, MailParams, RcptParams, ReversePath, Verb};
-use crate::reply::Reply;
+use std::fmt;
+
+use crate::reply::{Reply, ReplyCode};
 
 use super::{AuthError, PeerError, Phase, UsageError};
 
@@ -135,7 +137,8 @@ pub enum Failure {
     ServiceClosing(Reply),
     /// The transaction was refused locally before MAIL was sent.
     Usage(UsageError),
-    /// The transaction was given up (for example after `abort_body`).
+    /// The transaction was given up (after [`Client::abort`](super::Client::abort), or a
+    /// positive reply while the content was still being written).
     Aborted,
 }
 
@@ -172,6 +175,29 @@ impl TxOutcome {
     /// Whether the sender was refused (the MAIL reply was 4xx or 5xx).
     pub fn sender_refused(&self) -> bool {
         self.mail_reply.as_ref().is_some_and(|r| !r.is_positive())
+    }
+
+    /// Whether the whole transaction may be sent again at once on a new connection, with
+    /// no risk of delivering it twice and no deliberate refusal ignored: no recipient was
+    /// accepted or is [`Unknown`](RcptStatus::Unknown), and every recipient failed with a
+    /// 421 (at MAIL, RCPT, DATA or the end of data; RFC 5321 §4.2.5: a 4xx to the end of
+    /// data means the message was not accepted) or is
+    /// [`NotDelivered`](RcptStatus::NotDelivered) because the connection died before the
+    /// end of data (`close`, the session's [`CloseReason`], says so with
+    /// [`CloseReason::is_retry_safe`]). Other 4xx replies (say 452 at RCPT) are deferrals
+    /// the server chose: retry those later, as its reply says.
+    pub fn is_retry_safe(&self, close: Option<&CloseReason>) -> bool {
+        let connection_died = close.is_some_and(CloseReason::is_retry_safe);
+        !self.recipients.is_empty()
+            && self.recipients.iter().all(|r| match &r.status {
+                RcptStatus::Accepted(_) | RcptStatus::Unknown(_) => false,
+                RcptStatus::Refused(_, reply) | RcptStatus::Deferred(_, reply) => {
+                    reply.code() == ReplyCode::SERVICE_NOT_AVAILABLE
+                }
+                RcptStatus::NotDelivered(Failure::ServiceClosing(_)) => true,
+                RcptStatus::NotDelivered(Failure::SessionClosed) => connection_died,
+                RcptStatus::NotDelivered(_) => false,
+            })
     }
 }
 
@@ -233,6 +259,88 @@ pub enum CloseReason {
     /// The connection failed (reported by the driver with `handle_io_error` or
     /// `handle_write_error`).
     Transport,
+}
+
+impl CloseReason {
+    /// Whether the connection died (421, a transport failure, or end of stream in the
+    /// middle of the session): what was not finished may be retried at once on a new
+    /// connection. False for a QUIT, a refused session, missing TLS, a caller's abort or
+    /// misuse, a protocol violation and a timeout (the server may be overloaded, or still
+    /// working on the message).
+    pub fn is_retry_safe(&self) -> bool {
+        matches!(
+            self,
+            CloseReason::ServiceClosing(_)
+                | CloseReason::Transport
+                | CloseReason::Peer(PeerError::UnexpectedEof { .. })
+        )
+    }
+
+    /// What this close means for a recipient left without a server verdict (the
+    /// [`Failure`] in its [`RcptStatus::NotDelivered`] or [`RcptStatus::Unknown`]).
+    pub fn failure(&self) -> Failure {
+        match self {
+            CloseReason::ServiceClosing(r) => Failure::ServiceClosing(r.clone()),
+            CloseReason::Usage(UsageError::Aborted) => Failure::Aborted,
+            _ => Failure::SessionClosed,
+        }
+    }
+}
+
+impl From<&CloseReason> for Failure {
+    fn from(reason: &CloseReason) -> Failure {
+        reason.failure()
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const WITHOUT_TLS: &str = "use TlsPolicy::Opportunistic or Never to send without it";
+        match self {
+            CloseReason::Quit(Some(reply)) => write!(f, "the session ended with QUIT: {reply}"),
+            CloseReason::Quit(None) => f.write_str(
+                "the session ended with QUIT (the server closed the connection without replying)",
+            ),
+            CloseReason::ServiceClosing(reply) => {
+                write!(f, "the server closed the service: {reply}")
+            }
+            CloseReason::Refused(reply) => write!(f, "the server refused the session: {reply}"),
+            CloseReason::TlsUnavailable(None) => write!(
+                f,
+                "TLS is required but the server does not offer STARTTLS; {WITHOUT_TLS}"
+            ),
+            CloseReason::TlsUnavailable(Some(reply)) => write!(
+                f,
+                "TLS is required but the server refused STARTTLS ({reply}); {WITHOUT_TLS}"
+            ),
+            CloseReason::Peer(e) => write!(f, "the server violated the protocol: {e}"),
+            CloseReason::Timeout(Phase::DataBlock) => {
+                f.write_str("timed out writing the message content (the server stopped reading it)")
+            }
+            CloseReason::Timeout(phase) => {
+                let waiting = phase.waiting();
+                write!(f, "timed out {}", waiting.trim_start_matches("while "))
+            }
+            CloseReason::Usage(UsageError::Aborted) => {
+                f.write_str("the caller aborted the session")
+            }
+            CloseReason::Usage(e) => write!(f, "the session was closed after a misuse: {e}"),
+            CloseReason::Transport => {
+                f.write_str("the connection failed (a read or write error on the socket)")
+            }
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::SessionClosed => f.write_str("the session closed first"),
+            Failure::ServiceClosing(reply) => write!(f, "the server closed the service: {reply}"),
+            Failure::Usage(e) => write!(f, "refused before MAIL: {e}"),
+            Failure::Aborted => f.write_str("the transaction was given up"),
+        }
+    }
 }
 
 /// One line of the transcript: what was sent or received, with AUTH payloads redacted and

@@ -153,3 +153,4 @@ mod deadlines;
 mod opening;
 mod segments;
 mod transactions;
+mod verdicts;
