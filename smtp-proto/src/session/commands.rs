@@ -88,6 +88,23 @@ impl Client {
         Ok(())
     }
 
+    /// Queues a health check (for a connection pool, before reusing an idle connection):
+    /// `NOOP` or `RSET`, whose reply comes as [`Event::Health`], healthy when 2xx. An
+    /// unhealthy verdict makes the core send QUIT and close the session
+    /// ([`CloseReason::Unhealthy`], or [`CloseReason::ServiceClosing`] for a 421): the
+    /// connection must not be reused. Refused while a transaction is in progress.
+    pub fn check_health(&mut self, probe: HealthProbe) -> Result<(), UsageError> {
+        self.check_open()?;
+        if !self.txs.is_empty() || self.body_tx().is_some() {
+            return Err(UsageError::WrongState(
+                "a health check waits for no transaction in progress",
+            ));
+        }
+        self.ops.push_back(Op::Health(probe));
+        self.pump();
+        Ok(())
+    }
+
     /// Queues `QUIT`, after everything queued before it. The session closes on its reply.
     pub fn quit(&mut self) -> Result<(), UsageError> {
         self.check_open()?;

@@ -44,8 +44,8 @@ use std::time::Instant;
 pub use config::{Config, Dialect, Phase, Timeouts, TlsPolicy};
 pub use error::{AuthError, PeerError, UsageError};
 pub use types::{
-    Action, BodyType, CloseReason, Envelope, Event, Failure, RcptOutcome, RcptStatus, Stage,
-    TranscriptLine, TxId, TxOutcome,
+    Action, BodyType, CloseReason, Envelope, Event, Failure, HealthProbe, RcptOutcome, RcptStatus,
+    Stage, TranscriptLine, TxId, TxOutcome,
 };
 
 use crate::body::{BdatEncoder, BodyStats, DataEncoder};

@@ -37,6 +37,8 @@ pub(super) enum Expect {
     AuthCancel,
     Quit,
     Simple(Verb),
+    /// The NOOP or RSET of a health check.
+    Health(HealthProbe),
 }
 
 impl Expect {
@@ -57,7 +59,8 @@ impl Expect {
             Expect::Simple(Verb::Rcpt) => Phase::Rcpt,
             Expect::ManualData(_) => Phase::DataInit,
             Expect::ManualEnd => Phase::DataDone,
-            Expect::Simple(_) => Phase::Other,
+            Expect::Simple(_) | Expect::Health(HealthProbe::Noop) => Phase::Other,
+            Expect::Health(HealthProbe::Rset) => Phase::Rset,
         }
     }
 
@@ -93,6 +96,8 @@ pub(super) enum Op {
     Hello(bool),
     /// The low-level DATA.
     Data(TxId),
+    /// A health check.
+    Health(HealthProbe),
     Quit,
     /// AUTH with this mechanism.
     Auth(Box<dyn SaslMechanism>),
@@ -183,6 +188,18 @@ impl Client {
                         self.close(CloseReason::Usage(e), true);
                         return;
                     }
+                }
+                Op::Health(probe) => {
+                    let probe = *probe;
+                    if !self.can_send(false) {
+                        return;
+                    }
+                    self.ops.pop_front();
+                    let cmd = match probe {
+                        HealthProbe::Noop => Command::Noop(None),
+                        HealthProbe::Rset => Command::Rset,
+                    };
+                    let _ = self.emit(&cmd, Expect::Health(probe));
                 }
                 Op::Data(id) => {
                     let id = *id;

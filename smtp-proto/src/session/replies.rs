@@ -303,6 +303,21 @@ impl Client {
                     reply: reply.clone(),
                 });
             }
+            Expect::Health(probe) => {
+                let healthy = code.is_positive();
+                if healthy && probe == HealthProbe::Rset {
+                    self.need_rset = false;
+                }
+                self.events.push_back(Event::Health {
+                    healthy,
+                    reply: reply.clone(),
+                });
+                if !healthy && closing.is_none() {
+                    // The connection must not be reused: QUIT and close.
+                    self.close(CloseReason::Unhealthy(reply), true);
+                    return;
+                }
+            }
         }
         if let Some(reply) = closing
             && !matches!(self.state, State::Closed | State::Closing)

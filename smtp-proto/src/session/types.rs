@@ -234,6 +234,14 @@ pub enum Event {
     },
     /// A transaction ended; every recipient has its outcome.
     TransactionDone(TxOutcome),
+    /// The verdict of [`Client::check_health`](super::Client::check_health). When not
+    /// healthy, the session closes next (QUIT is sent): do not reuse the connection.
+    Health {
+        /// Whether the reply was 2xx.
+        healthy: bool,
+        /// The reply to the NOOP or RSET.
+        reply: Reply,
+    },
     /// The session is over. Nothing else follows.
     Closed(CloseReason),
 }
@@ -259,6 +267,18 @@ pub enum CloseReason {
     /// The connection failed (reported by the driver with `handle_io_error` or
     /// `handle_write_error`).
     Transport,
+    /// A health check ([`Client::check_health`](super::Client::check_health)) got this
+    /// non-2xx reply: the connection is not to be reused.
+    Unhealthy(Reply),
+}
+
+/// The command of a health check ([`Client::check_health`](super::Client::check_health)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HealthProbe {
+    /// `NOOP`: cheap, changes nothing.
+    Noop,
+    /// `RSET`: also proves the server would start a new transaction.
+    Rset,
 }
 
 impl CloseReason {
@@ -328,6 +348,10 @@ impl fmt::Display for CloseReason {
             CloseReason::Transport => {
                 f.write_str("the connection failed (a read or write error on the socket)")
             }
+            CloseReason::Unhealthy(reply) => write!(
+                f,
+                "the health check failed, the connection is not to be reused: {reply}"
+            ),
         }
     }
 }

@@ -188,3 +188,75 @@ fn reply_codes_compare_with_numbers() {
     assert!(421 == r.code());
     assert!(r.is_transient() && !r.is_positive() && !r.is_permanent());
 }
+
+fn health_events(h: &Harness) -> Vec<(bool, u16)> {
+    h.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Health { healthy, reply } => Some((*healthy, reply.code().get())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn health_check_healthy_keeps_the_session() {
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"220 mx\r\n");
+    h.server(EHLO_PIPE);
+    h.sent();
+    h.c.check_health(HealthProbe::Noop).unwrap();
+    h.drain();
+    assert_eq!(h.sent(), "NOOP\r\n");
+    assert_eq!(h.c.next_action(), Action::Read);
+    assert!(h.c.poll_timeout().is_some());
+    h.server(b"250 2.0.0 ok\r\n");
+    assert_eq!(health_events(&h), [(true, 250)]);
+    assert!(h.c.is_idle());
+    h.c.check_health(HealthProbe::Rset).unwrap();
+    h.drain();
+    assert_eq!(h.sent(), "RSET\r\n");
+    h.server(b"250 2.0.0 flushed\r\n");
+    assert_eq!(health_events(&h), [(true, 250), (true, 250)]);
+    assert!(h.c.is_idle());
+    assert!(h.closed().is_none());
+}
+
+#[test]
+fn health_check_unhealthy_quits_and_closes() {
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"220 mx\r\n");
+    h.server(EHLO_PIPE);
+    h.sent();
+    h.c.check_health(HealthProbe::Rset).unwrap();
+    h.drain();
+    assert_eq!(h.sent(), "RSET\r\n");
+    h.server(b"451 4.3.0 try later\r\n");
+    assert_eq!(health_events(&h), [(false, 451)]);
+    assert_eq!(h.sent(), "QUIT\r\n");
+    assert!(matches!(h.closed(), Some(CloseReason::Unhealthy(r)) if r.code() == 451));
+    assert!(h.c.is_closed());
+    assert_eq!(h.c.check_health(HealthProbe::Noop), Err(UsageError::Closed));
+
+    // A 421: the server closes the service.
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"220 mx\r\n");
+    h.server(EHLO_PIPE);
+    h.c.check_health(HealthProbe::Noop).unwrap();
+    h.drain();
+    h.server(b"421 4.3.2 bye\r\n");
+    assert_eq!(health_events(&h), [(false, 421)]);
+    assert!(matches!(h.closed(), Some(CloseReason::ServiceClosing(_))));
+}
+
+#[test]
+fn health_check_waits_for_no_transaction() {
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"220 mx\r\n");
+    h.server(EHLO_PIPE);
+    h.c.send_mail(env("<a@x.org>", &["<b@y.org>"])).unwrap();
+    assert!(matches!(
+        h.c.check_health(HealthProbe::Noop),
+        Err(UsageError::WrongState(_))
+    ));
+}
