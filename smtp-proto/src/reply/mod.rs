@@ -172,7 +172,7 @@ impl fmt::Display for EnhancedStatus {
 /// The defaults (2048 octets per line including CRLF, 64 lines, 16 KiB per reply) follow
 /// Postfix's `line_length_limit`, msmtp's line cap, and the larger of the reply caps of
 /// trusted clients; RFC 5321 §4.5.3.1.5 only promises 512 octets per line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ReplyLimits {
     /// Longest accepted line in octets, including the CRLF.

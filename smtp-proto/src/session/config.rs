@@ -6,7 +6,7 @@ use crate::command::Domain;
 use crate::reply::ReplyLimits;
 
 /// SMTP (RFC 5321) or LMTP (RFC 2033).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Dialect {
     /// SMTP: `EHLO` (with `HELO` fallback), one reply to the end of data.
     #[default]
@@ -16,7 +16,7 @@ pub enum Dialect {
 }
 
 /// When to use TLS.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum TlsPolicy {
     /// Never: plaintext only (`STARTTLS` is not sent even when offered).
     Never,
@@ -34,7 +34,7 @@ pub enum TlsPolicy {
 /// Each deadline covers one whole reply, counted from when its command was written (or,
 /// with pipelining, from when the reply before it arrived, whichever is later): a server
 /// that drips one byte at a time still times out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Timeouts {
     /// The greeting (220): 5 min.
@@ -186,8 +186,10 @@ impl std::fmt::Display for Phase {
     }
 }
 
-/// Session settings. Build with [`Config::new`] and adjust the fields.
-#[derive(Clone, Debug)]
+/// Session settings: the single place for every setting of the core. Build with
+/// [`Config::new`] and adjust the fields. `Config` is `Clone + Eq + Hash` (as is
+/// everything in it), so a connection pool can key its connections on it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Config {
     /// SMTP or LMTP.

@@ -260,3 +260,16 @@ fn health_check_waits_for_no_transaction() {
         Err(UsageError::WrongState(_))
     ));
 }
+
+#[test]
+fn configs_key_a_pool() {
+    use std::collections::HashSet;
+    let a = config(TlsPolicy::Never);
+    let mut b = a.clone();
+    assert_eq!(a, b);
+    b.timeouts = Timeouts::all(Duration::from_secs(30));
+    let mut c = a.clone();
+    c.write_error_drain = Duration::from_millis(50);
+    let pool: HashSet<Config> = [a.clone(), b, c, a].into_iter().collect();
+    assert_eq!(pool.len(), 3);
+}
