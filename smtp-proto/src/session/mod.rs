@@ -4,26 +4,45 @@
 //! events and deadlines. It never touches a socket or a clock. Its methods come in groups
 //! (after quinn-proto's `Connection`):
 //!
-//! - **inputs**: [`handle_input`](Client::handle_input), [`handle_eof`](Client::handle_eof),
-//!   [`handle_timeout`](Client::handle_timeout),
+//! - **inputs**, each with the current time: [`handle_input`](Client::handle_input),
+//!   [`handle_eof`](Client::handle_eof), [`handle_timeout`](Client::handle_timeout),
+//!   [`handle_io_error`](Client::handle_io_error) (a failed read, or a TLS handshake given
+//!   up), [`handle_write_error`](Client::handle_write_error) (a failed write),
 //!   [`handle_tls_established`](Client::handle_tls_established);
-//! - **commands** (only enqueue; they never touch the wire): [`send_mail`](Client::send_mail),
-//!   [`write_body`](Client::write_body) (or its zero-copy form
-//!   [`write_body_segments`](Client::write_body_segments)), [`finish_body`](Client::finish_body),
+//! - **commands** (only enqueue; they never touch the wire, and refuse with a
+//!   [`UsageError`]): [`send_mail`](Client::send_mail) (a whole transaction), its content
+//!   with [`write_body`](Client::write_body) (or the zero-copy
+//!   [`write_body_segments`](Client::write_body_segments)) and
+//!   [`finish_body`](Client::finish_body); [`authenticate`](Client::authenticate) and
+//!   [`login`](Client::login) (AUTH); [`check_health`](Client::check_health);
 //!   [`vrfy`](Client::vrfy), [`expn`](Client::expn), [`help`](Client::help),
-//!   [`noop`](Client::noop), [`rset`](Client::rset), [`raw`](Client::raw),
-//!   [`quit`](Client::quit), [`abort`](Client::abort);
+//!   [`noop`](Client::noop), [`rset`](Client::rset), [`raw`](Client::raw) and
+//!   [`simple`](Client::simple); smtplib's building blocks [`hello`](Client::hello) (EHLO or
+//!   HELO again) and [`data`](Client::data) (DATA for a transaction driven by hand);
+//!   [`quit`](Client::quit) and [`abort`](Client::abort);
 //! - **outputs**, drained in this order after every input or command:
 //!   [`poll_event`](Client::poll_event) until `None`,
 //!   [`pending_output`](Client::pending_output) + [`consume_output`](Client::consume_output)
 //!   (after the body segments [`pending_segment_len`](Client::pending_segment_len) counts, if
 //!   the driver uses them),
 //!   [`poll_timeout`](Client::poll_timeout), and [`next_action`](Client::next_action), which
-//!   tells the driver what to do next in one `match`.
+//!   tells the driver what to do next in one `match`. Whenever it says
+//!   [`Action::Write`] or [`Action::Read`], `poll_timeout` gives the deadline: wait for
+//!   writability or readability at most until then, then call `handle_timeout(now)`;
+//! - **getters**: [`capabilities`](Client::capabilities), [`is_closed`](Client::is_closed),
+//!   [`is_idle`](Client::is_idle), [`close_reason`](Client::close_reason), ... and
+//!   [`poll_transcript`](Client::poll_transcript).
 //!
 //! Protocol refusals (4xx/5xx) are results, carried by [`Event`]s and per-recipient
-//! [`RcptStatus`]es. Server misbehaviour closes the session with a [`PeerError`]; API
-//! misuse returns a [`UsageError`] and leaves the session as it was.
+//! [`RcptStatus`]es; [`TxOutcome::is_retry_safe`] and [`CloseReason::is_retry_safe`] say
+//! what may be sent again at once. Server misbehaviour closes the session with a
+//! [`PeerError`]; API misuse returns a [`UsageError`] and leaves the session as it was; a
+//! failed connection (reported by the driver) closes it with [`CloseReason::Transport`].
+//!
+//! The code is split by concern: `config` (settings), `types` and `error` (the public
+//! values), `output` (the output queue), `timers` (deadlines), `pipeline` (commands in
+//! flight and the pipelining rules), `tx` (transactions and their stages), `replies`
+//! (matching replies to commands), `body` (content), `auth`, `commands` and `close`.
 
 mod auth;
 mod body;
