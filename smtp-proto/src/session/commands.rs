@@ -52,7 +52,11 @@ impl Client {
             | Verb::Raw
             | Verb::Mail
             | Verb::Rcpt => {}
-            _ => return Err(UsageError::WrongState("not a simple command")),
+            _ => {
+                return Err(UsageError::WrongState(
+                    "not a simple command (VRFY, EXPN, HELP, NOOP, RSET, MAIL, RCPT or raw)",
+                ));
+            }
         }
         cmd.encode(&mut Vec::new())?;
         self.ops.push_back(Op::Simple(cmd));

@@ -59,7 +59,7 @@ pub enum UsageError {
     #[error("the session is closed")]
     Closed,
     /// The call does not fit the session's state (e.g. `write_body` with no body wanted).
-    #[error("not possible now: {0}")]
+    #[error("the call does not fit the session's state: {0}")]
     WrongState(&'static str),
     /// Input was handed to the core during the TLS handshake: those bytes belong to TLS.
     #[error("bytes were handed to the session during the TLS handshake; they belong to TLS")]

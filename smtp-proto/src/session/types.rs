@@ -356,6 +356,38 @@ impl fmt::Display for CloseReason {
     }
 }
 
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stage::Mail => "MAIL",
+            Stage::Rcpt => "RCPT",
+            Stage::Data => "DATA",
+            Stage::DuringContent => "the message content",
+            Stage::EndOfData => "the end of data",
+        })
+    }
+}
+
+impl fmt::Display for RcptStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RcptStatus::Accepted(reply) => write!(f, "accepted: {reply}"),
+            RcptStatus::Refused(stage, reply) => write!(f, "refused at {stage}: {reply}"),
+            RcptStatus::Deferred(stage, reply) => {
+                write!(f, "deferred at {stage} (try again later): {reply}")
+            }
+            RcptStatus::NotDelivered(why) => {
+                write!(f, "not delivered (no risk of a duplicate): {why}")
+            }
+            RcptStatus::Unknown(why) => write!(
+                f,
+                "unknown: the end of data was sent but no verdict came back ({why}); \
+                 sending again may deliver twice"
+            ),
+        }
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

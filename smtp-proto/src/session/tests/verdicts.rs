@@ -273,3 +273,21 @@ fn configs_key_a_pool() {
     let pool: HashSet<Config> = [a.clone(), b, c, a].into_iter().collect();
     assert_eq!(pool.len(), 3);
 }
+
+#[test]
+fn recipient_statuses_read_as_sentences() {
+    let r = reply("550 5.1.1 no such user\r\n");
+    assert_eq!(
+        RcptStatus::Refused(Stage::Rcpt, r).to_string(),
+        "refused at RCPT: 550 5.1.1 no such user"
+    );
+    assert_eq!(
+        RcptStatus::Unknown(Failure::SessionClosed).to_string(),
+        "unknown: the end of data was sent but no verdict came back (the session closed \
+         first); sending again may deliver twice"
+    );
+    assert_eq!(
+        UsageError::WrongState("no body is wanted now").to_string(),
+        "the call does not fit the session's state: no body is wanted now"
+    );
+}
