@@ -37,14 +37,32 @@ impl Client {
         }
     }
 
-    /// The connection failed at `now` (the driver saw an I/O error, or gave up on a TLS
-    /// handshake). The session closes at once: transactions whose end of data was sent end
-    /// as [`RcptStatus::Unknown`], the others as not delivered.
+    /// The connection failed at `now`: a read failed, or the driver gave up on a TLS
+    /// handshake (for a failed write, call [`handle_write_error`](Self::handle_write_error),
+    /// which first reads the replies already on their way). The session closes at once
+    /// with [`CloseReason::Transport`]: transactions whose end of data was written
+    /// (consumed) end as [`RcptStatus::Unknown`], the others as
+    /// [`RcptStatus::NotDelivered`].
     pub fn handle_io_error(&mut self, now: Instant) {
         self.last_now = self.last_now.max(now);
         if self.state != State::Closed {
+            self.forget_unwritten_ends();
             self.clear_output();
             self.close(CloseReason::Transport, false);
+        }
+    }
+
+    /// The output is dropped: an end of data not wholly written never left, and cannot
+    /// have been accepted.
+    fn forget_unwritten_ends(&mut self) {
+        let sent = self.sent_total;
+        for tx in self.txs.iter_mut() {
+            if matches!(tx.stage, TxStage::EndQueued { end } if end > sent) {
+                tx.stage = TxStage::Data;
+            }
+        }
+        if matches!(self.content, Content::Until(end) if end > sent) {
+            self.content = Content::Open;
         }
     }
 
@@ -77,16 +95,7 @@ impl Client {
             _ => {}
         }
         self.write_failed = true;
-        // An end of data not wholly written cannot have been accepted.
-        let sent = self.sent_total;
-        for tx in self.txs.iter_mut() {
-            if matches!(tx.stage, TxStage::EndQueued { end } if end > sent) {
-                tx.stage = TxStage::Data;
-            }
-        }
-        if matches!(self.content, Content::Until(end) if end > sent) {
-            self.content = Content::Open;
-        }
+        self.forget_unwritten_ends();
         self.clear_output();
         self.boundaries.clear();
         // Replies can still come to what was written, and to content partly written (the

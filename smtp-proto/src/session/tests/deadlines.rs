@@ -280,3 +280,19 @@ fn write_error_while_the_closing_quit_is_written_closes() {
     assert_eq!(h.c.next_action(), Action::Closed);
     assert!(h.c.pending_output().is_empty());
 }
+
+#[test]
+fn read_error_with_the_end_of_data_unwritten_is_not_delivered() {
+    let mut h = ready();
+    h.c.send_mail(env("<a@x.org>", &["<b@y.org>"])).unwrap();
+    h.drain();
+    h.server(b"250 ok\r\n250 ok\r\n354 go\r\n");
+    h.sent();
+    h.c.write_body(b"hello\r\n").unwrap();
+    h.c.finish_body().unwrap();
+    h.c.consume_output(3, h.now);
+    h.c.handle_io_error(h.now);
+    events(&mut h);
+    assert_eq!(h.closed(), Some(&CloseReason::Transport));
+    assert_eq!(status_kinds(&h.outcome()), ["not-delivered"]);
+}
