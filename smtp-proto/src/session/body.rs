@@ -47,11 +47,11 @@ impl Client {
         }
         self.start_output();
         match &mut self.encoder {
-            BodyEncoder::Data(e) => e.encode(&chunk[..n], &mut self.out),
+            BodyEncoder::Data(e) => e.encode(&chunk[..n], &mut self.out.buf),
             BodyEncoder::Bdat(e) => {
                 let size = e.chunk_size() as u64;
                 let before = e.stats().bytes_out / size;
-                e.encode(&chunk[..n], &mut self.out);
+                e.encode(&chunk[..n], &mut self.out.buf);
                 let frames = e.stats().bytes_out / size - before;
                 let end = self.out_end();
                 if self.cfg.transcript {
@@ -61,7 +61,7 @@ impl Client {
                     }
                 }
                 for _ in 0..frames {
-                    self.boundaries.push_back(end);
+                    self.out.boundaries.push_back(end);
                     self.expect_reply(Expect::Bdat(id), end);
                 }
                 if let Some(tx) = self.txs.get_mut(id) {
@@ -105,7 +105,7 @@ impl Client {
         segments: &mut Vec<&'a [u8]>,
     ) -> Result<usize, UsageError> {
         let id = self.supplying()?;
-        if self.out.len() > self.out_start || !matches!(self.encoder, BodyEncoder::Data(_)) {
+        if self.out.buf.len() > self.out.start || !matches!(self.encoder, BodyEncoder::Data(_)) {
             return self.write_body(chunk);
         }
         let room = self.cfg.max_output.saturating_sub(self.unsent());
@@ -152,12 +152,12 @@ impl Client {
                 if let (Some(l), Some(slot)) = (last, segments.last_mut()) {
                     *slot = l;
                 }
-                enc.encode(&chunk[from..n], &mut self.out);
+                enc.encode(&chunk[from..n], &mut self.out.buf);
                 taken = n;
                 break;
             }
         }
-        self.seg_unsent += segments[first..].iter().map(|s| s.len()).sum::<usize>();
+        self.out.seg_unsent += segments[first..].iter().map(|s| s.len()).sum::<usize>();
         if self.undeclared_8bit(id) {
             segments.truncate(first);
             self.clear_output();
@@ -181,10 +181,10 @@ impl Client {
         let id = self.supplying()?;
         self.start_output();
         let (stats, last) = match &mut self.encoder {
-            BodyEncoder::Data(e) => (e.finish(&mut self.out), ".".to_owned()),
+            BodyEncoder::Data(e) => (e.finish(&mut self.out.buf), ".".to_owned()),
             BodyEncoder::Bdat(e) => {
                 let pending = e.stats().bytes_out % e.chunk_size() as u64;
-                (e.finish(&mut self.out), format!("BDAT {pending} LAST"))
+                (e.finish(&mut self.out.buf), format!("BDAT {pending} LAST"))
             }
         };
         if self.cfg.transcript {
@@ -192,7 +192,7 @@ impl Client {
             self.log(TranscriptLine::Sent(last));
         }
         let end = self.out_end();
-        self.boundaries.push_back(end);
+        self.out.boundaries.push_back(end);
         self.content = Content::Until(end);
         self.state = State::Ready;
         let lmtp = self.cfg.dialect == Dialect::Lmtp;

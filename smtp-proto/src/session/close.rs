@@ -55,7 +55,7 @@ impl Client {
     /// The output is dropped: an end of data not wholly written never left, and cannot
     /// have been accepted.
     fn forget_unwritten_ends(&mut self) {
-        let sent = self.sent_total;
+        let sent = self.out.sent_total;
         for tx in self.txs.iter_mut() {
             if matches!(tx.stage, TxStage::EndQueued { end } if end > sent) {
                 tx.stage = TxStage::Data;
@@ -97,7 +97,7 @@ impl Client {
         self.write_failed = true;
         self.forget_unwritten_ends();
         self.clear_output();
-        self.boundaries.clear();
+        self.out.boundaries.clear();
         // Replies can still come to what was written, and to content partly written (the
         // server's verdict on it).
         let in_content = self.content != Content::Idle;
@@ -175,18 +175,18 @@ impl Client {
             && !in_body
             && !self.write_failed
             && self.state != State::Handshake
-            && self.at_boundary;
+            && self.out.at_boundary;
         // Drop what was not written yet; keep nothing partial.
-        if self.at_boundary {
+        if self.out.at_boundary {
             self.clear_output();
         }
         if can_quit {
             self.start_output();
-            let _ = Command::Quit.encode(&mut self.out);
+            let _ = Command::Quit.encode(&mut self.out.buf);
             if self.cfg.transcript {
                 self.log(TranscriptLine::Sent("QUIT".into()));
             }
-        } else if !self.at_boundary {
+        } else if !self.out.at_boundary {
             self.clear_output();
         }
         if self.unsent() == 0 {
@@ -199,7 +199,7 @@ impl Client {
     pub(super) fn finish_close(&mut self) {
         self.state = State::Closed;
         self.clear_output();
-        self.boundaries.clear();
+        self.out.boundaries.clear();
         let reason = self.close_reason.clone().unwrap_or(CloseReason::Quit(None));
         self.events.push_back(Event::Closed(reason));
     }

@@ -76,6 +76,7 @@ use crate::sasl::{Credentials, MAX_CHALLENGE_LEN, SaslError, SaslMechanism, sele
 
 use auth::AuthRun;
 use body::{BodyEncoder, Content};
+use output::Output;
 use pipeline::{Expect, Op, Pending};
 use tx::{TxStage, TxTable};
 
@@ -108,18 +109,8 @@ pub struct Client {
     cfg: Config,
     state: State,
     reader: ReplyReader,
-    /// Output; `out[out_start..]` is not written yet.
-    out: Vec<u8>,
-    out_start: usize,
-    /// Octets of body segments handed to the driver by `write_body_segments` and not
-    /// consumed yet; on the wire they come before `out[out_start..]`.
-    seg_unsent: usize,
-    /// Octets the driver has consumed from `out` since the start.
-    sent_total: u64,
-    /// Absolute offsets where commands (or bodies) end, not yet consumed.
-    boundaries: VecDeque<u64>,
-    /// Whether everything consumed so far ends at a command boundary.
-    at_boundary: bool,
+    /// The output queue.
+    out: Output,
     inflight: VecDeque<Pending>,
     /// When the head of `inflight` became the head.
     head_since: Instant,
@@ -163,12 +154,7 @@ impl Client {
             } else {
                 State::Opening
             },
-            out: Vec::new(),
-            out_start: 0,
-            seg_unsent: 0,
-            sent_total: 0,
-            boundaries: VecDeque::new(),
-            at_boundary: true,
+            out: Output::default(),
             inflight: VecDeque::new(),
             head_since: now,
             ops: VecDeque::new(),

@@ -4,6 +4,36 @@ use std::time::Instant;
 
 use super::*;
 
+/// The bytes queued for the driver and what is known about their boundaries.
+#[derive(Debug)]
+pub(super) struct Output {
+    /// Output; `buf[start..]` is not written yet.
+    pub(super) buf: Vec<u8>,
+    pub(super) start: usize,
+    /// Octets of body segments handed to the driver by `write_body_segments` and not
+    /// consumed yet; on the wire they come before `buf[start..]`.
+    pub(super) seg_unsent: usize,
+    /// Octets the driver has consumed since the start.
+    pub(super) sent_total: u64,
+    /// Absolute offsets where commands (or bodies) end, not yet consumed.
+    pub(super) boundaries: VecDeque<u64>,
+    /// Whether everything consumed so far ends at a command boundary.
+    pub(super) at_boundary: bool,
+}
+
+impl Default for Output {
+    fn default() -> Self {
+        Output {
+            buf: Vec::new(),
+            start: 0,
+            seg_unsent: 0,
+            sent_total: 0,
+            boundaries: VecDeque::new(),
+            at_boundary: true,
+        }
+    }
+}
+
 impl Client {
     /// The bytes to write next. Write any prefix, then call
     /// [`consume_output`](Self::consume_output) with its length.
@@ -12,7 +42,7 @@ impl Client {
     /// segments it holds first ([`pending_segment_len`](Self::pending_segment_len) octets
     /// of them): these bytes come after them.
     pub fn pending_output(&self) -> &[u8] {
-        &self.out[self.out_start..]
+        &self.out.buf[self.out.start..]
     }
 
     /// Octets of the body segments handed out by
@@ -22,7 +52,7 @@ impl Client {
     /// written them (the session failed or was aborted), the driver discards the segments
     /// it still holds: they must never be written.
     pub fn pending_segment_len(&self) -> usize {
-        self.seg_unsent
+        self.out.seg_unsent
     }
 
     /// Records that the driver wrote the first `n` octets of
@@ -34,37 +64,37 @@ impl Client {
         if n == 0 {
             return;
         }
-        let from_segments = n.min(self.seg_unsent);
-        self.seg_unsent -= from_segments;
-        self.out_start += n - from_segments;
-        if self.out_start == self.out.len() {
-            self.out.clear();
-            self.out_start = 0;
-        } else if self.out_start >= 64 * 1024 {
+        let from_segments = n.min(self.out.seg_unsent);
+        self.out.seg_unsent -= from_segments;
+        self.out.start += n - from_segments;
+        if self.out.start == self.out.buf.len() {
+            self.out.buf.clear();
+            self.out.start = 0;
+        } else if self.out.start >= 64 * 1024 {
             // Compact now and then, not on every partial write.
-            self.out.drain(..self.out_start);
-            self.out_start = 0;
+            self.out.buf.drain(..self.out.start);
+            self.out.start = 0;
         }
-        self.sent_total += n as u64;
+        self.out.sent_total += n as u64;
         self.write_progress = now;
         self.last_now = self.last_now.max(now);
-        self.at_boundary = false;
-        while let Some(&b) = self.boundaries.front() {
-            if b > self.sent_total {
+        self.out.at_boundary = false;
+        while let Some(&b) = self.out.boundaries.front() {
+            if b > self.out.sent_total {
                 break;
             }
-            self.at_boundary = b == self.sent_total;
-            self.boundaries.pop_front();
+            self.out.at_boundary = b == self.out.sent_total;
+            self.out.boundaries.pop_front();
         }
         if self.unsent() == 0 {
-            self.at_boundary = true;
+            self.out.at_boundary = true;
         }
         for p in self.inflight.iter_mut() {
-            if p.sent_at.is_none() && p.end <= self.sent_total {
+            if p.sent_at.is_none() && p.end <= self.out.sent_total {
                 p.sent_at = Some(now);
             }
         }
-        if matches!(self.content, Content::Until(end) if end <= self.sent_total) {
+        if matches!(self.content, Content::Until(end) if end <= self.out.sent_total) {
             self.content = Content::Idle;
         }
         if self.state == State::Closing && self.unsent() == 0 {
@@ -74,19 +104,19 @@ impl Client {
 
     /// Octets queued but not written yet (body segments included).
     pub(super) fn unsent(&self) -> usize {
-        self.seg_unsent + self.out.len() - self.out_start
+        self.out.seg_unsent + self.out.buf.len() - self.out.start
     }
 
     /// The absolute output offset just past the last queued octet.
     pub(super) fn out_end(&self) -> u64 {
-        self.sent_total + self.unsent() as u64
+        self.out.sent_total + self.unsent() as u64
     }
 
     /// Drops everything not written yet.
     pub(super) fn clear_output(&mut self) {
-        self.out.clear();
-        self.out_start = 0;
-        self.seg_unsent = 0;
+        self.out.buf.clear();
+        self.out.start = 0;
+        self.out.seg_unsent = 0;
     }
 
     /// Called before appending to the output: when it was empty, the write deadline of
@@ -100,12 +130,12 @@ impl Client {
     /// Appends one command and what it waits for.
     pub(super) fn emit(&mut self, cmd: &Command, expect: Expect) -> Result<(), UsageError> {
         self.start_output();
-        cmd.encode(&mut self.out)?;
+        cmd.encode(&mut self.out.buf)?;
         if self.cfg.transcript {
             self.log(TranscriptLine::Sent(cmd.redacted().to_string()));
         }
         let end = self.out_end();
-        self.boundaries.push_back(end);
+        self.out.boundaries.push_back(end);
         self.expect_reply(expect, end);
         Ok(())
     }

@@ -126,7 +126,7 @@ impl Client {
         self.head_since = now;
         self.inflight.push_back(Pending {
             expect: Expect::Greeting,
-            end: self.sent_total,
+            end: self.out.sent_total,
             sent_at: Some(now),
         });
     }

@@ -386,7 +386,7 @@ impl Client {
                 // lone dot, never the body.
                 tx.outstanding += 1;
                 self.start_output();
-                self.out.extend_from_slice(b".\r\n");
+                self.out.buf.extend_from_slice(b".\r\n");
                 if self.cfg.transcript {
                     self.log(TranscriptLine::Sent(".".into()));
                 }
@@ -394,7 +394,7 @@ impl Client {
                 if let Some(tx) = self.txs.get_mut(id) {
                     tx.stage = TxStage::EndQueued { end };
                 }
-                self.boundaries.push_back(end);
+                self.out.boundaries.push_back(end);
                 self.expect_reply(Expect::LoneDot(id), end);
             } else {
                 self.state = State::Body(id);

@@ -44,7 +44,7 @@ impl Client {
         } else if match self.content {
             Content::Idle => false,
             Content::Open => true,
-            Content::Until(end) => self.sent_total < end,
+            Content::Until(end) => self.out.sent_total < end,
         } {
             Phase::DataBlock
         } else {
