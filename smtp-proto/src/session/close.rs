@@ -20,7 +20,7 @@ impl Client {
                     self.close(CloseReason::Quit(None), false);
                     return;
                 }
-                if self.write_failed {
+                if self.write_failed() {
                     // The end of the drain after a write error.
                     self.close(CloseReason::Transport, false);
                     return;
@@ -87,14 +87,14 @@ impl Client {
         match self.state {
             State::Closed => return,
             State::Closing => {
-                self.write_failed = true;
+                self.writer = Writer::Failed { drain_until: None };
                 self.clear_output();
                 self.finish_close();
                 return;
             }
             _ => {}
         }
-        self.write_failed = true;
+        self.writer = Writer::Failed { drain_until: None };
         self.forget_unwritten_ends();
         self.clear_output();
         self.out.boundaries.clear();
@@ -107,7 +107,9 @@ impl Client {
         });
         self.ops.clear();
         if self.awaiting_after_write_error() {
-            self.drain_until = now.checked_add(self.cfg.write_error_drain);
+            self.writer = Writer::Failed {
+                drain_until: now.checked_add(self.cfg.write_error_drain),
+            };
         } else {
             self.close(CloseReason::Transport, false);
         }
@@ -173,7 +175,7 @@ impl Client {
         self.close_reason = Some(reason);
         let can_quit = quit
             && !in_body
-            && !self.write_failed
+            && !self.write_failed()
             && self.state != State::Handshake
             && self.out.at_boundary;
         // Drop what was not written yet; keep nothing partial.

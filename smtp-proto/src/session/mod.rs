@@ -102,6 +102,18 @@ enum State {
     Closed,
 }
 
+/// Whether the connection can still be written to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    Open,
+    /// A write failed: nothing is ever written again. While replies to what was written
+    /// may still arrive, the session drains them until `drain_until` (`None`: no deadline,
+    /// `write_error_drain` being too large for an instant).
+    Failed {
+        drain_until: Option<Instant>,
+    },
+}
+
 /// The sans-IO SMTP/LMTP client. See the [module docs](self) and the [crate docs](crate)
 /// for the driver loop.
 #[derive(Debug)]
@@ -133,11 +145,8 @@ pub struct Client {
     content: Content,
     close_reason: Option<CloseReason>,
     auth: Option<AuthRun>,
-    /// A write failed: nothing is ever written again.
-    write_failed: bool,
-    /// After a write error, while replies to commands already sent may still arrive: the
-    /// end of that drain (`None` when `write_error_drain` is too large for an instant).
-    drain_until: Option<Instant>,
+    /// Whether writing still works.
+    writer: Writer,
 }
 
 impl Client {
@@ -172,8 +181,7 @@ impl Client {
             content: Content::Idle,
             close_reason: None,
             auth: None,
-            write_failed: false,
-            drain_until: None,
+            writer: Writer::Open,
         };
         if !implicit {
             c.expect_greeting(now);
@@ -233,7 +241,7 @@ impl Client {
         match self.state {
             State::Closed => Action::Closed,
             State::Handshake | State::TlsFirst => Action::StartTls,
-            _ if self.write_failed => Action::Read,
+            _ if self.write_failed() => Action::Read,
             _ if self.unsent() > 0 => Action::Write,
             State::Closing => Action::Closed,
             State::Body(tx) | State::ManualBody(tx) => Action::SupplyBody(tx),
@@ -268,6 +276,11 @@ impl Client {
         }
     }
 
+    /// Whether a write failed (see [`handle_write_error`](Self::handle_write_error)).
+    pub(super) fn write_failed(&self) -> bool {
+        matches!(self.writer, Writer::Failed { .. })
+    }
+
     /// The transaction whose content the caller is supplying, if any.
     pub(super) fn body_tx(&self) -> Option<TxId> {
         match self.state {
@@ -279,7 +292,7 @@ impl Client {
     /// The transaction whose content `write_body` and `finish_body` take now.
     pub(super) fn supplying(&self) -> Result<TxId, UsageError> {
         match self.body_tx() {
-            Some(id) if !self.write_failed => Ok(id),
+            Some(id) if !self.write_failed() => Ok(id),
             _ => Err(self.state_error("no body is wanted now")),
         }
     }
@@ -294,7 +307,7 @@ impl Client {
     pub(super) fn check_open(&self) -> Result<(), UsageError> {
         match self.state {
             State::Closed | State::Closing => Err(UsageError::Closed),
-            _ if self.write_failed => Err(UsageError::Closed),
+            _ if self.write_failed() => Err(UsageError::Closed),
             _ => Ok(()),
         }
     }
@@ -302,7 +315,7 @@ impl Client {
     pub(super) fn state_error(&self, what: &'static str) -> UsageError {
         match self.state {
             State::Closed | State::Closing => UsageError::Closed,
-            _ if self.write_failed => UsageError::Closed,
+            _ if self.write_failed() => UsageError::Closed,
             _ => UsageError::WrongState(what),
         }
     }

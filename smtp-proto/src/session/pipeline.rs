@@ -163,7 +163,7 @@ impl Client {
 
     /// Writes whatever the queued operations allow now.
     pub(super) fn pump(&mut self) {
-        while self.state == State::Ready && !self.write_failed {
+        while self.state == State::Ready && !self.write_failed() {
             let Some(op) = self.ops.front() else {
                 return;
             };

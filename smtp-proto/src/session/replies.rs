@@ -35,7 +35,7 @@ impl Client {
             };
             let was_body = self.body_tx().is_some();
             self.on_reply(reply, now);
-            if self.write_failed {
+            if self.write_failed() {
                 self.drain_step(was_body);
             }
             if self.state == State::Handshake {
@@ -61,7 +61,7 @@ impl Client {
     /// violation, unless a write error already showed that the server stopped reading
     /// (then the connection failed, or the server said it closes the service).
     fn early_reply_reason(&self, reply: Reply) -> CloseReason {
-        if !self.write_failed {
+        if !self.write_failed() {
             CloseReason::Peer(PeerError::UnexpectedReply {
                 code: reply.code().get(),
             })

@@ -23,8 +23,8 @@ impl Client {
         ) {
             return None;
         }
-        if self.write_failed {
-            return self.drain_until;
+        if let Writer::Failed { drain_until } = self.writer {
+            return drain_until;
         }
         let write = self.write_deadline().and_then(|(at, _)| at);
         let read = self.read_deadline();
@@ -73,8 +73,8 @@ impl Client {
     /// closes the session with [`CloseReason::Transport`].
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = self.last_now.max(now);
-        if self.write_failed {
-            if self.state != State::Closed && self.drain_until.is_some_and(|d| now >= d) {
+        if let Writer::Failed { drain_until } = self.writer {
+            if self.state != State::Closed && drain_until.is_some_and(|d| now >= d) {
                 self.close(CloseReason::Transport, false);
             }
             return;
