@@ -22,8 +22,8 @@
 //! | 11 | queue a transaction: next byte = recipients (low 3 bits), BDAT (bit 3), body type (bits 4-5), size hint (bit 6), DSN (bit 7) |
 //! | 12 | body: a length byte `n` then `n` octets to `write_body`, or with bit 4 of `t` set to `write_body_segments` (the driver then holds the segments and writes them before the pending output) |
 //! | 13 | `finish_body` |
-//! | 14 | a caller command: next byte picks NOOP, RSET, VRFY, HELP, QUIT, login, abort, raw, EHLO, HELO, low-level DATA, low-level MAIL |
-//! | 15 | I/O error |
+//! | 14 | a caller command: next byte picks NOOP, RSET, VRFY, HELP, QUIT, login, abort, raw, EHLO, HELO, low-level DATA, low-level MAIL, health check (NOOP or RSET) |
+//! | 15 | a read error (`handle_io_error`), or with bit 4 of `t` set a write error (`handle_write_error`) |
 //!
 //! Properties (a violation panics):
 //! - no panic, and the core's output buffer stays bounded;
@@ -33,7 +33,9 @@
 //!   opaque octets);
 //! - every queued transaction ends with exactly one outcome, every recipient with exactly
 //!   one status, once the session is closed (the harness closes it at the end);
-//! - `Event::Closed` comes exactly once, and nothing after it.
+//! - `Event::Closed` comes exactly once, and nothing after it;
+//! - whenever the core asks to write or read, `poll_timeout` gives a deadline;
+//! - after a write error, nothing is ever to be written again.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -41,7 +43,7 @@ use std::time::{Duration, Instant};
 use smtp_proto::command::{Domain, ForwardPath, Mechanism, ReversePath};
 use smtp_proto::sasl::Credentials;
 use smtp_proto::session::{
-    Action, BodyType, Client, Config, Dialect, Envelope, Event, TlsPolicy, TxId,
+    Action, BodyType, Client, Config, Dialect, Envelope, Event, HealthProbe, TlsPolicy, TxId,
 };
 
 /// Canned server replies, indexed by a script byte (modulo the length).
@@ -122,6 +124,7 @@ pub fn session(data: &[u8]) {
     let mut outcomes: HashMap<TxId, usize> = HashMap::new();
     let mut closed = 0usize;
     let mut chunked = false;
+    let mut write_failed = false;
     let tls_required = matches!(tls, TlsPolicy::Required | TlsPolicy::Implicit);
 
     let check = |client: &mut Client,
@@ -243,7 +246,7 @@ pub fn session(data: &[u8]) {
                 let _ = client.finish_body();
             }
             14 => {
-                let _ = match s.byte().unwrap_or(0) % 12 {
+                let _ = match s.byte().unwrap_or(0) % 14 {
                     0 => client.noop(),
                     1 => client.rset(),
                     2 => client.vrfy(
@@ -266,11 +269,17 @@ pub fn session(data: &[u8]) {
                     ),
                     8 => client.hello(false),
                     9 => client.hello(true),
-                    10 => client.data(),
+                    10 => client.data().map(drop),
+                    11 => client.check_health(HealthProbe::Noop),
+                    12 => client.check_health(HealthProbe::Rset),
                     _ => client.simple(smtp_proto::command::Command::mail(
                         ReversePath::parse("<m@example.org>").expect("valid path"),
                     )),
                 };
+            }
+            _ if t & 16 != 0 => {
+                client.handle_write_error(now);
+                write_failed = true;
             }
             _ => client.handle_io_error(now),
         }
@@ -291,6 +300,14 @@ pub fn session(data: &[u8]) {
         );
         // At most `max_output` octets of input, expanded by at most 2 octets per 512.
         assert!(held.len() <= max_output + max_output / 128 + 2, "segments unbounded");
+        if matches!(client.next_action(), Action::Write | Action::Read) {
+            assert!(client.poll_timeout().is_some(), "a wait without a deadline");
+        }
+        if write_failed {
+            assert_eq!(client.pending_output(), b"", "output after a write error");
+            assert_eq!(client.pending_segment_len(), 0, "segments after a write error");
+            assert_ne!(client.next_action(), Action::Write, "Write after a write error");
+        }
         // The driver's answer to the core's wish, bounded: it must never spin.
         if client.next_action() == Action::Closed {
             assert!(client.is_closed() || client.pending_output().is_empty());

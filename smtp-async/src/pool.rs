@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use smtp_client::proto::session::{Envelope, UsageError};
+use smtp_client::ops::Health;
+use smtp_client::proto::session::{Envelope, HealthProbe, UsageError};
 use smtp_client::{Error, Options, RateLimit, RetryPolicy, SendReport, Target, TlsPolicy};
 
 use crate::client::{Body, SmtpClient};
@@ -354,17 +355,17 @@ impl Pool {
                 continue;
             }
             if idle >= cfg.check_after && cfg.health_check != HealthCheck::Off {
-                let check = async {
-                    match cfg.health_check {
-                        HealthCheck::Rset => client.rset().await,
-                        _ => client.noop().await,
-                    }
+                let probe = match cfg.health_check {
+                    HealthCheck::Rset => HealthProbe::Rset,
+                    _ => HealthProbe::Noop,
                 };
-                // Missing the deadline drops the check's future, and with it the
-                // connection (poisoned, never reused).
+                // The core judges the reply (and closes an unhealthy connection). Missing
+                // the deadline drops the check's future, and with it the connection
+                // (poisoned, never reused).
+                let check = client.execute(Health::new(probe));
                 let ok = bounded(self.inner.rt, cfg.check_timeout, check)
                     .await
-                    .is_some_and(|r| r.is_ok_and(|reply| reply.is_positive()));
+                    .is_some_and(|r| r.unwrap_or(false));
                 if !ok {
                     continue;
                 }

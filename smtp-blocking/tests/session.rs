@@ -172,7 +172,7 @@ fn sender_refused() {
     let mut c = connect(&server, plain()).unwrap();
     let err = send(&mut c, &["b@example.net"]).unwrap_err();
     match &err {
-        Error::SenderRefused { reply, sender } => {
+        Error::SenderRefused { reply, sender, .. } => {
             assert_eq!(reply.code(), 553);
             assert_eq!(sender, "a@example.org");
         }

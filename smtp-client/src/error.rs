@@ -89,6 +89,8 @@ pub enum Error {
         reply: Reply,
         /// The sender.
         sender: String,
+        /// The whole report (every recipient not delivered).
+        report: Box<SendReport>,
     },
     /// Every recipient was refused (peer; smtplib's `SMTPRecipientsRefused`). The report
     /// holds every recipient with its reply.
@@ -216,38 +218,30 @@ impl Error {
     }
 
     /// Whether sending the same message again on a new connection cannot deliver it twice:
-    /// the connection failed (EOF, reset, I/O) before the end of data, or the server
-    /// answered 421 ("closing the service") and accepted the message for no recipient;
-    /// a 421 to the end of data counts too, since a 4xx there means "not accepted"
-    /// (RFC 5321 4.2.5). Never true for [`Error::DeliveryUnknown`] (the end of data went
-    /// unanswered) nor for the server's other verdicts. A pool uses it to retry on a fresh connection when a reused one
-    /// turns out to be dead.
+    /// the connection failed or was refused before the end of data, or the server answered
+    /// 421 ("closing the service") and accepted the message for no recipient (a 421 to the
+    /// end of data counts: a 4xx there means "not accepted", RFC 5321 4.2.5). For the
+    /// errors of a transaction this is the core's verdict on it
+    /// ([`SendReport::retry_safe`]); never true for [`Error::DeliveryUnknown`] (the end of
+    /// data went unanswered) nor for the server's other verdicts. The pool and
+    /// [`RetryPolicy`](crate::RetryPolicy) retry only what it allows.
     pub fn is_retry_safe(&self) -> bool {
-        /// Phases whose failure leaves nothing delivered: the end of data is not yet
-        /// answered (its own phase is `DataDone`).
-        fn before_end_of_data(p: Phase) -> bool {
-            matches!(
-                p,
-                Phase::Greeting
-                    | Phase::Ehlo
-                    | Phase::StartTls
-                    | Phase::Auth
-                    | Phase::Mail
-                    | Phase::Rcpt
-                    | Phase::DataInit
-                    | Phase::DataBlock
-            )
-        }
         match self {
-            Error::ServerDisconnected(p) => *p != Phase::DataDone,
-            Error::ServiceClosing(_) | Error::Io(_) | Error::Connect { .. } => true,
+            Error::SenderRefused { report, .. }
+            | Error::RecipientsRefused(report)
+            | Error::DataRefused { report, .. } => report.retry_safe,
+            Error::DeliveryUnknown { .. } => false,
+            // A session that failed outside a transaction: the core's close reason,
+            // rebuilt from the error (the phase and reply are the core's).
+            Error::ServerDisconnected(p) => {
+                CloseReason::Peer(PeerError::UnexpectedEof { phase: *p }).is_retry_safe()
+                    && *p != Phase::DataDone
+            }
+            Error::ServiceClosing(r) => CloseReason::ServiceClosing(r.clone()).is_retry_safe(),
+            Error::Timeout(TimeoutPhase::Smtp(p)) => CloseReason::Timeout(*p).is_retry_safe(),
             Error::Timeout(TimeoutPhase::Connect | TimeoutPhase::TlsHandshake) => true,
-            Error::Timeout(TimeoutPhase::Smtp(p)) => before_end_of_data(*p),
-            Error::RecipientsRefused(report) => report
-                .recipients
-                .iter()
-                .all(|r| r.reply.as_ref().is_some_and(|x| x.code().get() == 421)),
-            e => e.reply().is_some_and(|r| r.code().get() == 421),
+            Error::Io(_) | Error::Connect { .. } => true,
+            _ => false,
         }
     }
 
@@ -294,21 +288,17 @@ mod tests {
 
     #[test]
     fn retry_safe_only_when_nothing_can_have_been_delivered() {
+        // (Transaction errors carry the core's verdict: tests/exchange.rs drives them.)
         let report = SendReport {
             mail_reply: None,
             data_reply: None,
             recipients: Vec::new(),
+            retry_safe: true,
         };
         assert!(Error::ServerDisconnected(Phase::Mail).is_retry_safe());
         assert!(Error::ServiceClosing(reply(421)).is_retry_safe());
         assert!(Error::Io(io::ErrorKind::ConnectionReset.into()).is_retry_safe());
-        let sender = |code| Error::SenderRefused {
-            reply: reply(code),
-            sender: "a@b".into(),
-        };
-        assert!(sender(421).is_retry_safe());
-        assert!(!sender(451).is_retry_safe());
-        assert!(!sender(550).is_retry_safe());
+        // Whatever a report says, an unanswered end of data is never retry-safe.
         let unknown = Error::DeliveryUnknown {
             source: Box::new(Error::Io(io::ErrorKind::ConnectionReset.into())),
             report: Box::new(report.clone()),
@@ -325,7 +315,10 @@ mod tests {
         assert!(refused.is_retry_safe());
         let data = Error::DataRefused {
             reply: reply(554),
-            report: Box::new(report),
+            report: Box::new(SendReport {
+                retry_safe: false,
+                ..report
+            }),
         };
         assert!(!data.is_retry_safe());
     }

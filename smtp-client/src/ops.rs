@@ -11,13 +11,14 @@
 //! | `sendmail`, `send_message` | [`SendOne`] (after [`sendmail_envelope`](crate::sendmail_envelope) / [`message_envelope`](crate::message_envelope)) |
 //! | (pipelined batch) | [`SendAll`] |
 //! | `quit` | [`Quit`] |
+//! | (a pool's check of an idle connection) | [`Health`] |
 
 use smtp_proto::Reply;
 use smtp_proto::command::{
     Command, ForwardPath, MailParams, Mechanism, RawCommand, RcptParams, ReversePath, SmtpString,
 };
 use smtp_proto::sasl::{Credentials, PASSWORD_RANKING, SaslMechanism};
-use smtp_proto::session::{CloseReason, Envelope, Event, UsageError};
+use smtp_proto::session::{CloseReason, Envelope, Event, HealthProbe, UsageError};
 
 use crate::batch::Batch;
 use crate::body::{Body, Feeds};
@@ -196,9 +197,9 @@ impl<'b, R: ?Sized> Operation<'b, R> for Data<'b> {
     type Output = Reply;
 
     fn start(&mut self, s: &mut Session, feeds: &mut Feeds<'b, R>) -> Result<(), Error> {
-        s.core_mut().data().map_err(|e| s.usage(e))?;
+        let tx = s.core_mut().data().map_err(|e| s.usage(e))?;
         let message = self.0.take().unwrap_or_default();
-        feeds.push(smtp_proto::session::MANUAL_TX, Body::Bytes(message));
+        feeds.push(tx, Body::Bytes(message));
         Ok(())
     }
 
@@ -475,6 +476,43 @@ where
             Some(_) => Err(s.closed_error()),
             None => Ok(()),
         }
+    }
+}
+
+/// A health check before reusing an idle connection (`NOOP` or `RSET`): the core judges
+/// the reply; an unhealthy connection is closed by the core (QUIT) and must not be
+/// reused. Returns whether it is healthy.
+#[derive(Debug)]
+pub struct Health(HealthProbe);
+
+impl Health {
+    /// A check with `probe`.
+    pub fn new(probe: HealthProbe) -> Health {
+        Health(probe)
+    }
+}
+
+impl<'b, R: ?Sized> Operation<'b, R> for Health {
+    type Output = bool;
+
+    fn start(&mut self, s: &mut Session, _: &mut Feeds<'b, R>) -> Result<(), Error> {
+        s.core_mut().check_health(self.0).map_err(|e| s.usage(e))
+    }
+
+    fn event(
+        &mut self,
+        ev: Event,
+        _: &mut Session,
+        _: &mut Feeds<'b, R>,
+    ) -> Option<Result<bool, Error>> {
+        match ev {
+            Event::Health { healthy, .. } => Some(Ok(healthy)),
+            _ => None,
+        }
+    }
+
+    fn finish(&mut self, s: &mut Session) -> Result<bool, Error> {
+        Err(s.closed_error())
     }
 }
 

@@ -29,11 +29,17 @@ pub struct SendReport {
     pub data_reply: Option<Reply>,
     /// One entry per recipient.
     pub recipients: Vec<RecipientResult>,
+    /// The core's verdict: the whole message may be sent again on a new connection
+    /// without being delivered twice (nothing accepted or unknown; every recipient
+    /// failed with a 421, or the connection died before the end of data). See
+    /// [`TxOutcome::is_retry_safe`].
+    pub retry_safe: bool,
 }
 
 impl SendReport {
-    /// Builds the report of a finished transaction.
-    pub fn from_outcome(o: &TxOutcome) -> SendReport {
+    /// Builds the report of a finished transaction; `close` is the session's close
+    /// reason, if it closed.
+    pub fn from_outcome(o: &TxOutcome, close: Option<&CloseReason>) -> SendReport {
         let recipients = o
             .recipients
             .iter()
@@ -56,6 +62,7 @@ impl SendReport {
             mail_reply: o.mail_reply.clone(),
             data_reply: o.data_reply.clone(),
             recipients,
+            retry_safe: o.is_retry_safe(close),
         }
     }
 
@@ -82,7 +89,7 @@ pub(crate) fn classify(
     sender: &str,
     close: Option<&CloseReason>,
 ) -> Result<SendReport, Error> {
-    let report = SendReport::from_outcome(o);
+    let report = SendReport::from_outcome(o, close);
     if report.any_accepted() {
         return Ok(report);
     }
@@ -91,6 +98,7 @@ pub(crate) fn classify(
         return Err(Error::SenderRefused {
             reply,
             sender: sender.to_owned(),
+            report: Box::new(report),
         });
     }
     // A failure without a server verdict: the session's own error says why; after the

@@ -194,6 +194,7 @@ mod tests {
             mail_reply: None,
             data_reply: None,
             recipients: Vec::new(),
+            retry_safe: true,
         };
         let unknown = Error::DeliveryUnknown {
             source: Box::new(dead()),

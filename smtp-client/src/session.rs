@@ -407,11 +407,16 @@ impl<'s, 'b, R: ?Sized, O: Operation<'b, R>> Exchange<'s, 'b, R, O> {
         self.feeds.segs.advance(n);
     }
 
-    /// A write failed (the server closed or reset the connection, ...). The core decides
-    /// what the replies still waiting to be read mean.
+    /// A write failed (the server closed or reset the connection, ...). Nothing more is
+    /// written; the core decides whether replies may still be waiting (a server that
+    /// refused the content and closed): then [`step`](Self::step) asks for a short read,
+    /// and those replies decide the outcome rather than the write error.
     pub fn write_failed(&mut self, e: io::Error, now: Instant) {
         self.feeds.segs.clear();
-        self.s.fail(Error::Io(e), now);
+        if self.s.cause.is_none() {
+            self.s.cause = Some(Error::Io(e));
+        }
+        self.s.core.handle_write_error(now);
     }
 
     /// Bytes read from the connection (all of them, at once: no read-ahead).

@@ -34,8 +34,20 @@
 //! command, drain [`poll_event`](session::Client::poll_event) and write
 //! [`pending_output`](session::Client::pending_output) before blocking on I/O. Time comes
 //! in as an argument; the next deadline goes out through
-//! [`poll_timeout`](session::Client::poll_timeout). This complete blocking driver (std
-//! `TcpStream`, no TLS) sends one message to a scripted server on loopback:
+//! [`poll_timeout`](session::Client::poll_timeout), and there is one whenever the driver
+//! is to write or read. The invariants:
+//!
+//! - **wait for readability/writability at most until `poll_timeout()`, then call
+//!   `handle_timeout(now)`** (with the current time; early calls do nothing). A driver that
+//!   does so never hangs, even on a server that stops reading;
+//! - a failed write (EPIPE, ECONNRESET, ...) goes to
+//!   [`handle_write_error`](session::Client::handle_write_error), a failed read to
+//!   [`handle_io_error`](session::Client::handle_io_error), end of stream to
+//!   [`handle_eof`](session::Client::handle_eof); the core decides what follows (after a
+//!   write error it may ask to read the replies already on their way, never to write).
+//!
+//! This complete blocking driver (std `TcpStream`, no TLS) sends one message to a scripted
+//! server on loopback:
 //!
 //! ```
 //! use std::io::{ErrorKind, Read, Write};
@@ -90,23 +102,29 @@
 //!             delivered = outcome.any_accepted();
 //!         }
 //!     }
+//!     // Wait at most until the core's deadline (`None`: no deadline).
+//!     let wait = client.poll_timeout().map(|deadline| {
+//!         deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))
+//!     });
+//!     let timed_out = |e: &std::io::Error| {
+//!         matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+//!     };
 //!     match client.next_action() {
 //!         Action::Write => {
-//!             let n = (&stream).write(client.pending_output())?;
-//!             client.consume_output(n, Instant::now());
+//!             stream.set_write_timeout(wait)?;
+//!             match (&stream).write(client.pending_output()) {
+//!                 Ok(n) => client.consume_output(n, Instant::now()),
+//!                 Err(e) if timed_out(&e) => client.handle_timeout(Instant::now()),
+//!                 Err(_) => client.handle_write_error(Instant::now()),
+//!             }
 //!         }
 //!         Action::Read => {
-//!             let wait = client.poll_timeout().map(|deadline| {
-//!                 deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))
-//!             });
 //!             stream.set_read_timeout(wait)?;
 //!             match (&stream).read(&mut buf) {
 //!                 Ok(0) => client.handle_eof(Instant::now()),
 //!                 Ok(n) => client.handle_input(Instant::now(), &buf[..n])?,
-//!                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-//!                     client.handle_timeout(Instant::now())
-//!                 }
-//!                 Err(e) => return Err(e.into()),
+//!                 Err(e) if timed_out(&e) => client.handle_timeout(Instant::now()),
+//!                 Err(_) => client.handle_io_error(Instant::now()),
 //!             }
 //!         }
 //!         Action::SupplyBody(_) => {

@@ -33,6 +33,9 @@ enum Answer {
     Stall,
     /// Good answer plus injected bytes (matters after STARTTLS).
     GoodPlusInjection,
+    /// A refusal, then the server closes without reading further: the client's next
+    /// write fails.
+    RefuseAndReset,
 }
 
 fn answer() -> impl Strategy<Value = Answer> {
@@ -47,6 +50,7 @@ fn answer() -> impl Strategy<Value = Answer> {
         1 => Just(Answer::Eof),
         1 => Just(Answer::Stall),
         1 => Just(Answer::GoodPlusInjection),
+        1 => Just(Answer::RefuseAndReset),
     ]
 }
 
@@ -151,6 +155,8 @@ struct Server {
     /// Bytes to deliver to the client.
     to_client: Vec<u8>,
     eof: bool,
+    /// The server stopped reading: writes fail.
+    reset: bool,
     stalled: bool,
     mail_before_tls: bool,
     handshake_requested: bool,
@@ -187,6 +193,11 @@ impl Server {
             Answer::Stall => {
                 self.stalled = true;
                 Vec::new()
+            }
+            Answer::RefuseAndReset => {
+                self.reset = true;
+                self.eof = true;
+                b"554 5.7.1 go away\r\n".to_vec()
             }
         };
         if cmd_name == "DATA" && out.starts_with(b"354") {
@@ -327,6 +338,7 @@ fn run(s: Scenario) -> Result<(), TestCaseError> {
         tls: s.tls == TlsPolicy::Implicit,
         to_client: Vec::new(),
         eof: false,
+        reset: false,
         stalled: false,
         mail_before_tls: false,
         handshake_requested: false,
@@ -343,6 +355,7 @@ fn run(s: Scenario) -> Result<(), TestCaseError> {
     // The segments the driver holds (as one copy of their bytes: the model checks the
     // accounting, the unit tests the zero-copy slices).
     let mut held: Vec<u8> = Vec::new();
+    let mut write_failed = false;
 
     for _ in 0..2000 {
         // Drain events.
@@ -380,7 +393,19 @@ fn run(s: Scenario) -> Result<(), TestCaseError> {
         while c.poll_transcript().is_some() {}
         match c.next_action() {
             Action::Closed => break,
+            Action::Write if srv.reset => {
+                prop_assert!(!write_failed, "Write after a write error");
+                prop_assert!(c.poll_timeout().is_some(), "a write without a deadline");
+                c.handle_write_error(now);
+                write_failed = true;
+                if std::env::var_os("MODEL_STATS").is_some() {
+                    eprintln!("STAT write_error");
+                }
+                prop_assert!(c.pending_output().is_empty());
+                prop_assert_eq!(c.pending_segment_len(), 0);
+            }
             Action::Write => {
+                prop_assert!(c.poll_timeout().is_some(), "a write without a deadline");
                 let mut out = held.clone();
                 out.extend_from_slice(c.pending_output());
                 let n = out.len().min(s.chunk.max(1) * 7);

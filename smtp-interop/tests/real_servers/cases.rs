@@ -846,7 +846,7 @@ fn sink_rejects_at_each_phase() {
     // MAIL.
     let (mut c, err) = sink_send_error("REJECT_MAIL", plain());
     match &err {
-        Error::SenderRefused { reply, sender } => {
+        Error::SenderRefused { reply, sender, .. } => {
             assert_eq!(reply.code(), 550);
             assert_eq!(sender, SENDER);
         }

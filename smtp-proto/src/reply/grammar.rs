@@ -42,6 +42,18 @@ pub enum LineErrorKind {
     BareCarriageReturn,
 }
 
+impl std::fmt::Display for LineErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LineErrorKind::BadCode => "it does not start with a reply code 200-559",
+            LineErrorKind::BadSeparator => {
+                "the code is followed by something other than a space or a hyphen"
+            }
+            LineErrorKind::BareCarriageReturn => "it holds a carriage return without a line feed",
+        })
+    }
+}
+
 /// ```abnf
 /// Reply-code = %x32-35 %x30-35 %x30-39
 /// ```

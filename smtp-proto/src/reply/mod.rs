@@ -32,6 +32,8 @@ pub use reader::{ReplyReader, parse};
 /// assert!(code.is_transient());
 /// assert_eq!(code.get(), 451);
 /// assert!(ReplyCode::new(199).is_none());
+/// assert_eq!(code, 451); // compares with a plain number
+/// assert_ne!(code, 450);
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ReplyCode(u16);
@@ -123,13 +125,13 @@ impl ReplyCode {
 
 impl PartialEq<u16> for ReplyCode {
     fn eq(&self, other: &u16) -> bool {
-        self.get() == *other
+        self.0 == *other
     }
 }
 
 impl PartialEq<ReplyCode> for u16 {
     fn eq(&self, other: &ReplyCode) -> bool {
-        *self == other.get()
+        *self == other.0
     }
 }
 
@@ -170,7 +172,7 @@ impl fmt::Display for EnhancedStatus {
 /// The defaults (2048 octets per line including CRLF, 64 lines, 16 KiB per reply) follow
 /// Postfix's `line_length_limit`, msmtp's line cap, and the larger of the reply caps of
 /// trusted clients; RFC 5321 §4.5.3.1.5 only promises 512 octets per line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct ReplyLimits {
     /// Longest accepted line in octets, including the CRLF.
@@ -247,7 +249,7 @@ pub enum ReplyError {
         line: usize,
     },
     /// A line does not match the reply grammar.
-    #[error("malformed reply line {line}: {kind:?}")]
+    #[error("malformed reply line {line}: {kind}")]
     Malformed {
         /// The line number within the reply, from 1.
         line: usize,

@@ -1,241 +1,24 @@
-//! Configuration, actions, events, outcomes and errors of the session core.
+//! Actions, envelopes, events and outcomes of the session core.
 
-use std::time::Duration;
+use crate::command::{ForwardPath, MailParams, RcptParams, ReversePath, Verb};
+use std::fmt;
 
-use crate::command::{
-    CommandError, Domain, ForwardPath, MailParams, RcptParams, ReversePath, Verb,
-};
-use crate::reply::{Reply, ReplyError, ReplyLimits};
-use crate::sasl::SaslError;
+use crate::reply::{Reply, ReplyCode};
 
-/// SMTP (RFC 5321) or LMTP (RFC 2033).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Dialect {
-    /// SMTP: `EHLO` (with `HELO` fallback), one reply to the end of data.
-    #[default]
-    Smtp,
-    /// LMTP: `LHLO`, one reply per accepted recipient after the end of data.
-    Lmtp,
-}
-
-/// When to use TLS.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum TlsPolicy {
-    /// Never: plaintext only (`STARTTLS` is not sent even when offered).
-    Never,
-    /// Use `STARTTLS` when the server offers it; go on in plaintext otherwise.
-    Opportunistic,
-    /// Require `STARTTLS`: fail, sending nothing but `QUIT`, if it is not offered or refused.
-    #[default]
-    Required,
-    /// Implicit TLS (port 465): the driver handshakes before the greeting.
-    Implicit,
-}
-
-/// Per-phase reply deadlines. Defaults follow RFC 5321 §4.5.3.2.
-///
-/// Each deadline covers one whole reply, counted from when its command was written (or,
-/// with pipelining, from when the reply before it arrived, whichever is later): a server
-/// that drips one byte at a time still times out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Timeouts {
-    /// The greeting (220): 5 min.
-    pub greeting: Duration,
-    /// EHLO/HELO/LHLO: 5 min.
-    pub ehlo: Duration,
-    /// STARTTLS reply: 5 min (the TLS handshake itself is the driver's to bound).
-    pub starttls: Duration,
-    /// Each AUTH reply: 5 min.
-    pub auth: Duration,
-    /// MAIL: 5 min.
-    pub mail: Duration,
-    /// RCPT: 5 min.
-    pub rcpt: Duration,
-    /// DATA (the 354): 2 min.
-    pub data_init: Duration,
-    /// Each data block written without progress: 3 min.
-    pub data_block: Duration,
-    /// The reply to the final `.` or `BDAT LAST`: 10 min.
-    pub data_done: Duration,
-    /// RSET: 5 min (a pool's health check may want Postfix's 20 s).
-    pub rset: Duration,
-    /// QUIT: 5 min.
-    pub quit: Duration,
-    /// VRFY, EXPN, HELP, NOOP, raw commands, non-final BDAT: 5 min.
-    pub other: Duration,
-}
-
-impl Timeouts {
-    /// RFC 5321 §4.5.3.2 defaults.
-    pub const RFC5321: Self = Self {
-        greeting: Duration::from_secs(300),
-        ehlo: Duration::from_secs(300),
-        starttls: Duration::from_secs(300),
-        auth: Duration::from_secs(300),
-        mail: Duration::from_secs(300),
-        rcpt: Duration::from_secs(300),
-        data_init: Duration::from_secs(120),
-        data_block: Duration::from_secs(180),
-        data_done: Duration::from_secs(600),
-        rset: Duration::from_secs(300),
-        quit: Duration::from_secs(300),
-        other: Duration::from_secs(300),
-    };
-
-    /// Every phase set to `d` (a command-line `--timeout`).
-    pub const fn all(d: Duration) -> Self {
-        Self {
-            greeting: d,
-            ehlo: d,
-            starttls: d,
-            auth: d,
-            mail: d,
-            rcpt: d,
-            data_init: d,
-            data_block: d,
-            data_done: d,
-            rset: d,
-            quit: d,
-            other: d,
-        }
-    }
-
-    pub(crate) fn for_phase(&self, phase: Phase) -> Duration {
-        match phase {
-            Phase::Greeting => self.greeting,
-            Phase::Ehlo => self.ehlo,
-            Phase::StartTls => self.starttls,
-            Phase::Auth => self.auth,
-            Phase::Mail => self.mail,
-            Phase::Rcpt => self.rcpt,
-            Phase::DataInit => self.data_init,
-            Phase::DataBlock => self.data_block,
-            Phase::DataDone => self.data_done,
-            Phase::Rset => self.rset,
-            Phase::Quit => self.quit,
-            Phase::Other => self.other,
-        }
-    }
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self::RFC5321
-    }
-}
-
-/// The phase a deadline belongs to (named in timeouts and protocol errors).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Phase {
-    /// Waiting for the 220 greeting.
-    Greeting,
-    /// EHLO, HELO or LHLO.
-    Ehlo,
-    /// STARTTLS.
-    StartTls,
-    /// AUTH and its continuation lines.
-    Auth,
-    /// MAIL FROM.
-    Mail,
-    /// RCPT TO.
-    Rcpt,
-    /// DATA, waiting for 354.
-    DataInit,
-    /// Writing the message content.
-    DataBlock,
-    /// Waiting for the reply to the final `.` or `BDAT LAST`.
-    DataDone,
-    /// RSET.
-    Rset,
-    /// QUIT.
-    Quit,
-    /// Any other command.
-    Other,
-}
-
-impl std::fmt::Display for Phase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Phase::Greeting => "greeting",
-            Phase::Ehlo => "EHLO",
-            Phase::StartTls => "STARTTLS",
-            Phase::Auth => "AUTH",
-            Phase::Mail => "MAIL",
-            Phase::Rcpt => "RCPT",
-            Phase::DataInit => "DATA",
-            Phase::DataBlock => "message content",
-            Phase::DataDone => "end of data",
-            Phase::Rset => "RSET",
-            Phase::Quit => "QUIT",
-            Phase::Other => "command",
-        })
-    }
-}
-
-/// Session settings. Build with [`Config::new`] and adjust the fields.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct Config {
-    /// SMTP or LMTP.
-    pub dialect: Dialect,
-    /// The name sent with EHLO/HELO/LHLO (adapters default it to the host's FQDN).
-    pub client_name: Domain,
-    /// When to use TLS. Defaults to [`TlsPolicy::Required`].
-    pub tls: TlsPolicy,
-    /// Per-phase deadlines.
-    pub timeouts: Timeouts,
-    /// Limits on server replies.
-    pub reply_limits: ReplyLimits,
-    /// Most commands in flight with PIPELINING (RFC 2920; msmtp uses 100).
-    pub max_in_flight: usize,
-    /// Output buffered before [`Client::write_body`](super::Client::write_body) pushes
-    /// back (returns a short count). Bounds the core's memory during a body.
-    pub max_output: usize,
-    /// Send credentials over an unencrypted connection (off by default).
-    pub allow_plaintext_auth: bool,
-    /// Fall back to HELO when EHLO is refused with 500/502 (ignored when TLS is required
-    /// or implicit, and for LMTP).
-    pub allow_helo_fallback: bool,
-    /// Drop DSN parameters the server did not advertise instead of failing the transaction.
-    pub drop_unsupported_dsn: bool,
-    /// Record a transcript (see [`Client::poll_transcript`](super::Client::poll_transcript)).
-    pub transcript: bool,
-    /// Payload octets per `BDAT` chunk (the core buffers at most one chunk).
-    pub bdat_chunk_size: usize,
-}
-
-impl Config {
-    /// Defaults for `client_name`: SMTP, TLS required, RFC 5321 timeouts, default limits.
-    pub fn new(client_name: Domain) -> Self {
-        Config {
-            dialect: Dialect::Smtp,
-            client_name,
-            tls: TlsPolicy::Required,
-            timeouts: Timeouts::RFC5321,
-            reply_limits: ReplyLimits::DEFAULT,
-            max_in_flight: 100,
-            max_output: 256 * 1024,
-            allow_plaintext_auth: false,
-            allow_helo_fallback: true,
-            drop_unsupported_dsn: false,
-            transcript: false,
-            bdat_chunk_size: 256 * 1024,
-        }
-    }
-}
+use super::{AuthError, PeerError, Phase, UsageError};
 
 /// What the driver should do next. See the [crate docs](crate) for the loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Write [`Client::pending_output`](super::Client::pending_output) (after the body
     /// segments of [`Client::write_body_segments`](super::Client::write_body_segments), if
-    /// any are pending), then call
-    /// [`Client::consume_output`](super::Client::consume_output).
+    /// any are pending), waiting at most until
+    /// [`Client::poll_timeout`](super::Client::poll_timeout), then call
+    /// [`Client::consume_output`](super::Client::consume_output), `handle_timeout` or
+    /// `handle_write_error`.
     Write,
     /// Read from the connection (until [`Client::poll_timeout`](super::Client::poll_timeout))
-    /// and call `handle_input` / `handle_eof` / `handle_timeout`.
+    /// and call `handle_input` / `handle_eof` / `handle_timeout` / `handle_io_error`.
     Read,
     /// Run the TLS handshake on the connection, then call
     /// [`Client::handle_tls_established`](super::Client::handle_tls_established).
@@ -354,7 +137,8 @@ pub enum Failure {
     ServiceClosing(Reply),
     /// The transaction was refused locally before MAIL was sent.
     Usage(UsageError),
-    /// The transaction was given up (for example after `abort_body`).
+    /// The transaction was given up (after [`Client::abort`](super::Client::abort), or a
+    /// positive reply while the content was still being written).
     Aborted,
 }
 
@@ -392,6 +176,29 @@ impl TxOutcome {
     pub fn sender_refused(&self) -> bool {
         self.mail_reply.as_ref().is_some_and(|r| !r.is_positive())
     }
+
+    /// Whether the whole transaction may be sent again at once on a new connection, with
+    /// no risk of delivering it twice and no deliberate refusal ignored: no recipient was
+    /// accepted or is [`Unknown`](RcptStatus::Unknown), and every recipient failed with a
+    /// 421 (at MAIL, RCPT, DATA or the end of data; RFC 5321 §4.2.5: a 4xx to the end of
+    /// data means the message was not accepted) or is
+    /// [`NotDelivered`](RcptStatus::NotDelivered) because the connection died before the
+    /// end of data (`close`, the session's [`CloseReason`], says so with
+    /// [`CloseReason::is_retry_safe`]). Other 4xx replies (say 452 at RCPT) are deferrals
+    /// the server chose: retry those later, as its reply says.
+    pub fn is_retry_safe(&self, close: Option<&CloseReason>) -> bool {
+        let connection_died = close.is_some_and(CloseReason::is_retry_safe);
+        !self.recipients.is_empty()
+            && self.recipients.iter().all(|r| match &r.status {
+                RcptStatus::Accepted(_) | RcptStatus::Unknown(_) => false,
+                RcptStatus::Refused(_, reply) | RcptStatus::Deferred(_, reply) => {
+                    reply.code() == ReplyCode::SERVICE_NOT_AVAILABLE
+                }
+                RcptStatus::NotDelivered(Failure::ServiceClosing(_)) => true,
+                RcptStatus::NotDelivered(Failure::SessionClosed) => connection_died,
+                RcptStatus::NotDelivered(_) => false,
+            })
+    }
 }
 
 /// Something the driver (or its caller) should know. Drain with
@@ -406,7 +213,7 @@ pub enum Event {
     /// The session is ready for transactions (after EHLO/LHLO/HELO, and again after TLS).
     Ready,
     /// STARTTLS was offered but refused with this reply; the session goes on in plaintext
-    /// ([`TlsPolicy::Opportunistic`] only).
+    /// ([`TlsPolicy::Opportunistic`](super::TlsPolicy::Opportunistic) only).
     StartTlsRefused(Reply),
     /// The TLS handshake is done and the session restarted with EHLO.
     TlsEstablished,
@@ -427,6 +234,14 @@ pub enum Event {
     },
     /// A transaction ended; every recipient has its outcome.
     TransactionDone(TxOutcome),
+    /// The verdict of [`Client::check_health`](super::Client::check_health). When not
+    /// healthy, the session closes next (QUIT is sent): do not reuse the connection.
+    Health {
+        /// Whether the reply was 2xx.
+        healthy: bool,
+        /// The reply to the NOOP or RSET.
+        reply: Reply,
+    },
     /// The session is over. Nothing else follows.
     Closed(CloseReason),
 }
@@ -449,118 +264,142 @@ pub enum CloseReason {
     Timeout(Phase),
     /// The caller aborted, or broke a rule that forced the session down.
     Usage(UsageError),
-    /// The connection failed (reported by the driver with `handle_io_error`).
+    /// The connection failed (reported by the driver with `handle_io_error` or
+    /// `handle_write_error`).
     Transport,
+    /// A health check ([`Client::check_health`](super::Client::check_health)) got this
+    /// non-2xx reply: the connection is not to be reused.
+    Unhealthy(Reply),
 }
 
-/// The server violated the protocol. The session is closed; nothing but QUIT is sent.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PeerError {
-    /// A reply could not be parsed or broke a limit.
-    #[error("malformed reply: {0}")]
-    Reply(#[from] ReplyError),
-    /// A reply arrived when none was expected (a surplus or unsolicited reply).
-    #[error("unexpected reply {code} with no command outstanding")]
-    UnexpectedReply {
-        /// Its code.
-        code: u16,
-    },
-    /// A reply code that makes no sense for the command (e.g. 354 to RCPT).
-    #[error("reply code {code} is not a valid answer in phase {phase}")]
-    WrongCode {
-        /// The phase whose reply it was.
-        phase: Phase,
-        /// The code.
-        code: u16,
-    },
-    /// Bytes arrived after the 220 to STARTTLS and before the TLS handshake (a response
-    /// injection attempt): they are never parsed.
-    #[error("{len} octets received after the STARTTLS 220 and before the TLS handshake")]
-    DataAfterStartTls {
-        /// How many.
-        len: usize,
-    },
-    /// The connection closed before the reply of this phase was complete.
-    #[error("connection closed while waiting for the {phase} reply")]
-    UnexpectedEof {
-        /// The phase.
-        phase: Phase,
-    },
-    /// The server broke the SASL exchange (bad base64, too many rounds, failed proof).
-    #[error("SASL exchange failed: {0}")]
-    Sasl(String),
+/// The command of a health check ([`Client::check_health`](super::Client::check_health)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HealthProbe {
+    /// `NOOP`: cheap, changes nothing.
+    Noop,
+    /// `RSET`: also proves the server would start a new transaction.
+    Rset,
 }
 
-/// The caller misused the API. Returned from the call; the session is unchanged unless
-/// said otherwise.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum UsageError {
-    /// The session is closed (or closing).
-    #[error("the session is closed")]
-    Closed,
-    /// The call does not fit the session's state (e.g. `write_body` with no body wanted).
-    #[error("not possible now: {0}")]
-    WrongState(&'static str),
-    /// Input was handed to the core during the TLS handshake: those bytes belong to TLS.
-    #[error("input received during the TLS handshake")]
-    InputDuringTlsHandshake,
-    /// The transaction needs an extension the server did not advertise.
-    #[error("the server does not advertise {0}")]
-    NotAdvertised(&'static str),
-    /// The message is larger than the server's SIZE limit.
-    #[error("message of {size} octets exceeds the server's limit of {limit}")]
-    TooLarge {
-        /// The message size.
-        size: u64,
-        /// The advertised limit.
-        limit: u64,
-    },
-    /// Credentials would travel unencrypted and `allow_plaintext_auth` is off.
-    #[error("refusing to send credentials over an unencrypted connection")]
-    PlaintextAuth,
-    /// An envelope with no recipient.
-    #[error("no recipients")]
-    NoRecipients,
-    /// The body holds 8-bit octets but was declared 7-bit.
-    #[error("8-bit content in a body declared 7-bit")]
-    Undeclared8Bit,
-    /// A command could not be encoded.
-    #[error("command refused: {0}")]
-    Command(#[from] CommandError),
-    /// The caller aborted the session.
-    #[error("aborted by the caller")]
-    Aborted,
+impl CloseReason {
+    /// Whether the connection died (421, a transport failure, end of stream in the middle
+    /// of the session, or a deadline passed before the reply to an end of data): what was
+    /// not finished may be sent again on a new connection without being delivered twice
+    /// (after a backoff, for a timeout: the server may be overloaded). False for a QUIT,
+    /// a refused session, missing TLS, a caller's abort or misuse, a protocol violation,
+    /// and a timeout waiting for the end-of-data reply (the server may be still working on
+    /// the message: its recipients are [`Unknown`](RcptStatus::Unknown)).
+    pub fn is_retry_safe(&self) -> bool {
+        match self {
+            CloseReason::ServiceClosing(_)
+            | CloseReason::Transport
+            | CloseReason::Peer(PeerError::UnexpectedEof { .. }) => true,
+            CloseReason::Timeout(phase) => *phase != Phase::DataDone,
+            _ => false,
+        }
+    }
+
+    /// What this close means for a recipient left without a server verdict (the
+    /// [`Failure`] in its [`RcptStatus::NotDelivered`] or [`RcptStatus::Unknown`]).
+    pub fn failure(&self) -> Failure {
+        match self {
+            CloseReason::ServiceClosing(r) => Failure::ServiceClosing(r.clone()),
+            CloseReason::Usage(UsageError::Aborted) => Failure::Aborted,
+            _ => Failure::SessionClosed,
+        }
+    }
 }
 
-/// Why authentication did not succeed.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum AuthError {
-    /// The server refused (4xx transient, 5xx permanent). `detail` carries an OAuth error
-    /// report when the server sent one.
-    #[error("authentication refused: {reply}")]
-    Rejected {
-        /// The server's reply.
-        reply: Reply,
-        /// The mechanism's view of the failure (e.g. the OAuth JSON error), if any.
-        detail: Option<SaslError>,
-    },
-    /// No mechanism both offered by the server and allowed by the caller fits the
-    /// credentials (or the server offers no AUTH at all).
-    #[error("no usable authentication mechanism")]
-    NoMechanism,
-    /// The mechanism failed: bad credentials (the caller's fault) or a broken or
-    /// unverifiable exchange (the server's fault; see [`SaslError::fault`]). `*` was sent.
-    #[error("SASL: {0}")]
-    Sasl(SaslError),
-    /// Credentials would travel unencrypted and `allow_plaintext_auth` is off.
-    #[error("refusing to send credentials over an unencrypted connection")]
-    Plaintext,
-    /// The AUTH command could not be built.
-    #[error("{0}")]
-    Usage(UsageError),
+impl From<&CloseReason> for Failure {
+    fn from(reason: &CloseReason) -> Failure {
+        reason.failure()
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const WITHOUT_TLS: &str = "use TlsPolicy::Opportunistic or Never to send without it";
+        match self {
+            CloseReason::Quit(Some(reply)) => write!(f, "the session ended with QUIT: {reply}"),
+            CloseReason::Quit(None) => f.write_str(
+                "the session ended with QUIT (the server closed the connection without replying)",
+            ),
+            CloseReason::ServiceClosing(reply) => {
+                write!(f, "the server closed the service: {reply}")
+            }
+            CloseReason::Refused(reply) => write!(f, "the server refused the session: {reply}"),
+            CloseReason::TlsUnavailable(None) => write!(
+                f,
+                "TLS is required but the server does not offer STARTTLS; {WITHOUT_TLS}"
+            ),
+            CloseReason::TlsUnavailable(Some(reply)) => write!(
+                f,
+                "TLS is required but the server refused STARTTLS ({reply}); {WITHOUT_TLS}"
+            ),
+            CloseReason::Peer(e) => write!(f, "the server violated the protocol: {e}"),
+            CloseReason::Timeout(Phase::DataBlock) => {
+                f.write_str("timed out writing the message content (the server stopped reading it)")
+            }
+            CloseReason::Timeout(phase) => {
+                let waiting = phase.waiting();
+                write!(f, "timed out {}", waiting.trim_start_matches("while "))
+            }
+            CloseReason::Usage(UsageError::Aborted) => {
+                f.write_str("the caller aborted the session")
+            }
+            CloseReason::Usage(e) => write!(f, "the session was closed after a misuse: {e}"),
+            CloseReason::Transport => {
+                f.write_str("the connection failed (a read or write error on the socket)")
+            }
+            CloseReason::Unhealthy(reply) => write!(
+                f,
+                "the health check failed, the connection is not to be reused: {reply}"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stage::Mail => "MAIL",
+            Stage::Rcpt => "RCPT",
+            Stage::Data => "DATA",
+            Stage::DuringContent => "the message content",
+            Stage::EndOfData => "the end of data",
+        })
+    }
+}
+
+impl fmt::Display for RcptStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RcptStatus::Accepted(reply) => write!(f, "accepted: {reply}"),
+            RcptStatus::Refused(stage, reply) => write!(f, "refused at {stage}: {reply}"),
+            RcptStatus::Deferred(stage, reply) => {
+                write!(f, "deferred at {stage} (try again later): {reply}")
+            }
+            RcptStatus::NotDelivered(why) => {
+                write!(f, "not delivered (no risk of a duplicate): {why}")
+            }
+            RcptStatus::Unknown(why) => write!(
+                f,
+                "unknown: the end of data was sent but no verdict came back ({why}); \
+                 sending again may deliver twice"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::SessionClosed => f.write_str("the session closed first"),
+            Failure::ServiceClosing(reply) => write!(f, "the server closed the service: {reply}"),
+            Failure::Usage(e) => write!(f, "refused before MAIL: {e}"),
+            Failure::Aborted => f.write_str("the transaction was given up"),
+        }
+    }
 }
 
 /// One line of the transcript: what was sent or received, with AUTH payloads redacted and

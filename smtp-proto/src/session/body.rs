@@ -1,0 +1,225 @@
+//! Message content: the DATA and BDAT encoders behind `write_body` and `finish_body`.
+
+use super::*;
+
+/// `write_body_segments` encodes the body in pieces of this many octets ...
+pub(super) const SEGMENT_PIECE: usize = 64 * 1024;
+/// ... and copies a piece instead when its segments average fewer octets than this.
+pub(super) const MIN_SEGMENT: usize = 512;
+
+/// Whether message content is being written, and where it ends on the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Content {
+    /// No content is being written.
+    Idle,
+    /// The caller is supplying content (`finish_body` not called yet).
+    Open,
+    /// The end of data is queued; the content ends at this absolute output offset.
+    Until(u64),
+}
+
+/// The encoder of the body being written.
+#[derive(Debug)]
+pub(super) enum BodyEncoder {
+    Data(DataEncoder),
+    Bdat(BdatEncoder),
+}
+
+impl BodyEncoder {
+    pub(super) fn stats(&self) -> BodyStats {
+        match self {
+            BodyEncoder::Data(e) => e.stats(),
+            BodyEncoder::Bdat(e) => e.stats(),
+        }
+    }
+}
+
+impl Client {
+    /// Adds the next chunk of the body of the transaction that asked for it
+    /// ([`Action::SupplyBody`]). Returns how many octets were taken: fewer than offered
+    /// (possibly 0) when the output buffer is full; write the pending output and call again.
+    pub fn write_body(&mut self, chunk: &[u8]) -> Result<usize, UsageError> {
+        let id = self.supplying()?;
+        let room = self.cfg.max_output.saturating_sub(self.unsent());
+        let n = room.min(chunk.len());
+        if n == 0 {
+            return Ok(0);
+        }
+        self.start_output();
+        match &mut self.encoder {
+            BodyEncoder::Data(e) => e.encode(&chunk[..n], &mut self.out.buf),
+            BodyEncoder::Bdat(e) => {
+                let size = e.chunk_size() as u64;
+                let before = e.stats().bytes_out / size;
+                e.encode(&chunk[..n], &mut self.out.buf);
+                let frames = e.stats().bytes_out / size - before;
+                let end = self.out_end();
+                if self.cfg.transcript {
+                    for _ in 0..frames {
+                        self.log(TranscriptLine::Sent(format!("BDAT {size}")));
+                        self.log(TranscriptLine::Content(size));
+                    }
+                }
+                for _ in 0..frames {
+                    self.out.boundaries.push_back(end);
+                    self.expect_reply(Expect::Bdat(id), end);
+                }
+                if let Some(tx) = self.txs.get_mut(id) {
+                    tx.outstanding += frames as usize;
+                }
+            }
+        }
+        if self.undeclared_8bit(id) {
+            // Never send undeclared 8-bit content, and never end a partial message: drop
+            // the connection so that nothing is delivered.
+            self.clear_output();
+            self.close(CloseReason::Usage(UsageError::Undeclared8Bit), false);
+            return Err(UsageError::Undeclared8Bit);
+        }
+        Ok(n)
+    }
+
+    /// Zero-copy form of [`write_body`](Self::write_body), for vectored writes: instead of
+    /// copying the encoded chunk into [`pending_output`](Self::pending_output), appends it
+    /// to `segments` as slices of `chunk` and of static storage (the `.` of dot-stuffing,
+    /// the CRLF of a bare line ending). Returns how many octets of `chunk` were taken, as
+    /// `write_body` does, under the same [`Config::max_output`] bound.
+    ///
+    /// The segments are output like any other: they are queued before what
+    /// [`pending_output`](Self::pending_output) holds (or will hold: the end of data, the
+    /// next commands), [`pending_segment_len`](Self::pending_segment_len) counts what is
+    /// left of them, and [`consume_output`](Self::consume_output) counts written octets of
+    /// the segments first, then of `pending_output`. So the driver writes its segments,
+    /// then `pending_output`, typically in one vectored write, and discards the segments
+    /// when `pending_segment_len` drops to 0 without its writes (the session failed).
+    ///
+    /// Every guarantee of `write_body` holds (CRLF normalisation, dot-stuffing, the single
+    /// terminator, the 8-bit check, the data-block deadline). The core falls back to
+    /// copying, appending nothing to `segments`, where segments would not pay: with BDAT,
+    /// while `pending_output` is not empty, and for parts of `chunk` where segments would
+    /// be short (many bare line endings or leading dots); what it copies then goes after
+    /// the segments, in order.
+    pub fn write_body_segments<'a>(
+        &mut self,
+        chunk: &'a [u8],
+        segments: &mut Vec<&'a [u8]>,
+    ) -> Result<usize, UsageError> {
+        let id = self.supplying()?;
+        if self.out.buf.len() > self.out.start || !matches!(self.encoder, BodyEncoder::Data(_)) {
+            return self.write_body(chunk);
+        }
+        let room = self.cfg.max_output.saturating_sub(self.unsent());
+        let n = room.min(chunk.len());
+        if n == 0 {
+            return Ok(0);
+        }
+        self.start_output();
+        let BodyEncoder::Data(enc) = &mut self.encoder else {
+            return Ok(0);
+        };
+        let first = segments.len();
+        let (start, stop) = (
+            chunk.as_ptr() as usize,
+            chunk.as_ptr() as usize + chunk.len(),
+        );
+        let mut taken = 0;
+        while taken < n {
+            let (from, end) = (taken, n.min(taken + SEGMENT_PIECE));
+            let piece = &chunk[from..end];
+            let saved = enc.clone();
+            let before = segments.len();
+            let last = segments.last().copied();
+            enc.encode_with(piece, |seg| {
+                // Runs of `chunk` that touch (across pieces) become one segment.
+                if segments.len() > first
+                    && let Some(prev) = segments.last_mut()
+                {
+                    let (p, q) = (prev.as_ptr() as usize, seg.as_ptr() as usize);
+                    if p >= start && q == p + prev.len() && q + seg.len() <= stop {
+                        let a = p - start;
+                        *prev = &chunk[a..a + prev.len() + seg.len()];
+                        return;
+                    }
+                }
+                segments.push(seg);
+            });
+            taken = end;
+            if segments.len() - before > piece.len() / MIN_SEGMENT + 1 {
+                // Short segments cost more to write than to copy: copy from this piece on,
+                // after the segments (no segment may overtake the copied bytes).
+                *enc = saved;
+                segments.truncate(before);
+                if let (Some(l), Some(slot)) = (last, segments.last_mut()) {
+                    *slot = l;
+                }
+                enc.encode(&chunk[from..n], &mut self.out.buf);
+                taken = n;
+                break;
+            }
+        }
+        self.out.seg_unsent += segments[first..].iter().map(|s| s.len()).sum::<usize>();
+        if self.undeclared_8bit(id) {
+            segments.truncate(first);
+            self.clear_output();
+            self.close(CloseReason::Usage(UsageError::Undeclared8Bit), false);
+            return Err(UsageError::Undeclared8Bit);
+        }
+        Ok(taken)
+    }
+
+    /// Whether the body of `id` turned out 8-bit while declared 7-bit.
+    pub(super) fn undeclared_8bit(&self, id: TxId) -> bool {
+        let declared_7bit = self
+            .tx(id)
+            .is_some_and(|t| t.env.body == BodyType::SevenBit);
+        declared_7bit && self.encoder.stats().has_8bit
+    }
+
+    /// Ends the body: the core adds the end of data and waits for the server's verdict.
+    pub fn finish_body(&mut self) -> Result<(), UsageError> {
+        let manual = matches!(self.state, State::ManualBody(_));
+        let id = self.supplying()?;
+        self.start_output();
+        let (stats, last) = match &mut self.encoder {
+            BodyEncoder::Data(e) => (e.finish(&mut self.out.buf), ".".to_owned()),
+            BodyEncoder::Bdat(e) => {
+                let pending = e.stats().bytes_out % e.chunk_size() as u64;
+                (e.finish(&mut self.out.buf), format!("BDAT {pending} LAST"))
+            }
+        };
+        if self.cfg.transcript {
+            self.log(TranscriptLine::Content(stats.bytes_out));
+            self.log(TranscriptLine::Sent(last));
+        }
+        let end = self.out_end();
+        self.out.boundaries.push_back(end);
+        self.content = Content::Until(end);
+        self.state = State::Ready;
+        let lmtp = self.cfg.dialect == Dialect::Lmtp;
+        if manual {
+            self.expect_reply(Expect::ManualEnd, end);
+            self.pump();
+            return Ok(());
+        }
+        let Some(tx) = self.txs.get_mut(id) else {
+            return Ok(());
+        };
+        tx.stage = TxStage::EndQueued { end };
+        if lmtp {
+            // One verdict per recipient still without a status (the accepted ones), in
+            // RCPT order.
+            let accepted: Vec<usize> = (0..tx.status.len())
+                .filter(|&i| tx.status[i].is_none())
+                .collect();
+            tx.outstanding += accepted.len();
+            for i in accepted {
+                self.expect_reply(Expect::EndOfData(id, Some(i)), end);
+            }
+        } else {
+            tx.outstanding += 1;
+            self.expect_reply(Expect::EndOfData(id, None), end);
+        }
+        self.pump();
+        Ok(())
+    }
+}

@@ -1,0 +1,241 @@
+//! AUTH through the session.
+
+use super::*;
+use crate::command::Mechanism;
+use crate::sasl::{Credentials, Plain};
+
+fn ready_plain_auth(ehlo: &[u8]) -> Harness {
+    let mut cfg = config(TlsPolicy::Never);
+    cfg.allow_plaintext_auth = true;
+    let mut h = Harness::new(cfg);
+    h.server(b"220 mx\r\n");
+    h.server(ehlo);
+    h.sent();
+    h.take_events();
+    h
+}
+
+fn auth_result(h: &Harness) -> Option<(&str, &Result<Reply, AuthError>)> {
+    h.events.iter().find_map(|e| match e {
+        Event::AuthDone { mechanism, result } => Some((mechanism.as_str(), result)),
+        _ => None,
+    })
+}
+
+const ALL: [Mechanism; 4] = [
+    Mechanism::SCRAM_SHA_256,
+    Mechanism::CRAM_MD5,
+    Mechanism::PLAIN,
+    Mechanism::LOGIN,
+];
+
+#[test]
+fn auth_plain_with_initial_response() {
+    let mut h = ready_plain_auth(b"250-mx\r\n250 AUTH PLAIN LOGIN\r\n");
+    h.c.login(
+        Credentials::password("tim", "tanstaaftanstaaf"),
+        &ALL,
+        "n0nce",
+        false,
+    )
+    .unwrap();
+    h.drain();
+    assert_eq!(h.sent(), "AUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm\r\n");
+    h.server(b"235 2.7.0 Authentication successful\r\n");
+    let (mech, res) = auth_result(&h).unwrap();
+    assert_eq!(mech, "PLAIN");
+    assert!(res.is_ok());
+    // The transcript never shows the credentials.
+    let lines: Vec<_> = std::iter::from_fn(|| h.c.poll_transcript()).collect();
+    let text = format!("{lines:?}");
+    assert!(text.contains("AUTH PLAIN"));
+    assert!(!text.contains("AHRpbQB0YW5zdGFhZnRhbnN0YWFm"));
+}
+
+#[test]
+fn auth_login_by_challenges() {
+    let mut h = ready_plain_auth(b"250-mx\r\n250 AUTH LOGIN\r\n");
+    h.c.login(Credentials::password("tim", "secret"), &ALL, "n0nce", false)
+        .unwrap();
+    h.drain();
+    assert_eq!(h.sent(), "AUTH LOGIN\r\n");
+    h.server(b"334 VXNlcm5hbWU6\r\n");
+    assert_eq!(h.sent(), "dGlt\r\n");
+    h.server(b"334 UGFzc3dvcmQ6\r\n");
+    assert_eq!(h.sent(), "c2VjcmV0\r\n");
+    h.server(b"535 5.7.8 bad credentials\r\n");
+    assert!(matches!(
+        auth_result(&h),
+        Some(("LOGIN", Err(AuthError::Rejected { .. })))
+    ));
+    assert!(!h.c.is_closed(), "a refused AUTH is a result, not the end");
+}
+
+#[test]
+fn auth_picks_the_strongest_and_falls_back_only_when_asked() {
+    let ehlo = b"250-mx\r\n250 AUTH LOGIN PLAIN CRAM-MD5\r\n";
+    let mut h = ready_plain_auth(ehlo);
+    h.c.login(
+        Credentials::password("tim", "tanstaaftanstaaf"),
+        &ALL,
+        "n",
+        false,
+    )
+    .unwrap();
+    h.drain();
+    assert_eq!(h.sent(), "AUTH CRAM-MD5\r\n");
+    h.server(b"334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+\r\n");
+    assert_eq!(
+        h.sent(),
+        "dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n"
+    );
+    h.server(b"535 no\r\n");
+    assert_eq!(h.sent(), "", "no fallback unless opted in");
+
+    let mut h = ready_plain_auth(ehlo);
+    h.c.login(
+        Credentials::password("tim", "tanstaaftanstaaf"),
+        &ALL,
+        "n",
+        true,
+    )
+    .unwrap();
+    h.drain();
+    h.server(b"504 5.5.4 mechanism not available\r\n");
+    assert_eq!(
+        h.sent(),
+        "AUTH CRAM-MD5\r\nAUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm\r\n"
+    );
+}
+
+#[test]
+fn auth_bad_challenge_sends_star() {
+    let mut h = ready_plain_auth(b"250-mx\r\n250 AUTH LOGIN\r\n");
+    h.c.login(Credentials::password("tim", "secret"), &ALL, "n", false)
+        .unwrap();
+    h.drain();
+    h.sent();
+    h.server(b"334 !!!not base64!!!\r\n");
+    assert_eq!(h.sent(), "*\r\n");
+    h.server(b"501 5.0.0 cancelled\r\n");
+    assert!(matches!(
+        auth_result(&h),
+        Some((_, Err(AuthError::Sasl(_))))
+    ));
+}
+
+#[test]
+fn auth_too_many_rounds() {
+    let mut h = ready_plain_auth(b"250-mx\r\n250 AUTH LOGIN\r\n");
+    h.c.login(Credentials::password("tim", "secret"), &ALL, "n", false)
+        .unwrap();
+    h.drain();
+    h.server(b"334 VXNlcm5hbWU6\r\n");
+    h.server(b"334 UGFzc3dvcmQ6\r\n");
+    h.server(b"334 UGFzc3dvcmQ6\r\n");
+    assert!(h.sent().ends_with("*\r\n"));
+    h.server(b"501 cancelled\r\n");
+    assert!(matches!(
+        auth_result(&h),
+        Some((_, Err(AuthError::Sasl(_))))
+    ));
+}
+
+#[test]
+fn a_reply_to_a_command_not_yet_written_is_a_protocol_error() {
+    let mut h = ready_plain_auth(b"250-mx\r\n250 AUTH LOGIN\r\n");
+    h.c.login(Credentials::password("tim", "secret"), &ALL, "n", false)
+        .unwrap();
+    h.drain();
+    h.sent();
+    // Two challenges in one read: the second answers a response we have not sent.
+    h.server(b"334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n");
+    assert!(matches!(
+        h.closed(),
+        Some(CloseReason::Peer(PeerError::UnexpectedReply { .. }))
+    ));
+    assert!(!h.sent().contains("c2VjcmV0"), "the password never left");
+}
+
+#[test]
+fn auth_scram_sha_256_rfc7677_through_the_session() {
+    let mut h = ready_plain_auth(b"250-mx\r\n250 AUTH SCRAM-SHA-256 PLAIN\r\n");
+    h.c.login(
+        Credentials::password("user", "pencil"),
+        &ALL,
+        "rOprNGfwEbeRWgbNEkqO",
+        false,
+    )
+    .unwrap();
+    h.drain();
+    // n,,n=user,r=rOprNGfwEbeRWgbNEkqO
+    assert_eq!(
+        h.sent(),
+        "AUTH SCRAM-SHA-256 biwsbj11c2VyLHI9ck9wck5HZndFYmVSV2diTkVrcU8=\r\n"
+    );
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let server_first =
+        "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+    h.server(format!("334 {}\r\n", b64(server_first)).as_bytes());
+    let client_final = "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=";
+    assert_eq!(h.sent(), format!("{}\r\n", b64(client_final)));
+    let server_final = "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=";
+    h.server(format!("334 {}\r\n", b64(server_final)).as_bytes());
+    assert_eq!(h.sent(), "\r\n");
+    h.server(b"235 2.7.0 ok\r\n");
+    assert!(matches!(auth_result(&h), Some(("SCRAM-SHA-256", Ok(_)))));
+}
+
+#[test]
+fn scram_server_without_proof_is_not_trusted() {
+    let mut h = ready_plain_auth(b"250-mx\r\n250 AUTH SCRAM-SHA-256\r\n");
+    h.c.login(
+        Credentials::password("user", "pencil"),
+        &ALL,
+        "rOprNGfwEbeRWgbNEkqO",
+        false,
+    )
+    .unwrap();
+    h.drain();
+    h.server(b"235 2.7.0 welcome, impostor\r\n");
+    assert!(matches!(
+        auth_result(&h),
+        Some((_, Err(AuthError::Sasl(_))))
+    ));
+    assert!(h.c.is_closed());
+}
+
+#[test]
+fn no_credentials_over_plaintext_unless_opted_in() {
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    assert_eq!(
+        h.c.login(Credentials::password("u", "p"), &ALL, "n", false),
+        Err(UsageError::PlaintextAuth)
+    );
+    assert_eq!(
+        h.c.authenticate(Box::new(Plain::new("u", "p"))),
+        Err(UsageError::PlaintextAuth)
+    );
+    // Opportunistic TLS that ends up in plaintext: refused when the AUTH would start.
+    let mut h = Harness::new(config(TlsPolicy::Opportunistic));
+    h.server(b"220 mx\r\n");
+    h.server(b"250-mx\r\n250 AUTH PLAIN\r\n");
+    assert_eq!(
+        h.c.login(Credentials::password("u", "p"), &ALL, "n", false),
+        Err(UsageError::PlaintextAuth)
+    );
+}
+
+#[test]
+fn no_mechanism_in_common() {
+    let mut h = ready_plain_auth(b"250-mx\r\n250 AUTH GSSAPI\r\n");
+    h.c.login(Credentials::password("u", "p"), &ALL, "n", false)
+        .unwrap();
+    h.drain();
+    assert_eq!(h.sent(), "");
+    assert!(matches!(
+        auth_result(&h),
+        Some(("", Err(AuthError::NoMechanism)))
+    ));
+}

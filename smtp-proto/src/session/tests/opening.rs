@@ -1,0 +1,285 @@
+//! Greeting, EHLO/HELO, STARTTLS and implicit TLS.
+
+use super::*;
+
+#[test]
+fn rfc5321_d1_lockstep_transaction() {
+    both_ways(|bytewise| {
+        let mut h = Harness::new(config(TlsPolicy::Never));
+        h.bytewise = bytewise;
+        h.drain();
+        assert_eq!(h.c.next_action(), Action::Read);
+        h.server(b"220 foo.com Simple Mail Transfer Service Ready\r\n");
+        assert_eq!(h.sent(), "EHLO client.example\r\n");
+        h.server(EHLO_PLAIN);
+        assert_eq!(h.c.next_action(), Action::Idle);
+        h.c.send_mail(env(
+            "<Smith@bar.com>",
+            &["<Jones@foo.com>", "<Green@foo.com>", "<Brown@foo.com>"],
+        ))
+        .unwrap();
+        h.drain();
+        assert_eq!(h.sent(), "MAIL FROM:<Smith@bar.com>\r\n");
+        h.server(b"250 OK\r\n");
+        assert_eq!(h.sent(), "RCPT TO:<Jones@foo.com>\r\n");
+        h.server(b"250 OK\r\n");
+        assert_eq!(h.sent(), "RCPT TO:<Green@foo.com>\r\n");
+        h.server(b"550 No such user here\r\n");
+        assert_eq!(h.sent(), "RCPT TO:<Brown@foo.com>\r\n");
+        h.server(b"250 OK\r\n");
+        assert_eq!(h.sent(), "DATA\r\n");
+        h.server(b"354 Start mail input; end with <CRLF>.<CRLF>\r\n");
+        h.body(b"Blah blah blah...\n...etc. etc. etc.\n");
+        assert_eq!(h.sent(), "Blah blah blah...\r\n....etc. etc. etc.\r\n.\r\n");
+        h.server(b"250 OK\r\n");
+        let o = h.outcome();
+        assert_eq!(status_kinds(&o), ["accepted", "refused", "accepted"]);
+        assert!(o.any_accepted());
+        h.c.quit().unwrap();
+        h.drain();
+        assert_eq!(h.sent(), "QUIT\r\n");
+        h.server(b"221 foo.com Service closing transmission channel\r\n");
+        assert!(matches!(h.closed(), Some(CloseReason::Quit(Some(_)))));
+        assert_eq!(h.c.next_action(), Action::Closed);
+        (h.sent(), h.take_events())
+    });
+}
+
+#[test]
+fn pipelined_transaction_is_one_write_and_next_one_follows_the_dot() {
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"220 mx\r\n");
+    h.server(EHLO_PIPE);
+    h.sent();
+    h.c.send_mail(env("<a@x.org>", &["<b@y.org>", "<c@y.org>"]))
+        .unwrap();
+    h.drain();
+    assert_eq!(
+        h.sent(),
+        "MAIL FROM:<a@x.org>\r\nRCPT TO:<b@y.org>\r\nRCPT TO:<c@y.org>\r\nDATA\r\n"
+    );
+    h.server(b"250 2.1.0 ok\r\n250 2.1.5 ok\r\n250 2.1.5 ok\r\n354 go\r\n");
+    h.c.write_body(b"hello\r\n").unwrap();
+    h.c.finish_body().unwrap();
+    // The next transaction is queued before the dot's reply: it leaves in the same write.
+    h.c.send_mail(env("<a@x.org>", &["<d@y.org>"])).unwrap();
+    h.drain();
+    assert_eq!(
+        h.sent(),
+        "hello\r\n.\r\nMAIL FROM:<a@x.org>\r\nRCPT TO:<d@y.org>\r\nDATA\r\n"
+    );
+    h.server(b"250 2.0.0 queued\r\n250 ok\r\n250 ok\r\n354 go\r\n");
+    assert_eq!(status_kinds(&h.outcome()), ["accepted", "accepted"]);
+    h.body(b"second");
+    assert_eq!(h.sent(), "second\r\n.\r\n");
+    h.server(b"250 queued\r\n");
+    assert_eq!(status_kinds(&h.outcome()), ["accepted"]);
+}
+
+#[test]
+fn all_recipients_refused_under_pipelining_sends_a_lone_dot() {
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"220 mx\r\n");
+    h.server(EHLO_PIPE);
+    h.sent();
+    h.c.send_mail(env("<a@x.org>", &["<b@y.org>"])).unwrap();
+    h.drain();
+    h.sent();
+    h.server(b"250 ok\r\n550 5.1.1 no\r\n354 go ahead anyway\r\n");
+    assert_eq!(h.sent(), ".\r\n");
+    assert_eq!(h.c.next_action(), Action::Read);
+    h.server(b"554 5.5.1 no valid recipients\r\n");
+    let o = h.outcome();
+    assert_eq!(status_kinds(&o), ["refused"]);
+    assert!(
+        matches!(&o.recipients[0].status, RcptStatus::Refused(Stage::Rcpt, r) if r.code().get() == 550)
+    );
+}
+
+#[test]
+fn sender_refused_under_pipelining() {
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"220 mx\r\n");
+    h.server(EHLO_PIPE);
+    h.sent();
+    h.c.send_mail(env("<a@x.org>", &["<b@y.org>", "<c@y.org>"]))
+        .unwrap();
+    h.drain();
+    h.sent();
+    h.server(b"553 5.1.8 bad sender\r\n503 5.5.1 need MAIL\r\n503 5.5.1 need MAIL\r\n503 5.5.1 need MAIL\r\n");
+    let o = h.outcome();
+    assert!(o.sender_refused());
+    assert_eq!(status_kinds(&o), ["refused", "refused"]);
+    assert!(matches!(
+        &o.recipients[1].status,
+        RcptStatus::Refused(Stage::Mail, _)
+    ));
+    assert_eq!(h.sent(), "");
+    // The next transaction starts from a clean RSET (Postfix, for one, remembers a
+    // refused SIZE= until then).
+    h.c.send_mail(env("<a@x.org>", &["<b@y.org>"])).unwrap();
+    h.drain();
+    assert!(h.sent().starts_with("RSET\r\nMAIL FROM"));
+}
+
+#[test]
+fn lockstep_all_refused_resets_before_the_next_transaction() {
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"220 mx\r\n");
+    h.server(EHLO_PLAIN);
+    h.sent();
+    h.c.send_mail(env("<a@x.org>", &["<b@y.org>"])).unwrap();
+    h.drain();
+    h.server(b"250 ok\r\n");
+    h.server(b"550 no\r\n");
+    assert_eq!(h.sent(), "MAIL FROM:<a@x.org>\r\nRCPT TO:<b@y.org>\r\n");
+    assert_eq!(status_kinds(&h.outcome()), ["refused"]);
+    h.c.send_mail(env("<a@x.org>", &["<c@y.org>"])).unwrap();
+    h.drain();
+    assert_eq!(h.sent(), "RSET\r\n");
+    h.server(b"250 reset\r\n");
+    assert_eq!(h.sent(), "MAIL FROM:<a@x.org>\r\n");
+}
+
+#[test]
+fn helo_fallback_is_visible() {
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"220 old\r\n");
+    h.server(b"502 5.5.2 what?\r\n");
+    assert_eq!(h.sent(), "EHLO client.example\r\nHELO client.example\r\n");
+    h.server(b"250 old\r\n");
+    assert!(h.events.iter().any(|e| matches!(e, Event::HeloFallback(_))));
+    assert!(h.c.is_helo_only());
+    assert!(h.events.contains(&Event::Ready));
+}
+
+#[test]
+fn no_helo_fallback_when_tls_is_required() {
+    let mut h = Harness::new(config(TlsPolicy::Required));
+    h.server(b"220 old\r\n");
+    h.server(b"500 what?\r\n");
+    assert_eq!(h.sent(), "EHLO client.example\r\nQUIT\r\n");
+    assert!(matches!(h.closed(), Some(CloseReason::Refused(_))));
+}
+
+#[test]
+fn greeting_554_sends_quit_then_fails() {
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"554 no service for you\r\n");
+    assert_eq!(h.sent(), "QUIT\r\n");
+    assert!(matches!(h.closed(), Some(CloseReason::Refused(r)) if r.code().get() == 554));
+    assert!(h.c.is_closed());
+}
+
+#[test]
+fn greeting_421_closes() {
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"421 busy\r\n");
+    assert_eq!(h.sent(), "");
+    assert!(matches!(h.closed(), Some(CloseReason::ServiceClosing(_))));
+}
+
+#[test]
+fn starttls_required_but_not_offered() {
+    let mut h = Harness::new(config(TlsPolicy::Required));
+    h.c.send_mail(env("<a@x.org>", &["<b@y.org>"])).unwrap();
+    h.server(b"220 mx\r\n");
+    h.server(EHLO_PIPE);
+    assert_eq!(h.sent(), "EHLO client.example\r\nQUIT\r\n");
+    assert!(matches!(
+        h.closed(),
+        Some(CloseReason::TlsUnavailable(None))
+    ));
+    assert_eq!(status_kinds(&h.outcome()), ["not-delivered"]);
+}
+
+#[test]
+fn starttls_then_ehlo_again_with_capabilities_forgotten() {
+    let mut h = Harness::new(config(TlsPolicy::Required));
+    h.c.send_mail(env("<a@x.org>", &["<b@y.org>"])).unwrap();
+    h.server(b"220 mx\r\n");
+    h.server(b"250-mx\r\n250-PIPELINING\r\n250 STARTTLS\r\n");
+    assert_eq!(h.sent(), "EHLO client.example\r\nSTARTTLS\r\n");
+    h.server(b"220 2.0.0 go ahead\r\n");
+    assert_eq!(h.c.next_action(), Action::StartTls);
+    assert!(h.c.pending_output().is_empty());
+    assert!(h.c.capabilities().is_none());
+    assert_eq!(
+        h.c.handle_input(h.now, b"x"),
+        Err(UsageError::InputDuringTlsHandshake)
+    );
+}
+
+#[test]
+fn starttls_handshake_restarts_the_session() {
+    let mut h = Harness::new(config(TlsPolicy::Required));
+    h.c.send_mail(env("<a@x.org>", &["<b@y.org>"])).unwrap();
+    h.server(b"220 mx\r\n");
+    h.server(b"250-mx\r\n250 STARTTLS\r\n");
+    h.server(b"220 go ahead\r\n");
+    h.sent();
+    h.c.handle_tls_established(h.now).unwrap();
+    h.drain();
+    assert!(h.c.is_encrypted());
+    assert_eq!(h.sent(), "EHLO client.example\r\n");
+    // STARTTLS advertised again after TLS is ignored.
+    h.server(b"250-mx\r\n250-PIPELINING\r\n250 STARTTLS\r\n");
+    assert_eq!(
+        h.sent(),
+        "MAIL FROM:<a@x.org>\r\nRCPT TO:<b@y.org>\r\nDATA\r\n"
+    );
+}
+
+#[test]
+fn bytes_after_starttls_220_are_refused_and_never_parsed() {
+    let mut h = Harness::new(config(TlsPolicy::Required));
+    h.server(b"220 mx\r\n");
+    h.server(b"250-mx\r\n250 STARTTLS\r\n");
+    h.sent();
+    h.server(b"220 go ahead\r\n250-injected\r\n250 PIPELINING\r\n");
+    assert_eq!(h.sent(), "", "nothing is sent, not even QUIT");
+    assert!(matches!(
+        h.closed(),
+        Some(CloseReason::Peer(PeerError::DataAfterStartTls { len: 30 }))
+    ));
+    assert_eq!(h.c.next_action(), Action::Closed);
+    assert!(h.c.handle_tls_established(h.now).is_err());
+}
+
+#[test]
+fn starttls_refused_opportunistic_goes_on_required_quits() {
+    let mut h = Harness::new(config(TlsPolicy::Opportunistic));
+    h.server(b"220 mx\r\n");
+    h.server(b"250-mx\r\n250 STARTTLS\r\n");
+    h.server(b"454 4.7.0 TLS not available\r\n");
+    assert!(
+        h.events
+            .iter()
+            .any(|e| matches!(e, Event::StartTlsRefused(_)))
+    );
+    assert_eq!(h.c.next_action(), Action::Idle);
+
+    let mut h = Harness::new(config(TlsPolicy::Required));
+    h.server(b"220 mx\r\n");
+    h.server(b"250-mx\r\n250 STARTTLS\r\n");
+    h.sent();
+    h.server(b"454 4.7.0 TLS not available\r\n");
+    assert_eq!(h.sent(), "QUIT\r\n");
+    assert!(matches!(
+        h.closed(),
+        Some(CloseReason::TlsUnavailable(Some(_)))
+    ));
+}
+
+#[test]
+fn implicit_tls_waits_for_the_handshake_before_the_greeting() {
+    let mut h = Harness::new(config(TlsPolicy::Implicit));
+    assert_eq!(h.c.next_action(), Action::StartTls);
+    assert_eq!(h.c.poll_timeout(), None);
+    h.c.handle_tls_established(h.now).unwrap();
+    assert_eq!(h.c.next_action(), Action::Read);
+    h.server(b"220 mx\r\n");
+    assert_eq!(h.sent(), "EHLO client.example\r\n");
+    h.server(EHLO_PIPE);
+    assert!(h.events.contains(&Event::Ready));
+}
