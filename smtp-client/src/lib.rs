@@ -53,7 +53,8 @@ pub use message::{ExtractedEnvelope, extract_envelope, strip_headers};
 pub use options::{Options, default_client_name};
 pub use report::{RecipientResult, SendReport};
 pub use session::{
-    Exchange, MAX_TRANSCRIPT_LINES, Operation, Session, Step, TRANSCRIPT_TARGET, transcript_text,
+    Exchange, MAX_TRANSCRIPT_LINES, Operation, Session, Step, Suspended, TRANSCRIPT_TARGET,
+    transcript_text,
 };
 pub use target::{Target, tcp_socket};
 pub use tls::TlsOptions;
