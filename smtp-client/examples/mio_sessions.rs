@@ -563,7 +563,7 @@ fn main() {
     let _ = writeln!(
         io::stderr(),
         "mio_sessions: {} sessions on one thread to {}{}: {} messages of {} body bytes, \
-         {} delivered, {} failed, {} sessions failed; {:.3} s, {:.0} msgs/s\n\
+         {} delivered, {} failed, {} not sent, {} sessions failed; {:.3} s, {:.0} msgs/s\n\
          mio_sessions: RSS {} KiB before connecting, {} KiB with every session ready \
          ({:.0} bytes per session), peak (VmHWM) {} KiB ({:.0} bytes per session){}",
         s.sessions,
@@ -577,6 +577,7 @@ fn main() {
         cfg.size,
         s.delivered,
         s.failed,
+        s.messages.saturating_sub(s.delivered + s.failed),
         s.failed_sessions,
         s.seconds,
         s.delivered as f64 / s.seconds,
