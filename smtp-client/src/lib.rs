@@ -56,7 +56,8 @@ pub use options::{Options, default_client_name};
 pub use report::{RecipientResult, SendReport};
 pub use retry::{RateLimit, RetryPolicy};
 pub use session::{
-    Exchange, MAX_TRANSCRIPT_LINES, Operation, Session, Step, TRANSCRIPT_TARGET, transcript_text,
+    Exchange, MAX_TRANSCRIPT_LINES, Operation, Session, Step, Suspended, TRANSCRIPT_TARGET,
+    transcript_text,
 };
 pub use target::{Target, tcp_socket};
 pub use tls::TlsOptions;

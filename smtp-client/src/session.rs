@@ -5,6 +5,7 @@
 
 use std::io::{self, IoSlice};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
@@ -37,7 +38,12 @@ pub struct Session {
     tls: TlsOptions,
     handshake_timeout: Duration,
     cause: Option<Error>,
+    /// Process-unique: [`Suspended::resume`] checks that it gets its own session back.
+    id: u64,
 }
+
+/// The next [`Session`] id.
+static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(0);
 
 impl Session {
     /// A session for a connection to `host` (the name TLS verifies unless
@@ -61,6 +67,7 @@ impl Session {
             tls: opts.tls_options.clone(),
             handshake_timeout: opts.tls_handshake_timeout,
             cause: None,
+            id: NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed),
         })
     }
 
@@ -258,6 +265,13 @@ pub enum Step<T> {
 /// Every decision (what to write, what a reply means, when a deadline passed, what an I/O
 /// failure does to the outcome) is the core's or this layer's; the driver only moves
 /// bytes. Time comes in as `now`: this layer never reads a clock.
+///
+/// An event loop driving many sessions from readiness events cannot keep the exchange
+/// (it borrows its session) beside the session it borrows: it
+/// [`suspend`](Self::suspend)s the exchange when the socket would block, keeps the
+/// [`Suspended`] operation beside its session and socket, and
+/// [`resume`](Suspended::resume)s it on the next event or timer (the mio example of
+/// `smtp-client` drives a thousand sessions on one thread that way).
 pub struct Exchange<'s, 'b, R: ?Sized, O: Operation<'b, R>> {
     s: &'s mut Session,
     op: O,
@@ -355,6 +369,21 @@ impl<'s, 'b, R: ?Sized, O: Operation<'b, R>> Exchange<'s, 'b, R, O> {
                     return self.done(r);
                 }
             }
+        }
+    }
+
+    /// Sets the exchange aside, without its borrow of the session (see [`Suspended`]):
+    /// for an event loop whose socket would block. The operation, its bodies and what it
+    /// has learnt so far move along; [`resume`](Suspended::resume) continues where it
+    /// stopped.
+    pub fn suspend(self) -> Suspended<'b, R, O> {
+        Suspended {
+            session: self.s.id,
+            op: self.op,
+            feeds: self.feeds,
+            reading: self.reading,
+            result: self.result,
+            finished: self.finished,
         }
     }
 
@@ -487,5 +516,119 @@ impl<'s, 'b, R: ?Sized, O: Operation<'b, R>> Exchange<'s, 'b, R, O> {
             self.s.cause = Some(Error::Io(e));
         }
         self.s.core.abort();
+    }
+}
+
+/// An [`Exchange`] set aside between two readiness events: the operation in progress
+/// without its borrow of the [`Session`] ([`Exchange::suspend`]). An event loop keeps it
+/// beside its session and socket and [`resume`](Self::resume)s it when the socket is
+/// ready or the session's deadline ([`Exchange::deadline`], taken before suspending) has
+/// passed:
+///
+/// ```
+/// use std::time::Instant;
+/// use smtp_client::{Exchange, Options, Session, Step, Suspended, TlsPolicy, ops};
+///
+/// struct Conn<'b> {
+///     session: Session,
+///     // socket, timer entry, ...
+///     ready: Option<Suspended<'b, dyn std::io::Read + 'b, ops::Ready>>,
+/// }
+///
+/// let opts = Options::new().with_tls(TlsPolicy::Never);
+/// let mut c = Conn { session: Session::new(&opts, "localhost", None, Instant::now())?, ready: None };
+/// let x = Exchange::new(&mut c.session, ops::Ready)?;
+/// c.ready = Some(x.suspend()); // the socket has no greeting yet
+///
+/// // Later: the socket is readable.
+/// let mut x = c.ready.take().unwrap().resume(&mut c.session).expect("its own session");
+/// assert!(matches!(x.step(), Step::Read));
+/// x.received(b"220 mx.example.org ESMTP\r\n", Instant::now());
+/// assert!(matches!(x.step(), Step::Write)); // EHLO
+/// # Ok::<(), smtp_client::Error>(())
+/// ```
+///
+/// Run no other operation on the session while one is suspended (as while its exchange
+/// is alive): the suspended one would take the other's replies for its own.
+pub struct Suspended<'b, R: ?Sized, O: Operation<'b, R>> {
+    /// The id of its session.
+    session: u64,
+    op: O,
+    feeds: Feeds<'b, R>,
+    reading: Option<usize>,
+    result: Option<Result<O::Output, Error>>,
+    finished: bool,
+}
+
+impl<'b, R: ?Sized, O: Operation<'b, R>> std::fmt::Debug for Suspended<'b, R, O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Suspended")
+            .field("feeds", &self.feeds)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'b, R: ?Sized, O: Operation<'b, R>> Suspended<'b, R, O> {
+    /// The exchange again, over its session `s`, where it stopped. `Err(self)` when `s`
+    /// is not the session the exchange was started on (a caller's mistake: nothing is
+    /// changed, and the suspended operation comes back).
+    pub fn resume(self, s: &mut Session) -> Result<Exchange<'_, 'b, R, O>, Self> {
+        if self.session != s.id {
+            return Err(self);
+        }
+        Ok(Exchange {
+            s,
+            op: self.op,
+            feeds: self.feeds,
+            reading: self.reading,
+            result: self.result,
+            finished: self.finished,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops;
+    use crate::options::Options;
+    use smtp_proto::session::TlsPolicy;
+
+    type Rd = dyn std::io::Read;
+
+    fn session() -> Session {
+        let opts = Options::new().with_tls(TlsPolicy::Never);
+        Session::new(&opts, "localhost", None, Instant::now()).expect("session")
+    }
+
+    #[test]
+    fn a_suspended_exchange_resumes_where_it_stopped() {
+        let mut s = session();
+        let mut x: Exchange<'_, '_, Rd, _> = Exchange::new(&mut s, ops::Ready).expect("ready");
+        assert!(matches!(x.step(), Step::Read));
+        let parked = x.suspend();
+        // The session is free meanwhile (for reading, not for another operation).
+        assert!(!s.is_closed());
+        let mut x = parked.resume(&mut s).expect("its own session");
+        x.received(b"220 mx.example.org ESMTP\r\n", Instant::now());
+        assert!(matches!(x.step(), Step::Write));
+        let n = x.session().core().pending_output().len();
+        x.wrote(n, Instant::now());
+        assert!(matches!(x.step(), Step::Read));
+        let parked = x.suspend();
+        let mut x = parked.resume(&mut s).expect("its own session");
+        x.received(b"250 mx.example.org\r\n", Instant::now());
+        assert!(matches!(x.step(), Step::Done(Ok(()))));
+        assert!(s.greeting().is_some());
+    }
+
+    #[test]
+    fn a_suspended_exchange_resumes_only_over_its_own_session() {
+        let (mut a, mut b) = (session(), session());
+        let x: Exchange<'_, '_, Rd, _> = Exchange::new(&mut a, ops::Ready).expect("ready");
+        let parked = x.suspend();
+        let parked = parked.resume(&mut b).expect_err("another session");
+        let mut x = parked.resume(&mut a).expect("its own session");
+        assert!(matches!(x.step(), Step::Read));
     }
 }

@@ -172,7 +172,7 @@ type Log = Arc<Mutex<Vec<SessionLog>>>;
 impl TestServer {
     /// Starts a server on `127.0.0.1` on a free port.
     pub fn start(script: Script) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let listener = listen_loopback().expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let log: Log = Arc::default();
         let (script, log2) = (Arc::new(script), log.clone());
@@ -225,6 +225,25 @@ impl TestServer {
             .flat_map(|s| s.messages)
             .collect()
     }
+}
+
+/// Most connections waiting to be accepted: a thousand clients connecting at once (the
+/// mio example) must all fit. With std's 128, the kernel drops the rest; with SYN cookies
+/// on, a client whose handshake completed on a cookie while the queue was full believes it
+/// is connected and waits for a greeting that never comes.
+const BACKLOG: i32 = 2048;
+
+/// A listener on a free port of `127.0.0.1` with a [`BACKLOG`]-long accept queue.
+fn listen_loopback() -> io::Result<TcpListener> {
+    let sock = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    sock.bind(&addr.into())?;
+    sock.listen(BACKLOG)?;
+    Ok(sock.into())
 }
 
 /// A rustls server configuration with the test certificate.
