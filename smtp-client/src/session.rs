@@ -569,12 +569,12 @@ impl<'b, R: ?Sized, O: Operation<'b, R>> std::fmt::Debug for Suspended<'b, R, O>
 }
 
 impl<'b, R: ?Sized, O: Operation<'b, R>> Suspended<'b, R, O> {
-    /// The exchange again, over its session `s`, where it stopped. `Err(self)` when `s`
-    /// is not the session the exchange was started on (a caller's mistake: nothing is
-    /// changed, and the suspended operation comes back).
-    pub fn resume(self, s: &mut Session) -> Result<Exchange<'_, 'b, R, O>, Self> {
+    /// The exchange again, over its session `s`, where it stopped. `Err` when `s` is not
+    /// the session the exchange was started on (a caller's mistake: nothing is changed,
+    /// and the suspended operation comes back).
+    pub fn resume(self, s: &mut Session) -> Result<Exchange<'_, 'b, R, O>, Box<Self>> {
         if self.session != s.id {
-            return Err(self);
+            return Err(Box::new(self));
         }
         Ok(Exchange {
             s,
@@ -627,7 +627,7 @@ mod tests {
         let (mut a, mut b) = (session(), session());
         let x: Exchange<'_, '_, Rd, _> = Exchange::new(&mut a, ops::Ready).expect("ready");
         let parked = x.suspend();
-        let parked = parked.resume(&mut b).expect_err("another session");
+        let parked = *parked.resume(&mut b).expect_err("another session");
         let mut x = parked.resume(&mut a).expect("its own session");
         assert!(matches!(x.step(), Step::Read));
     }
