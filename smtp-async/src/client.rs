@@ -669,25 +669,15 @@ async fn connect_tcp(
         Timed::Done(r) => r.map_err(conn_err)?,
         Timed::TimedOut => return Err(Error::Timeout(TimeoutPhase::Connect)),
     };
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "no usable address");
-    let mut timed_out = false;
-    for addr in addrs
-        .into_iter()
-        .filter(|a| source.is_none_or(|s| s.is_ipv4() == a.is_ipv4()))
-    {
+    let mut failures = smtp_client::ConnectFailures::new();
+    for addr in smtp_client::connect_order(addrs, source) {
         let mut conn = rt.connect(addr, source);
         let deadline = after(opts.connect_timeout);
         match timed(rt, deadline, |cx| conn.as_mut().poll(cx)).await {
             Timed::Done(Ok((s, local))) => return Ok((s, local.map(|a| a.ip()))),
-            Timed::Done(Err(e)) => last = e,
-            Timed::TimedOut => {
-                timed_out = true;
-                last = io::ErrorKind::TimedOut.into();
-            }
+            Timed::Done(Err(e)) => failures.failed(e),
+            Timed::TimedOut => failures.failed(io::ErrorKind::TimedOut.into()),
         }
     }
-    if timed_out && last.kind() == io::ErrorKind::TimedOut {
-        return Err(Error::Timeout(TimeoutPhase::Connect));
-    }
-    Err(conn_err(last))
+    Err(failures.into_error(target))
 }

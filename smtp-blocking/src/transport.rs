@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
-use smtp_client::{Error, Target, TimeoutPhase};
+use smtp_client::{ConnectFailures, Error, Target, TimeoutPhase, connect_order};
 
 /// A plain socket.
 #[derive(Debug)]
@@ -189,33 +189,20 @@ pub(crate) fn connect_tcp(
     timeout: Duration,
     source: Option<SocketAddr>,
 ) -> Result<TcpStream, Error> {
-    let conn_err = |source| Error::Connect {
-        target: target.to_string(),
-        source,
-    };
-    let addrs: Vec<SocketAddr> = (target.host.as_str(), target.port)
+    let resolved = (target.host.as_str(), target.port)
         .to_socket_addrs()
-        .map_err(conn_err)?
-        .filter(|a| source.is_none_or(|s| s.is_ipv4() == a.is_ipv4()))
-        .collect();
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "no usable address");
-    let mut timed_out = false;
-    for addr in addrs {
+        .map_err(|source| Error::Connect {
+            target: target.to_string(),
+            source,
+        })?;
+    let mut failures = ConnectFailures::new();
+    for addr in connect_order(resolved, source) {
         match connect_one(addr, timeout, source) {
             Ok(s) => return Ok(s),
-            Err(e) => {
-                timed_out |= matches!(
-                    e.kind(),
-                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-                );
-                last = e;
-            }
+            Err(e) => failures.failed(e),
         }
     }
-    if timed_out && last.kind() == io::ErrorKind::TimedOut {
-        return Err(Error::Timeout(TimeoutPhase::Connect));
-    }
-    Err(conn_err(last))
+    Err(failures.into_error(target))
 }
 
 fn connect_one(

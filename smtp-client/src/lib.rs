@@ -59,7 +59,7 @@ pub use session::{
     Exchange, MAX_TRANSCRIPT_LINES, Operation, Session, Step, Suspended, TRANSCRIPT_TARGET,
     transcript_text,
 };
-pub use target::{Target, tcp_socket};
+pub use target::{ConnectFailures, Target, connect_order, tcp_socket};
 pub use tls::TlsOptions;
 
 pub use smtp_proto as proto;
