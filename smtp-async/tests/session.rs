@@ -641,17 +641,19 @@ async fn pool_reconnects_when_idle_connection_was_closed(rt: &'static dyn Runtim
 }
 
 async fn pool_health_check_replaces_dead_connection(rt: &'static dyn Runtime) {
+    // Margins wide enough for a loaded machine: the server drops a connection idle for
+    // 400 ms; the pool checks one idle for 200 ms or more.
     let server = TestServer::start(Script {
-        idle_timeout: Some(Duration::from_millis(100)),
+        idle_timeout: Some(Duration::from_millis(400)),
         ..Script::default()
     });
     let mut cfg = pool_cfg();
-    cfg.check_after = Duration::from_millis(50);
+    cfg.check_after = Duration::from_millis(200);
     cfg.retry_on_dead_connection = false;
     let pool = Pool::on(rt, cfg);
     let ep = Endpoint::new(&server.addr().to_string(), plain()).unwrap();
     pool_send(&pool, &ep, "b@example.net").await.unwrap();
-    sleep(rt, Duration::from_millis(300)).await;
+    sleep(rt, Duration::from_millis(900)).await;
     // The NOOP finds the connection dead; a new one carries the message.
     pool_send(&pool, &ep, "c@example.net").await.unwrap();
     assert_eq!(server.sessions().len(), 2);
