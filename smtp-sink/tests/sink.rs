@@ -273,3 +273,74 @@ fn stall_and_drip_and_close_without_notify() {
     assert!(!accepted, "{r:?} {result:?}");
     assert_eq!(sink.record().unanswered(), ["<n@x>"]);
 }
+
+#[test]
+fn size_limit_and_421_and_bdat_refused() {
+    // SIZE: declared too big -> 552 at MAIL; nothing recorded.
+    let cfg = Config {
+        size_limit: 1000,
+        ..recording(TlsMode::Plain)
+    };
+    let sink = Sink::start(cfg).unwrap();
+    let mut c = client(&sink, TlsPolicy::Never, false);
+    let env = envelope("a@example.test", &["r@example.test"]).unwrap();
+    assert!(
+        c.send(env.clone(), Body::Bytes(&message("big@x", 100)))
+            .is_err()
+    );
+    assert!(
+        c.send(env.clone(), Body::Bytes(&message("ok@x", 3)))
+            .is_ok()
+    );
+    assert_eq!(sink.record().delivered_messages().len(), 1);
+
+    // 421 at connect: the client cannot start.
+    let cfg = Config {
+        faults: FaultPlan::new(1).with(FaultPoint::Connect, 1.0, FaultAction::Close421),
+        ..recording(TlsMode::Plain)
+    };
+    let sink = Sink::start(cfg).unwrap();
+    let mut o = Options::new().with_timeout(Duration::from_secs(5));
+    o.tls = TlsPolicy::Never;
+    assert!(SmtpClient::connect(&sink.addr().to_string(), o).is_err());
+
+    // 421 at RCPT: the transaction fails, nothing delivered.
+    let cfg = Config {
+        faults: FaultPlan::new(1).with(FaultPoint::Rcpt, 1.0, FaultAction::Close421),
+        ..recording(TlsMode::Plain)
+    };
+    let sink = Sink::start(cfg).unwrap();
+    let mut c = client(&sink, TlsPolicy::Never, false);
+    let r = c.send(env.clone(), Body::Bytes(&message("x@x", 3)));
+    assert!(r.is_err() || !r.unwrap().recipients[0].accepted);
+    assert_eq!(sink.record().stats().messages, 0);
+
+    // BDAT refused at its first chunk (a Data fault): not delivered; the next one is.
+    let cfg = Config {
+        faults: FaultPlan::new(5).with(FaultPoint::Data, 0.5, FaultAction::Reply(451)),
+        ..recording(TlsMode::Plain)
+    };
+    let sink = Sink::start(cfg).unwrap();
+    let mut c = client(&sink, TlsPolicy::Never, false);
+    let mut env = env;
+    env.prefer_bdat = true;
+    let msgs: Vec<Vec<u8>> = (0..20)
+        .map(|i| message(&format!("b{i}@x"), 20_000))
+        .collect();
+    let mut accepted = Vec::new();
+    c.send_all(
+        msgs.iter().map(|m| (env.clone(), Body::Bytes(m))),
+        |i, r| {
+            if r.is_ok_and(|rep| rep.recipients[0].accepted) {
+                accepted.push(format!("<b{i}@x>"));
+            }
+        },
+    )
+    .unwrap();
+    c.quit().unwrap();
+    let delivered: Vec<String> = sink.record().delivered_messages().into_keys().collect();
+    accepted.sort();
+    assert!(!accepted.is_empty() && accepted.len() < 20, "{accepted:?}");
+    assert_eq!(delivered, accepted);
+    assert!(sink.record().duplicates().is_empty());
+}
