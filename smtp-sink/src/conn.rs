@@ -14,7 +14,7 @@ const MAX_LINE: usize = 64 * 1024;
 
 enum Stream {
     Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+    Tls(Box<crate::tls::Tls>),
     Gone,
 }
 
@@ -154,8 +154,7 @@ impl Conn<'_> {
             End::Close => {
                 let _ = self.flush();
                 if let Stream::Tls(s) = &mut self.stream {
-                    s.conn.send_close_notify();
-                    let _ = s.flush();
+                    let _ = s.close_notify();
                 }
                 if let Some(t) = self.stream.tcp() {
                     let _ = t.shutdown(Shutdown::Write);
@@ -333,15 +332,8 @@ impl Conn<'_> {
         let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
             return Err(End::Close);
         };
-        let conn = rustls::ServerConnection::new(id.server_config()).map_err(|_| End::Close)?;
-        let mut s = rustls::StreamOwned::new(conn, tcp);
-        while s.conn.is_handshaking() {
-            if s.conn.complete_io(&mut s.sock).is_err() {
-                self.stream = Stream::Tls(Box::new(s));
-                return Err(End::Close);
-            }
-        }
-        self.stream = Stream::Tls(Box::new(s));
+        let t = crate::tls::Tls::accept(id.server_config(), tcp).map_err(|_| End::Close)?;
+        self.stream = Stream::Tls(Box::new(t));
         self.tls = true;
         Ok(())
     }

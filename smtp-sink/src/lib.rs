@@ -23,6 +23,7 @@
 
 mod conn;
 mod record;
+mod tls;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
