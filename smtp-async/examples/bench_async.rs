@@ -7,6 +7,9 @@
 //! C concurrent connections on one tokio thread (the sink has the other core), each
 //! reused for all its messages and pipelined: the end of data shares a write with the next
 //! MAIL/RCPT/DATA. Messages over 4 MiB are streamed. Prints `sent=N seconds=S`.
+//!
+//! Beyond the contract: `--tls starttls|implicit` (with `--ca FILE` to trust a test CA)
+//! and `--bdat 1` (bodies sent with BDAT).
 
 use std::io::Write;
 use std::pin::Pin;
@@ -14,7 +17,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use smtp_async::{Body, Options, SmtpClient, TlsPolicy, envelope};
+use smtp_async::{Body, Options, SmtpClient, TlsOptions, TlsPolicy, envelope};
 
 #[path = "../../smtp-blocking/examples/common/bench_message.rs"]
 mod bench_message;
@@ -50,14 +53,20 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let (conns, messages) = (args.conns, args.messages);
+    let (conns, messages, bdat) = (args.conns, args.messages, args.bdat);
+    let opts = options(&args.tls, args.ca.as_deref()).unwrap_or_else(|e| {
+        let _ = writeln!(std::io::stderr(), "bench-async: {e}");
+        std::process::exit(2)
+    });
     let (sent, failed, seconds) = rt.block_on(async {
         let start = Instant::now();
         let tasks: Vec<_> = (0..conns)
             .map(|k| {
                 let (server, message, to) = (args.server.clone(), message.clone(), to.clone());
+                let opts = opts.clone();
                 tokio::spawn(async move {
-                    run_connection(&server, share(messages, conns, k), &message, &to).await
+                    let n = share(messages, conns, k);
+                    run_connection(&server, opts, bdat, n, &message, &to).await
                 })
             })
             .collect();
@@ -81,8 +90,27 @@ fn main() {
     std::process::exit(i32::from(failed || sent != messages));
 }
 
+/// The connection options for `--tls` and `--ca`.
+fn options(tls: &str, ca: Option<&str>) -> Result<Options, String> {
+    let mut opts = Options::new().with_timeout(Duration::from_secs(120));
+    opts.core.tls = match tls {
+        "starttls" => TlsPolicy::Required,
+        "implicit" => TlsPolicy::Implicit,
+        _ => TlsPolicy::Never,
+    };
+    if let Some(ca) = ca {
+        opts.tls_options = TlsOptions::new()
+            .with_ca_file(ca)
+            .map_err(|e| e.to_string())?;
+    }
+    opts.helo_name = Some(HELO.into());
+    Ok(opts)
+}
+
 async fn run_connection(
     server: &str,
+    opts: Options,
+    bdat: bool,
     n: u64,
     message: &Message,
     to: &[String],
@@ -90,14 +118,12 @@ async fn run_connection(
     if n == 0 {
         return Ok(0);
     }
-    let mut opts = Options::new().with_timeout(Duration::from_secs(120));
-    opts.core.tls = TlsPolicy::Never;
-    opts.helo_name = Some(HELO.into());
     let mut c = SmtpClient::connect(server, opts)
         .await
         .map_err(|e| e.to_string())?;
     let to: Vec<&str> = to.iter().map(String::as_str).collect();
-    let env = envelope(FROM, &to).map_err(|e| e.to_string())?;
+    let mut env = envelope(FROM, &to).map_err(|e| e.to_string())?;
+    env.prefer_bdat = bdat;
     let mut sent = 0;
     let mut first_err = None;
     let mut readers: Vec<StreamMessage<'_>> = match message {

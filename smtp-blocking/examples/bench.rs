@@ -7,11 +7,14 @@
 //! C threads, one connection each, reused for all its messages, pipelined: the next
 //! transaction is queued before the previous end-of-data reply, so the end of data shares
 //! a write with the next MAIL/RCPT/DATA. Prints `sent=N seconds=S`.
+//!
+//! Beyond the contract: `--tls starttls|implicit` (with `--ca FILE` to trust a test CA)
+//! and `--bdat 1` (bodies sent with BDAT).
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use smtp_blocking::{Body, Options, SmtpClient, TlsPolicy, envelope};
+use smtp_blocking::{Body, Options, SmtpClient, TlsOptions, TlsPolicy, envelope};
 
 #[path = "common/bench_message.rs"]
 mod bench_message;
@@ -37,13 +40,20 @@ fn main() {
         Message::Bytes(build_message(size, rcpts))
     };
     let to: Vec<String> = (0..rcpts).map(rcpt).collect();
+    let opts = options(&args.tls, args.ca.as_deref()).unwrap_or_else(|e| {
+        let _ = writeln!(std::io::stderr(), "bench: {e}");
+        std::process::exit(2)
+    });
+    let bdat = args.bdat;
 
     let start = Instant::now();
     let results: Vec<Result<u64, String>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..conns)
             .map(|k| {
-                let (server, message, to) = (&server, &message, &to);
-                s.spawn(move || run_connection(server, share(messages, conns, k), message, to))
+                let (server, message, to, opts) = (&server, &message, &to, opts.clone());
+                s.spawn(move || {
+                    run_connection(server, opts, bdat, share(messages, conns, k), message, to)
+                })
             })
             .collect();
         handles
@@ -72,16 +82,38 @@ enum Message {
     Stream(StreamParts),
 }
 
-fn run_connection(server: &str, n: u64, message: &Message, to: &[String]) -> Result<u64, String> {
+/// The connection options for `--tls` and `--ca`.
+fn options(tls: &str, ca: Option<&str>) -> Result<Options, String> {
+    let mut opts = Options::new().with_timeout(Duration::from_secs(120));
+    opts.core.tls = match tls {
+        "starttls" => TlsPolicy::Required,
+        "implicit" => TlsPolicy::Implicit,
+        _ => TlsPolicy::Never,
+    };
+    if let Some(ca) = ca {
+        opts.tls_options = TlsOptions::new()
+            .with_ca_file(ca)
+            .map_err(|e| e.to_string())?;
+    }
+    opts.helo_name = Some(HELO.into());
+    Ok(opts)
+}
+
+fn run_connection(
+    server: &str,
+    opts: Options,
+    bdat: bool,
+    n: u64,
+    message: &Message,
+    to: &[String],
+) -> Result<u64, String> {
     if n == 0 {
         return Ok(0);
     }
-    let mut opts = Options::new().with_timeout(Duration::from_secs(120));
-    opts.core.tls = TlsPolicy::Never;
-    opts.helo_name = Some(HELO.into());
     let mut c = SmtpClient::connect(server, opts).map_err(|e| e.to_string())?;
     let to: Vec<&str> = to.iter().map(String::as_str).collect();
-    let env = envelope(FROM, &to).map_err(|e| e.to_string())?;
+    let mut env = envelope(FROM, &to).map_err(|e| e.to_string())?;
+    env.prefer_bdat = bdat;
     let mut sent = 0;
     let mut first_err = None;
     let mut readers: Vec<StreamMessage<'_>> = match message {

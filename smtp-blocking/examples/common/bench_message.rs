@@ -133,6 +133,12 @@ pub(crate) struct Args {
     pub(crate) size: usize,
     pub(crate) rcpts: usize,
     pub(crate) conns: usize,
+    /// `--tls starttls|implicit|none` (not in the contract; default none).
+    pub(crate) tls: String,
+    /// `--ca FILE`: the CA (PEM) to trust for TLS (default: the built-in roots).
+    pub(crate) ca: Option<String>,
+    /// `--bdat 1`: send bodies with BDAT (CHUNKING) instead of DATA.
+    pub(crate) bdat: bool,
 }
 
 pub(crate) fn die(msg: &str) -> ! {
@@ -143,11 +149,13 @@ pub(crate) fn die(msg: &str) -> ! {
     std::process::exit(2)
 }
 
-/// Parses `--server HOST:PORT --messages N --size BYTES --rcpts R --connections C`.
+/// Parses `--server HOST:PORT --messages N --size BYTES --rcpts R --connections C`, and
+/// the optional `--tls starttls|implicit|none`, `--ca FILE`, `--bdat 0|1`.
 pub(crate) fn parse_args() -> Args {
     let mut it = std::env::args().skip(1);
     let (mut server, mut messages, mut size, mut rcpts, mut conns) =
         (None, None, None, 1usize, 1usize);
+    let (mut tls, mut ca, mut bdat) = ("none".to_owned(), None, false);
     while let Some(flag) = it.next() {
         let val = it
             .next()
@@ -162,6 +170,9 @@ pub(crate) fn parse_args() -> Args {
             "--size" => size = Some(num(&val) as usize),
             "--rcpts" => rcpts = (num(&val) as usize).max(1),
             "--connections" => conns = num(&val) as usize,
+            "--tls" if ["none", "starttls", "implicit"].contains(&val.as_str()) => tls = val,
+            "--ca" => ca = Some(val),
+            "--bdat" => bdat = num(&val) != 0,
             f => die(&format!("unexpected argument {f}")),
         }
     }
@@ -171,6 +182,9 @@ pub(crate) fn parse_args() -> Args {
         size: size.unwrap_or_else(|| die("--size is required")),
         rcpts,
         conns,
+        tls,
+        ca,
+        bdat,
     };
     if args.conns == 0 {
         die("--connections must be >= 1");
