@@ -663,7 +663,8 @@ fn send_all_reports_a_message_it_cannot_send_and_goes_on() {
 const RAW_BODY: &[u8] = b"Subject: raw\n\n.leading dot\r\n..two dots\nbare LF\n.\nend";
 const RAW_DATA_WIRE: &[u8] =
     b"Subject: raw\r\n\r\n..leading dot\r\n...two dots\r\nbare LF\r\n..\r\nend\r\n.\r\n";
-const RAW_BDAT_WIRE: &[u8] = b"Subject: raw\r\n\r\n.leading dot\r\n..two dots\r\nbare LF\r\n.\r\nend";
+const RAW_BDAT_WIRE: &[u8] =
+    b"Subject: raw\r\n\r\n.leading dot\r\n..two dots\r\nbare LF\r\n.\r\nend";
 
 /// The octets the client sent, byte for byte (the scripted server records them): every
 /// command line ends in CRLF, DATA content is CRLF-normalised and dot-stuffed, and with
@@ -735,7 +736,10 @@ fn raw_octets_of_data_and_bdat() {
         .cloned()
         .collect();
     let last = wire.len() - 256 * 1024;
-    assert_eq!(bdat, ["BDAT 262144".to_owned(), format!("BDAT {last} LAST")]);
+    assert_eq!(
+        bdat,
+        ["BDAT 262144".to_owned(), format!("BDAT {last} LAST")]
+    );
     let chunks = &s.messages[0].chunks;
     assert_eq!(chunks.len(), 2);
     assert_eq!(chunks[0].len(), 256 * 1024);
