@@ -39,7 +39,7 @@ impl Acceptance {
             .accepted
             .fetch_add(u32::from(r.is_ok()), Ordering::Relaxed)
             + u32::from(r.is_ok());
-        if std::env::var_os("SMTP_PROPS_RATES").is_some() && ran % 256 == 0 {
+        if std::env::var_os("SMTP_PROPS_RATES").is_some() && ran.is_multiple_of(256) {
             eprintln!("{}: {accepted}/{ran} accepted", self.name);
         }
         prop_assert!(

@@ -787,3 +787,85 @@ fn serve(conn: Conn, peer: Option<SocketAddr>, script: &Script, log: &Log) {
     }
     std::thread::sleep(Duration::from_millis(1));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+
+    /// Sends each write (raw octets), then reads as many replies as given with it; returns
+    /// every reply line read.
+    fn talk(server: &TestServer, writes: &[(&[u8], usize)]) -> Vec<String> {
+        let tcp = TcpStream::connect(server.addr()).unwrap();
+        let mut r = BufReader::new(tcp.try_clone().unwrap());
+        let mut w = tcp;
+        let mut out = Vec::new();
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap(); // greeting
+        for (bytes, replies) in writes {
+            w.write_all(bytes).unwrap();
+            for _ in 0..*replies {
+                loop {
+                    line.clear();
+                    r.read_line(&mut line).unwrap();
+                    out.push(line.trim_end().to_owned());
+                    if line.as_bytes().get(3) != Some(&b'-') {
+                        break;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn bdat_reads_exactly_the_announced_octets_and_keeps_them() {
+        let mut script = Script::default();
+        script.extensions.push("CHUNKING".into());
+        let server = TestServer::start(script);
+        // A chunk holding what would end DATA and a line that looks like a command.
+        let replies = talk(
+            &server,
+            &[
+                (b"EHLO c\r\n", 1),
+                (b"MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n", 2),
+                (b"BDAT 13\r\nab\r\n.\r\nQUIT\r\n", 1),
+                (b"BDAT 3 LAST\r\nxyz", 1),
+                (b"QUIT\r\n", 1),
+            ],
+        );
+        assert!(replies.iter().any(|r| r == "250 CHUNKING"), "{replies:?}");
+        assert_eq!(replies[replies.len() - 3], "250 2.0.0 13 octets received");
+        assert_eq!(replies[replies.len() - 2], "250 2.0.0 queued as TEST");
+        let s = &server.sessions()[0];
+        assert_eq!(s.messages[0].data, b"ab\r\n.\r\nQUIT\r\nxyz");
+        assert_eq!(s.messages[0].chunks, [&b"ab\r\n.\r\nQUIT\r\n"[..], b"xyz"]);
+        let bdat: Vec<_> = s.raw.iter().filter(|r| r.phase == RawPhase::Bdat).collect();
+        assert_eq!(bdat.len(), 2);
+        assert_eq!(s.commands.iter().filter(|c| *c == "QUIT").count(), 1);
+    }
+
+    #[test]
+    fn bdat_without_chunking_is_refused_and_data_keeps_bare_lf() {
+        let server = TestServer::start(Script::default());
+        let replies = talk(
+            &server,
+            &[
+                (b"EHLO c\r\n", 1),
+                (b"MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n", 2),
+                (b"BDAT 2 LAST\r\nxy", 1),
+                (b"DATA\r\n", 1),
+                (b"a\nb\r\n..c\r\n.\r\n", 1),
+                (b"QUIT\n", 1),
+            ],
+        );
+        assert!(replies.iter().all(|r| r != "250 CHUNKING"), "{replies:?}");
+        assert!(replies.iter().any(|r| r.starts_with("502 ")), "{replies:?}");
+        let s = &server.sessions()[0];
+        assert_eq!(s.messages.len(), 1);
+        assert_eq!(s.messages[0].data, b"a\nb\r\n.c\r\n");
+        assert_eq!(s.messages[0].raw, b"a\nb\r\n..c\r\n.\r\n");
+        // The bare-LF QUIT is recorded as sent.
+        assert_eq!(s.raw.last().unwrap().bytes, b"QUIT\n");
+    }
+}
