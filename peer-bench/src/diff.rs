@@ -582,6 +582,14 @@ pub fn inline_inputs() -> Vec<Input> {
             &["250 5.0.0 an enhanced code of another class"],
         ),
         t("edge:esc-two-digit", &["550 5.7.26 multi-digit detail"]),
+        t(
+            "edge:esc-differs-per-line",
+            &[
+                "250-2.0.0 code of the first line",
+                "250 2.1.5 code of the last line",
+            ],
+        ),
+        t("edge:esc-no-text", &["250 2.0.0", "550 5.1.1"]),
         t("edge:empty-text", &["250", "250 "]),
     ]
 }
