@@ -1,4 +1,6 @@
-//! Differential comparison of our reply and EHLO parsers with Stalwart's, on a shared
+//! Differential comparison of our reply and EHLO parsers with Stalwart's (and with lettre's,
+//! on what lettre models: code, lines with any enhanced code left in the text, and the
+//! 8BITMIME, SMTPUTF8, STARTTLS and AUTH PLAIN/LOGIN/XOAUTH2 features), on a shared
 //! corpus: the fuzz seeds' server transcripts and EHLO replies, RFC examples and the real
 //! servers' greetings and EHLO replies.
 //!
@@ -86,6 +88,8 @@ pub struct Report {
     pub replies_compared: usize,
     /// EHLO replies both parsers accepted and compared.
     pub ehlo_compared: usize,
+    /// Replies and EHLO replies ours and lettre's accepted and compared.
+    pub lettre_compared: usize,
     /// Replies or EHLO replies only one parser accepted (id, which one, the other's error).
     pub one_sided: Vec<(String, String)>,
     /// Every disagreement.
@@ -281,9 +285,160 @@ pub fn theirs_ehlo(input: &[u8]) -> Result<EhloView, String> {
     })
 }
 
+/// A reply as lettre models it: the code and each line's text (an enhanced status code
+/// stays in the text: lettre does not read it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LettreView {
+    /// The reply code.
+    pub code: u16,
+    /// The text of each line.
+    pub lines: Vec<String>,
+}
+
+impl fmt::Display for LettreView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:?}", self.code, self.lines)
+    }
+}
+
+/// Ours, as lettre models a reply.
+pub fn ours_lettre(input: &[u8]) -> Result<LettreView, String> {
+    let (_, r) =
+        smtp_proto::reply::parse(input, &ReplyLimits::DEFAULT).map_err(|e| e.to_string())?;
+    Ok(LettreView {
+        code: r.code().get(),
+        lines: r.lines().map(esc).collect(),
+    })
+}
+
+/// lettre's `Response::from_str` on one reply (`input` cut where ours ends it: lettre
+/// reads from a `&str` and does not say how much it used). Invalid UTF-8 is refused.
+#[cfg(feature = "lettre")]
+pub fn lettre_reply(input: &[u8]) -> Result<LettreView, String> {
+    let s = std::str::from_utf8(input).map_err(|e| e.to_string())?;
+    let r: lettre::transport::smtp::response::Response = s
+        .parse()
+        .map_err(|e: lettre::transport::smtp::Error| e.to_string())?;
+    Ok(LettreView {
+        code: u16::from(r.code()),
+        lines: r.message().map(|l| esc(l.as_bytes())).collect(),
+    })
+}
+
+/// An EHLO reply as lettre models it: the server name and the features it knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LettreEhlo {
+    /// The first word of the first line.
+    pub name: String,
+    /// `8BITMIME`, `SMTPUTF8`, `STARTTLS` and `AUTH <mechanism>` for PLAIN, LOGIN, XOAUTH2.
+    pub features: BTreeSet<&'static str>,
+}
+
+impl fmt::Display for LettreEhlo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:?}", self.name, self.features)
+    }
+}
+
+/// Ours, as lettre models an EHLO reply.
+pub fn ours_lettre_ehlo(input: &[u8]) -> Result<LettreEhlo, String> {
+    let (_, r) =
+        smtp_proto::reply::parse(input, &ReplyLimits::DEFAULT).map_err(|e| e.to_string())?;
+    let caps = Capabilities::from_reply(&r);
+    let mut features = BTreeSet::new();
+    for (f, on) in [
+        ("8BITMIME", caps.eight_bit_mime()),
+        ("SMTPUTF8", caps.smtp_utf8()),
+        ("STARTTLS", caps.starttls()),
+        ("AUTH PLAIN", caps.supports_auth("PLAIN")),
+        ("AUTH LOGIN", caps.supports_auth("LOGIN")),
+        ("AUTH XOAUTH2", caps.supports_auth("XOAUTH2")),
+    ] {
+        if on {
+            features.insert(f);
+        }
+    }
+    Ok(LettreEhlo {
+        name: esc(caps.domain()),
+        features,
+    })
+}
+
+/// lettre's `ServerInfo::from_response`.
+#[cfg(feature = "lettre")]
+pub fn lettre_ehlo(input: &[u8]) -> Result<LettreEhlo, String> {
+    use lettre::transport::smtp::authentication::Mechanism;
+    use lettre::transport::smtp::extension::{Extension, ServerInfo};
+    let s = std::str::from_utf8(input).map_err(|e| e.to_string())?;
+    let r: lettre::transport::smtp::response::Response = s
+        .parse()
+        .map_err(|e: lettre::transport::smtp::Error| e.to_string())?;
+    let info = ServerInfo::from_response(&r).map_err(|e| e.to_string())?;
+    let mut features = BTreeSet::new();
+    for (f, ext) in [
+        ("8BITMIME", Extension::EightBitMime),
+        ("SMTPUTF8", Extension::SmtpUtfEight),
+        ("STARTTLS", Extension::StartTls),
+        ("AUTH PLAIN", Extension::Authentication(Mechanism::Plain)),
+        ("AUTH LOGIN", Extension::Authentication(Mechanism::Login)),
+        (
+            "AUTH XOAUTH2",
+            Extension::Authentication(Mechanism::Xoauth2),
+        ),
+    ] {
+        if info.supports_feature(ext) {
+            features.insert(f);
+        }
+    }
+    Ok(LettreEhlo {
+        name: esc(info.name().as_bytes()),
+        features,
+    })
+}
+
+/// Compares one reply (or EHLO reply) with lettre's reading, under `id` + `/lettre`.
+#[cfg(feature = "lettre")]
+fn compare_lettre<T: PartialEq + fmt::Display>(
+    id: &str,
+    bytes: &[u8],
+    ours: Result<T, String>,
+    theirs: Result<T, String>,
+    report: &mut Report,
+) {
+    let id = format!("{id}/lettre");
+    match (ours, theirs) {
+        (Ok(o), Ok(t)) => {
+            report.lettre_compared += 1;
+            if o != t {
+                report.disagreements.push(Disagreement {
+                    id,
+                    input: esc(bytes),
+                    ours: o.to_string(),
+                    theirs: t.to_string(),
+                });
+            }
+        }
+        (Ok(_), Err(e)) => report
+            .one_sided
+            .push((id, format!("only ours accepts ({e})"))),
+        (Err(e), Ok(_)) => report
+            .one_sided
+            .push((id, format!("only lettre accepts ({e})"))),
+        (Err(_), Err(_)) => {}
+    }
+}
+
 /// Compares one EHLO reply; records the outcome in `report`.
 fn compare_ehlo(id: &str, bytes: &[u8], report: &mut Report) {
     let id = format!("{id}/ehlo");
+    #[cfg(feature = "lettre")]
+    compare_lettre(
+        &id,
+        bytes,
+        ours_lettre_ehlo(bytes),
+        lettre_ehlo(bytes),
+        report,
+    );
     match (ours_ehlo(bytes), theirs_ehlo(bytes)) {
         (Ok(o), Ok(t)) => {
             report.ehlo_compared += 1;
@@ -335,6 +490,8 @@ fn compare_replies(id: &str, bytes: &[u8], report: &mut Report, ehlo_too: bool) 
             (Ok(o), Ok(t)) => {
                 report.replies_compared += 1;
                 let reply = &rest[..o.used.min(rest.len())];
+                #[cfg(feature = "lettre")]
+                compare_lettre(&rid, reply, ours_lettre(reply), lettre_reply(reply), report);
                 if ehlo_too && o.code == 250 && o.lines.len() > 1 {
                     compare_ehlo(&rid, reply, report);
                 }

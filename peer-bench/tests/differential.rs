@@ -61,10 +61,11 @@ fn our_parsers_agree_with_stalwarts_or_the_table_says_why_not() {
     let rows = table(&table_text);
 
     eprintln!(
-        "{} inputs, {} replies and {} EHLO replies compared, {} disagreements, {} accepted by one parser only",
+        "{} inputs, {} replies and {} EHLO replies compared ({} with lettre), {} disagreements, {} accepted by one parser only",
         corpus.len(),
         report.replies_compared,
         report.ehlo_compared,
+        report.lettre_compared,
         report.disagreements.len(),
         report.one_sided.len()
     );
@@ -79,6 +80,8 @@ fn our_parsers_agree_with_stalwarts_or_the_table_says_why_not() {
         report.replies_compared
     );
     assert!(report.ehlo_compared >= 15, "{}", report.ehlo_compared);
+    // lettre too (this fails if peer-bench's `lettre` feature is off).
+    assert!(report.lettre_compared >= 120, "{}", report.lettre_compared);
 
     let mut problems = Vec::new();
     for d in &report.disagreements {
