@@ -318,6 +318,8 @@ def main():
         chunks[name + ".tight"] = chunks_seed(0x04, [2, 0, 11], data)
         chunks[name + ".custom"] = chunks_seed(0x06, [13], data, caps=[40, 3, 30])
     write("reply", reply)
+    # differential: a byte (ignored), then server bytes: the transcripts as `reply` has them.
+    write("differential", {n: d for n, d in reply.items() if "." not in n})
     write("reply_chunks", chunks)
     write("command", COMMANDS)
     # ehlo: mode 1 = the EHLO reply as wire bytes; mode 0 = its text lines split at LF.

@@ -13,15 +13,18 @@
 //! | `ehlo`         | mode byte + EHLO reply bytes             | [`ehlo()`]          |
 //! | `data_encoder` | [`BodyInput`] (mode, splits, body)       | [`data_encoder`]    |
 //! | `session`      | config byte + script of steps            | [`session()`]       |
+//! | `differential` | a byte (ignored) + server bytes          | [`differential()`]  |
 
 mod body;
 mod command;
+mod differential;
 mod ehlo;
 mod input;
 mod reply;
 mod session;
 
 pub use body::{BodyInput, data_encoder};
+pub use differential::differential;
 pub use ehlo::ehlo;
 
 pub use command::{CommandInput, MailInput, RcptInput, command};

@@ -2,6 +2,11 @@
 //! `../shared/bench`. Not a default workspace member, so `cargo test` never builds the peers.
 //!
 //! Run: `cargo bench -p peer-bench`.
+//!
+//! [`diff`] compares our reply and EHLO parsers with Stalwart's on a shared corpus
+//! (`tests/differential.rs`, `DISAGREEMENTS.md`).
+
+pub mod diff;
 
 /// The 10-line EHLO reply of `../shared/bench/rust/src/bin/microbench.rs` (199 octets).
 pub const EHLO: &[u8] = b"250-smtp.example.test Hello bench.example.test [127.0.0.1]\r\n\
@@ -47,6 +52,8 @@ mod tests {
         for input in [EHLO, SINGLE] {
             assert_eq!(ours_slice(input), ours_reader(&mut reader, input));
             assert!(stalwart(input) > 0);
+            // Stalwart reads the same code, enhanced status code and lines.
+            assert_eq!(diff::ours_reply(input), diff::theirs_reply(input));
         }
     }
 }

@@ -72,6 +72,7 @@ both_runtimes!(
     timeouts_of_duration_max_mean_none,
     pool_health_check_has_its_own_deadline,
     large_bodies_with_vectored_writes_plain_and_tls,
+    raw_octets_of_data_and_bdat,
 );
 
 fn plain() -> Options {
@@ -438,8 +439,12 @@ async fn low_level_commands(rt: &'static dyn Runtime) {
     let mut c = connect(rt, &server, plain()).await.unwrap();
     assert_eq!(c.noop().await.unwrap().code(), 250);
     assert_eq!(c.rset().await.unwrap().code(), 250);
-    assert!(c.verify("b@example.net").await.is_ok());
-    assert!(c.help(None).await.is_ok());
+    let vrfy = c.verify("b@example.net").await.unwrap();
+    assert_eq!(vrfy.code(), 252, "{vrfy:?}");
+    assert!(vrfy.message().contains("cannot verify"), "{vrfy:?}");
+    let help = c.help(None).await.unwrap();
+    assert_eq!(help.code(), 214, "{help:?}");
+    assert!(help.message().contains("RFC 5321"), "{help:?}");
     assert_eq!(c.ehlo().await.unwrap().code(), 250);
     assert_eq!(
         c.mail("<a@example.org>", Default::default())
@@ -986,4 +991,93 @@ async fn large_bodies_with_vectored_writes_plain_and_tls(rt: &'static dyn Runtim
             assert!(m.data == expected, "content differs (starttls {starttls})");
         }
     }
+}
+
+/// A body with bare LFs, leading dots and no final line ending, and its octets on the
+/// wire: after DATA (dot-stuffed, CRLF, `CRLF.CRLF`), and as one BDAT chunk (CRLF, no
+/// dot-stuffing, no CRLF added at the end: RFC 3030 carries the octets as they are).
+const RAW_BODY: &[u8] = b"Subject: raw\n\n.leading dot\r\n..two dots\nbare LF\n.\nend";
+const RAW_DATA_WIRE: &[u8] =
+    b"Subject: raw\r\n\r\n..leading dot\r\n...two dots\r\nbare LF\r\n..\r\nend\r\n.\r\n";
+const RAW_BDAT_WIRE: &[u8] =
+    b"Subject: raw\r\n\r\n.leading dot\r\n..two dots\r\nbare LF\r\n.\r\nend";
+
+/// The octets the client sent, byte for byte (the scripted server records them): every
+/// command line ends in CRLF, DATA content is CRLF-normalised and dot-stuffed, and with
+/// CHUNKING and `prefer_bdat` the body goes out as `BDAT <n> LAST` and exactly n octets
+/// (several `BDAT <n>` frames for a body larger than one chunk).
+async fn raw_octets_of_data_and_bdat(rt: &'static dyn Runtime) {
+    use smtp_test_server::RawPhase;
+    // DATA.
+    let server = TestServer::start(Script::default());
+    let mut c = connect(rt, &server, plain()).await.unwrap();
+    let env = envelope("a@example.org", &["b@example.net"]).unwrap();
+    c.send(env, Body::Bytes(RAW_BODY)).await.unwrap();
+    c.quit().await.unwrap();
+    let s = &server.sessions()[0];
+    for r in s.raw.iter().filter(|r| r.phase == RawPhase::Command) {
+        let b = &r.bytes;
+        assert!(b.ends_with(b"\r\n"), "{:?}", b.escape_ascii().to_string());
+        assert!(!b[..b.len() - 2].contains(&b'\n') && !b[..b.len() - 2].contains(&b'\r'));
+    }
+    let data: Vec<_> = s.raw.iter().filter(|r| r.phase == RawPhase::Data).collect();
+    assert_eq!(data.len(), 1);
+    assert_eq!(
+        data[0].bytes.escape_ascii().to_string(),
+        RAW_DATA_WIRE.escape_ascii().to_string()
+    );
+    assert_eq!(s.messages[0].raw, RAW_DATA_WIRE);
+
+    // BDAT, one chunk.
+    let mut script = Script::default();
+    script.extensions.push("CHUNKING".into());
+    let server = TestServer::start(script.clone());
+    let mut c = connect(rt, &server, plain()).await.unwrap();
+    assert!(c.has_extn("chunking"));
+    let mut env = envelope("a@example.org", &["b@example.net"]).unwrap();
+    env.prefer_bdat = true;
+    c.send(env, Body::Bytes(RAW_BODY)).await.unwrap();
+    c.quit().await.unwrap();
+    let s = &server.sessions()[0];
+    let i = s
+        .raw
+        .iter()
+        .position(|r| r.bytes.starts_with(b"BDAT"))
+        .expect("a BDAT command");
+    assert_eq!(s.raw[i].phase, RawPhase::Command);
+    let header = format!("BDAT {} LAST\r\n", RAW_BDAT_WIRE.len());
+    assert_eq!(s.raw[i].bytes, header.as_bytes());
+    assert_eq!(s.raw[i + 1].phase, RawPhase::Bdat);
+    assert_eq!(
+        s.raw[i + 1].bytes.escape_ascii().to_string(),
+        RAW_BDAT_WIRE.escape_ascii().to_string()
+    );
+    assert_eq!(s.raw[i + 2].bytes, b"QUIT\r\n");
+    assert!(!s.raw.iter().any(|r| r.phase == RawPhase::Data));
+    assert_eq!(s.messages[0].chunks, [RAW_BDAT_WIRE]);
+
+    // BDAT, a body larger than one chunk (256 KiB): full frames, then the rest with LAST.
+    let server = TestServer::start(script);
+    let mut c = connect(rt, &server, plain()).await.unwrap();
+    let body = b"0123456789abcde\n".repeat(20_000);
+    let wire = b"0123456789abcde\r\n".repeat(20_000);
+    let mut env = envelope("a@example.org", &["b@example.net"]).unwrap();
+    env.prefer_bdat = true;
+    c.send(env, Body::Bytes(&body)).await.unwrap();
+    c.quit().await.unwrap();
+    let s = &server.sessions()[0];
+    let bdat: Vec<String> = (s.commands.iter())
+        .filter(|c| c.starts_with("BDAT"))
+        .cloned()
+        .collect();
+    let last = wire.len() - 256 * 1024;
+    assert_eq!(
+        bdat,
+        ["BDAT 262144".to_owned(), format!("BDAT {last} LAST")]
+    );
+    let chunks = &s.messages[0].chunks;
+    assert_eq!(chunks.len(), 2);
+    assert_eq!(chunks[0].len(), 256 * 1024);
+    assert_eq!(chunks[1].len(), last);
+    assert!(chunks.concat() == wire, "chunk contents differ");
 }

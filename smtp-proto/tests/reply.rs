@@ -507,14 +507,28 @@ fn line_cap_and_reply_cap_do_not_depend_on_chunking() {
 #[test]
 fn unlimited_caps_do_not_overflow() {
     let unlimited = ReplyLimits::DEFAULT.with_caps(usize::MAX, usize::MAX, usize::MAX);
-    for input in [
-        &b"220\n"[..],
-        b"220 tt\n",
-        b"220 ok\r\n",
-        b"250-a\r\n250 b\r\n",
-    ] {
+    let cases: [(&[u8], u16, &[&str]); 4] = [
+        (b"220\n", 220, &[""]),
+        (b"220 tt\n", 220, &["tt"]),
+        (b"220 ok\r\n", 220, &["ok"]),
+        (b"250-a\r\n250 b\r\n", 250, &["a", "b"]),
+    ];
+    for (input, code, lines) in cases {
         for lf in [false, true] {
-            let _ = feed_all_ways(input, unlimited.with_bare_lf(lf));
+            let out = feed_all_ways(input, unlimited.with_bare_lf(lf));
+            let case = format!(
+                "{:?} (bare LF allowed: {lf})",
+                input.escape_ascii().to_string()
+            );
+            if !lf && !input.ends_with(b"\r\n") {
+                assert!(out.replies.is_empty(), "{case}: {:?}", out.replies);
+                assert!(out.error.is_some(), "{case}: bare LF accepted");
+            } else {
+                assert_eq!(out.error, None, "{case}");
+                assert_eq!(out.replies.len(), 1, "{case}");
+                assert_eq!(out.replies[0].code().get(), code, "{case}");
+                assert_eq!(text(&out.replies[0]), lines, "{case}");
+            }
         }
     }
 }

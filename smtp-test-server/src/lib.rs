@@ -4,7 +4,11 @@
 //! By default it behaves like a permissive MTA: it greets, answers EHLO/LHLO with
 //! PIPELINING, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES and SIZE (plus STARTTLS when a TLS
 //! identity is set and AUTH when credentials are set), accepts every sender and recipient
-//! and records what it received. [`Script::rules`] make it hostile: any command can be
+//! and records what it received, both as parsed ([`SessionLog::commands`],
+//! [`Received::data`]) and as the exact octets the client sent ([`SessionLog::raw`],
+//! [`Received::raw`]), so tests can check line endings, dot-stuffing and BDAT framing byte
+//! for byte. With `CHUNKING` among [`Script::extensions`] it also speaks BDAT (RFC 3030):
+//! `BDAT <n> [LAST]` is followed by exactly n octets. [`Script::rules`] make it hostile: any command can be
 //! answered with a chosen reply, a 421, a disconnect, a stall, or extra injected bytes.
 //!
 //! ```
@@ -143,8 +147,35 @@ pub struct Received {
     pub from: String,
     /// The accepted recipients, without brackets.
     pub rcpts: Vec<String>,
-    /// The content, dot-unstuffed, without the final `.`.
+    /// The content. DATA: dot-unstuffed, without the final `.` line, every line ending kept
+    /// as the client sent it (a bare LF stays a bare LF). BDAT: the chunks' octets, joined.
     pub data: Vec<u8>,
+    /// The content octets exactly as they came over the wire. DATA: still dot-stuffed,
+    /// with the final `.` line and its line ending. BDAT: the chunks' octets, joined (the
+    /// `BDAT` command lines are in [`SessionLog::raw`]).
+    pub raw: Vec<u8>,
+    /// BDAT: each chunk's octets, in order (empty for DATA).
+    pub chunks: Vec<Vec<u8>>,
+}
+
+/// What part of the dialogue a [`RawRead`] belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RawPhase {
+    /// A command line (including AUTH continuation lines), with its line ending.
+    Command,
+    /// DATA content: every octet after the 354 up to and including the final `.` line.
+    Data,
+    /// One BDAT chunk: exactly the n octets announced by its `BDAT n` command.
+    Bdat,
+}
+
+/// Octets the server read from the client, exactly as sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawRead {
+    /// Which phase these octets were read in.
+    pub phase: RawPhase,
+    /// The octets.
+    pub bytes: Vec<u8>,
 }
 
 /// What one connection did.
@@ -152,6 +183,9 @@ pub struct Received {
 pub struct SessionLog {
     /// Every command line received (without CRLF; AUTH payloads included: test data).
     pub commands: Vec<String>,
+    /// Every octet the client sent after the greeting (after the TLS handshake, the
+    /// plaintext), in order, split into command lines, DATA content and BDAT chunks.
+    pub raw: Vec<RawRead>,
     /// Messages received.
     pub messages: Vec<Received>,
     /// Whether TLS was established.
@@ -338,29 +372,62 @@ impl Session<'_> {
         }
     }
 
+    /// Reads one command line, records its raw octets, and returns it without its line
+    /// ending (LF or CRLF).
     fn read_line(&mut self) -> Option<Vec<u8>> {
+        let mut line = self.read_raw_line()?;
+        self.record_raw(RawPhase::Command, &line);
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        Some(line)
+    }
+
+    fn record_raw(&self, phase: RawPhase, bytes: &[u8]) {
+        let bytes = bytes.to_vec();
+        self.record(|s| s.raw.push(RawRead { phase, bytes }));
+    }
+
+    /// Reads up to and including the next LF, exactly as sent.
+    fn read_raw_line(&mut self) -> Option<Vec<u8>> {
         loop {
             if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
-                let mut line: Vec<u8> = self.buf.drain(..=i).collect();
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                return Some(line);
+                return Some(self.buf.drain(..=i).collect());
             }
-            let mut chunk = [0u8; 8192];
-            match self.conn.read(&mut chunk) {
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    self.send("421 4.4.2 test.example Error: timeout exceeded\r\n");
-                    return None;
-                }
-                Ok(0) | Err(_) => return None,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            if !self.fill() {
+                return None;
+            }
+        }
+    }
+
+    /// Reads exactly `n` octets.
+    fn read_exact_octets(&mut self, n: usize) -> Option<Vec<u8>> {
+        while self.buf.len() < n {
+            if !self.fill() {
+                return None;
+            }
+        }
+        Some(self.buf.drain(..n).collect())
+    }
+
+    /// Reads more octets into the buffer; false when the connection ended or timed out.
+    fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 8192];
+        match self.conn.read(&mut chunk) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                self.send("421 4.4.2 test.example Error: timeout exceeded\r\n");
+                false
+            }
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
             }
         }
     }
@@ -505,26 +572,79 @@ impl Session<'_> {
     }
 
     fn data(&mut self, from: &str, rcpts: &[String]) -> Flow {
-        let mut data = Vec::new();
+        let (mut data, mut raw) = (Vec::new(), Vec::new());
         loop {
-            let Some(mut line) = self.read_line() else {
+            let Some(line) = self.read_raw_line() else {
+                self.record_raw(RawPhase::Data, &raw);
                 return Flow::Stop;
             };
-            if line == b"." {
+            raw.extend_from_slice(&line);
+            // The end of data; a bare-LF `.` line also ends it (so a client that sends bare
+            // LF fails on the recorded octets rather than by a timeout).
+            if line == b".\r\n" || line == b".\n" {
                 break;
             }
-            if line.first() == Some(&b'.') {
-                line.remove(0);
-            }
-            data.extend_from_slice(&line);
-            data.extend_from_slice(b"\r\n");
+            let line = line.strip_prefix(b".").unwrap_or(&line);
+            data.extend_from_slice(line);
         }
+        self.record_raw(RawPhase::Data, &raw);
         let msg = Received {
             from: from.to_owned(),
             rcpts: rcpts.to_vec(),
             data,
+            raw,
+            chunks: Vec::new(),
         };
         self.record(|s| s.messages.push(msg));
+        self.end_of_content(rcpts)
+    }
+
+    /// `BDAT <n> [LAST]` (RFC 3030): reads exactly n octets, answers each chunk, and after
+    /// `LAST` records the message and answers as for the end of data.
+    fn bdat(&mut self, line: &str, tx: &mut Option<Received>, rcpts: &[String]) -> Flow {
+        let mut args = line.split(' ').skip(1).filter(|a| !a.is_empty());
+        let size = args.next().and_then(|n| n.parse::<usize>().ok());
+        let last = match args.next() {
+            None => Some(false),
+            Some(a) if a.eq_ignore_ascii_case("LAST") => Some(true),
+            Some(_) => None,
+        };
+        let (Some(size), Some(last)) = (size, last.filter(|_| args.next().is_none())) else {
+            // The chunk size is unknown: the rest of the stream cannot be framed.
+            return self.flow(Step::ReplyAndClose("501 5.5.4 bad BDAT syntax\r\n".into()));
+        };
+        let Some(chunk) = self.read_exact_octets(size) else {
+            return Flow::Stop;
+        };
+        self.record_raw(RawPhase::Bdat, &chunk);
+        let advertised = self
+            .script
+            .extensions
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case("CHUNKING"));
+        if !advertised {
+            return self.flow(Step::Reply("502 5.5.1 CHUNKING not offered\r\n".into()));
+        }
+        if let Some(step) = self.rule(line) {
+            *tx = None;
+            return self.flow(step);
+        }
+        let Some(msg) = tx.as_mut() else {
+            return self.flow(Step::Reply("503 5.5.1 no transaction\r\n".into()));
+        };
+        msg.data.extend_from_slice(&chunk);
+        msg.raw.extend_from_slice(&chunk);
+        msg.chunks.push(chunk);
+        if !last {
+            return self.flow(Step::Reply(format!("250 2.0.0 {size} octets received\r\n")));
+        }
+        let msg = tx.take().unwrap_or_default();
+        self.record(|s| s.messages.push(msg));
+        self.end_of_content(rcpts)
+    }
+
+    /// The reply (SMTP) or replies (LMTP, one per recipient) after the content.
+    fn end_of_content(&mut self, rcpts: &[String]) -> Flow {
         if self.script.lmtp {
             let mut out = String::new();
             for r in rcpts {
@@ -553,6 +673,8 @@ impl Session<'_> {
             return;
         }
         let (mut from, mut rcpts) = (String::new(), Vec::<String>::new());
+        // The BDAT transaction under way (its chunks so far).
+        let mut bdat_tx: Option<Received> = None;
         while let Some(line) = self.read_line() {
             let line = String::from_utf8_lossy(&line).into_owned();
             self.record(|s| s.commands.push(line.clone()));
@@ -581,6 +703,7 @@ impl Session<'_> {
                 "MAIL" => {
                     from = path_of(&line);
                     rcpts.clear();
+                    bdat_tx = None;
                     self.answer(&line, "250 2.1.0 sender ok\r\n")
                 }
                 "RCPT" => {
@@ -608,7 +731,23 @@ impl Session<'_> {
                         }
                     }
                 },
+                "BDAT" => {
+                    if bdat_tx.is_none() && !rcpts.is_empty() {
+                        bdat_tx = Some(Received {
+                            from: from.clone(),
+                            rcpts: rcpts.clone(),
+                            ..Received::default()
+                        });
+                    }
+                    let r = rcpts.clone();
+                    let flow = self.bdat(&line, &mut bdat_tx, &r);
+                    if bdat_tx.is_none() {
+                        rcpts.clear();
+                    }
+                    flow
+                }
                 "RSET" => {
+                    bdat_tx = None;
                     rcpts.clear();
                     self.answer(&line, "250 2.0.0 ok\r\n")
                 }
@@ -668,4 +807,86 @@ fn serve(conn: Conn, peer: Option<SocketAddr>, script: &Script, log: &Log) {
         let _ = t.shutdown(std::net::Shutdown::Write);
     }
     std::thread::sleep(Duration::from_millis(1));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+
+    /// Sends each write (raw octets), then reads as many replies as given with it; returns
+    /// every reply line read.
+    fn talk(server: &TestServer, writes: &[(&[u8], usize)]) -> Vec<String> {
+        let tcp = TcpStream::connect(server.addr()).unwrap();
+        let mut r = BufReader::new(tcp.try_clone().unwrap());
+        let mut w = tcp;
+        let mut out = Vec::new();
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap(); // greeting
+        for (bytes, replies) in writes {
+            w.write_all(bytes).unwrap();
+            for _ in 0..*replies {
+                loop {
+                    line.clear();
+                    r.read_line(&mut line).unwrap();
+                    out.push(line.trim_end().to_owned());
+                    if line.as_bytes().get(3) != Some(&b'-') {
+                        break;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn bdat_reads_exactly_the_announced_octets_and_keeps_them() {
+        let mut script = Script::default();
+        script.extensions.push("CHUNKING".into());
+        let server = TestServer::start(script);
+        // A chunk holding what would end DATA and a line that looks like a command.
+        let replies = talk(
+            &server,
+            &[
+                (b"EHLO c\r\n", 1),
+                (b"MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n", 2),
+                (b"BDAT 13\r\nab\r\n.\r\nQUIT\r\n", 1),
+                (b"BDAT 3 LAST\r\nxyz", 1),
+                (b"QUIT\r\n", 1),
+            ],
+        );
+        assert!(replies.iter().any(|r| r == "250 CHUNKING"), "{replies:?}");
+        assert_eq!(replies[replies.len() - 3], "250 2.0.0 13 octets received");
+        assert_eq!(replies[replies.len() - 2], "250 2.0.0 queued as TEST");
+        let s = &server.sessions()[0];
+        assert_eq!(s.messages[0].data, b"ab\r\n.\r\nQUIT\r\nxyz");
+        assert_eq!(s.messages[0].chunks, [&b"ab\r\n.\r\nQUIT\r\n"[..], b"xyz"]);
+        let bdat: Vec<_> = s.raw.iter().filter(|r| r.phase == RawPhase::Bdat).collect();
+        assert_eq!(bdat.len(), 2);
+        assert_eq!(s.commands.iter().filter(|c| *c == "QUIT").count(), 1);
+    }
+
+    #[test]
+    fn bdat_without_chunking_is_refused_and_data_keeps_bare_lf() {
+        let server = TestServer::start(Script::default());
+        let replies = talk(
+            &server,
+            &[
+                (b"EHLO c\r\n", 1),
+                (b"MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\n", 2),
+                (b"BDAT 2 LAST\r\nxy", 1),
+                (b"DATA\r\n", 1),
+                (b"a\nb\r\n..c\r\n.\r\n", 1),
+                (b"QUIT\n", 1),
+            ],
+        );
+        assert!(replies.iter().all(|r| r != "250 CHUNKING"), "{replies:?}");
+        assert!(replies.iter().any(|r| r.starts_with("502 ")), "{replies:?}");
+        let s = &server.sessions()[0];
+        assert_eq!(s.messages.len(), 1);
+        assert_eq!(s.messages[0].data, b"a\nb\r\n.c\r\n");
+        assert_eq!(s.messages[0].raw, b"a\nb\r\n..c\r\n.\r\n");
+        // The bare-LF QUIT is recorded as sent.
+        assert_eq!(s.raw.last().unwrap().bytes, b"QUIT\n");
+    }
 }

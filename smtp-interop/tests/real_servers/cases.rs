@@ -567,6 +567,15 @@ fn postfix_size_limit() {
         e => panic!("{e:?}"),
     }
     c.quit().unwrap();
+    // 4. A message sent after the refused one is delivered, waited for as long as the
+    //    positive checks wait: only then does the refused one's absence say something.
+    let t4 = token("after-refused");
+    let msg4 = message(&t4, "sender@example.org", &rcpt);
+    let mut c = connect(&var("POSTFIX_MX"), plain());
+    let r = send(&mut c, "sender@example.org", &[&rcpt], &msg4).unwrap();
+    assert!(r.recipients[0].accepted, "{r:?}");
+    c.quit().unwrap();
+    delivered("alice", &t4);
     assert!(try_delivered("alice", &t, Duration::from_millis(300)).is_none());
 }
 
