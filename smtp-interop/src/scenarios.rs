@@ -587,7 +587,7 @@ fn smtputf8(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
                 &messages::utf8(&t, from, &spec.rcpt),
             );
             ensure!(
-                matches!(r, Err(Error::Usage(_))),
+                matches!(&r, Err(Error::NotSupported(x)) if x == "SMTPUTF8"),
                 "UTF-8 sender without SMTPUTF8: expected a local refusal, got {r:?}"
             );
             let tr = s.take_transcript();
@@ -755,7 +755,7 @@ fn dsn(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
             // Not offered: refused locally (no silent drop), nothing sent.
             let r = s.sendmail(SENDER, &[&spec.rcpt], &msg, mp, rp);
             ensure!(
-                matches!(r, Err(Error::Usage(_))),
+                matches!(&r, Err(Error::NotSupported(x)) if x == "DSN"),
                 "DSN parameters without DSN: expected a local refusal, got {r:?}"
             );
             let tr = s.take_transcript();
