@@ -150,3 +150,67 @@ pub fn check_body(body: &[u8]) -> Result<(), BodyViolation> {
     let _ = c.feed(body);
     c.finish()
 }
+
+/// The same first [`BodyViolation`] as [`check_body`], found by a faster pass meant to
+/// refuse an in-memory body before its transaction starts; with `allow_long_lines` only a
+/// NUL counts.
+///
+/// It does not look at every line ending: one `memchr` finds the first NUL, and lines are
+/// checked by windows of 999 octets, each searched backwards for its last CR or LF
+/// (`memrchr2`) and skipped past it, since every line that ends inside a window is short
+/// enough. With 76-column text this is about 1,000 short backward searches per MiB. A
+/// window with no line ending holds a long line; only then are its number and length
+/// counted exactly (lines are numbered as sent: CRLF, a bare CR and a bare LF each end
+/// one).
+///
+/// ```
+/// use smtp_proto::body::{BodyViolation, quick_check};
+///
+/// let mut long = b"x\r\n".to_vec();
+/// long.extend_from_slice(&[b'y'; 999]);
+/// assert_eq!(quick_check(&long, false), Err(BodyViolation::LongLine { line: 2, length: 1001 }));
+/// assert_eq!(quick_check(&long, true), Ok(()));
+/// assert_eq!(quick_check(b"a\r\n\0", true), Err(BodyViolation::Nul { offset: 3 }));
+/// ```
+///
+/// # Errors
+///
+/// The first violation, as [`check_body`] orders them.
+pub fn quick_check(body: &[u8], allow_long_lines: bool) -> Result<(), BodyViolation> {
+    /// Content octets that make a line too long (998 allowed, plus CRLF).
+    const WINDOW: usize = MAX_TEXT_LINE as usize - 1;
+    let nul = memchr::memchr(0, body);
+    if !allow_long_lines {
+        // The long line wins only if it is found (at its 999th octet) before the NUL.
+        let limit = nul.unwrap_or(usize::MAX);
+        let mut start = 0;
+        while body.len() - start >= WINDOW && start + WINDOW - 1 < limit {
+            match memchr::memrchr2(b'\n', b'\r', &body[start..start + WINDOW]) {
+                Some(i) => start += i + 1,
+                None => return Err(long_line_at(body, start)),
+            }
+        }
+    }
+    match nul {
+        Some(offset) => Err(BodyViolation::Nul {
+            offset: offset as u64,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The [`BodyViolation::LongLine`] for the line whose content starts at `start` (rare
+/// path: counts the line endings before it).
+#[cold]
+fn long_line_at(body: &[u8], start: usize) -> BodyViolation {
+    let before = &body[..start];
+    let lf = memchr::memchr_iter(b'\n', before).count();
+    let bare_cr = memchr::memchr_iter(b'\r', before)
+        .filter(|&i| body.get(i + 1) != Some(&b'\n'))
+        .count();
+    let len = memchr::memchr2(b'\n', b'\r', &body[start..]).unwrap_or(body.len() - start);
+    BodyViolation::LongLine {
+        line: (lf + bare_cr) as u64 + 1,
+        length: len as u64 + 2,
+    }
+}

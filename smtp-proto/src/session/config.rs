@@ -214,6 +214,11 @@ pub struct Config {
     pub allow_helo_fallback: bool,
     /// Drop DSN parameters the server did not advertise instead of failing the transaction.
     pub drop_unsupported_dsn: bool,
+    /// Send lines over 1,000 octets (with CRLF) in 7BIT and 8BITMIME content anyway (off
+    /// by default: RFC 5321 §4.5.3.1.6 forbids them and such a body is refused with
+    /// [`UsageError::Body`](super::UsageError::Body)). NUL octets are refused whatever
+    /// this says, unless the body is `BODY=BINARYMIME`.
+    pub allow_long_lines: bool,
     /// Record a transcript (see [`Client::poll_transcript`](super::Client::poll_transcript)).
     pub transcript: bool,
     /// Payload octets per `BDAT` chunk (the core buffers at most one chunk).
@@ -239,6 +244,7 @@ impl Config {
             allow_plaintext_auth: false,
             allow_helo_fallback: true,
             drop_unsupported_dsn: false,
+            allow_long_lines: false,
             transcript: false,
             bdat_chunk_size: 256 * 1024,
             write_error_drain: Duration::from_millis(200),
