@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 
+use smtp_proto::body::BodyError;
 use smtp_proto::command::{ForwardPath, MailParams, RcptParams, ReversePath};
 use smtp_proto::session::{BodyType, Client, CloseReason, Envelope, TxId, TxOutcome, UsageError};
 
@@ -104,7 +105,11 @@ impl Batch {
     }
 
     /// Queues message `index` with `core`. For a body in memory (`bytes`) its size is
-    /// declared, and 8-bit content in a body declared 7-bit is declared `BODY=8BITMIME`.
+    /// declared, 8-bit content in a body declared 7-bit is declared `BODY=8BITMIME`, and
+    /// a body that is not `BODY=BINARYMIME` holding a NUL or (unless
+    /// [`Config::allow_long_lines`](smtp_proto::session::Config::allow_long_lines)) a
+    /// line over 1,000 octets is refused with [`UsageError::Body`] before MAIL, the
+    /// session untouched ([`smtp_proto::body::quick_check`], a few µs per MiB).
     pub fn queue(
         &mut self,
         core: &mut Client,
@@ -118,6 +123,10 @@ impl Batch {
             // the client's CPU on 1 MiB messages).
             if env.body == BodyType::SevenBit && !b.is_ascii() {
                 env.body = BodyType::EightBitMime;
+            }
+            if env.body != BodyType::BinaryMime {
+                smtp_proto::body::quick_check(b, core.config().allow_long_lines)
+                    .map_err(|v| UsageError::Body(BodyError::NeedsBinaryMime(v)))?;
             }
         }
         let sender = env.from.inner_str().to_owned();
