@@ -72,6 +72,7 @@ both_runtimes!(
     timeouts_of_duration_max_mean_none,
     pool_health_check_has_its_own_deadline,
     large_bodies_with_vectored_writes_plain_and_tls,
+    nul_and_long_lines_are_refused_before_mail_and_when_streamed,
 );
 
 fn plain() -> Options {
@@ -984,4 +985,48 @@ async fn large_bodies_with_vectored_writes_plain_and_tls(rt: &'static dyn Runtim
             assert!(m.data == expected, "content differs (starttls {starttls})");
         }
     }
+}
+
+async fn nul_and_long_lines_are_refused_before_mail_and_when_streamed(rt: &'static dyn Runtime) {
+    use smtp_async::proto::body::{BodyError, BodyViolation};
+    use smtp_async::proto::session::UsageError;
+    let server = TestServer::start(Script::default());
+    let mut c = connect(rt, &server, plain()).await.unwrap();
+    let nul = [MSG, b"\0"].concat();
+    let err = c
+        .send(
+            envelope("a@example.org", &["b@example.net"]).unwrap(),
+            Body::Bytes(&nul),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Usage(UsageError::Body(BodyError::NeedsBinaryMime(BodyViolation::Nul { offset }))) if offset == MSG.len() as u64
+        ),
+        "{err}"
+    );
+    assert_eq!(err.fault(), Fault::Caller);
+    // Nothing was sent, and the connection goes on.
+    send(&mut c, &["b@example.net"]).await.unwrap();
+    // A streamed body is refused as soon as the long line is read: never ended.
+    let long = [MSG, &[b'x'; 1200][..]].concat();
+    let line = MSG.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    let mut reader: &[u8] = &long;
+    let err = c
+        .send(
+            envelope("a@example.org", &["c@example.net"]).unwrap(),
+            Body::Reader(&mut reader),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Usage(UsageError::Body(BodyError::NeedsBinaryMime(BodyViolation::LongLine { line: l, .. }))) if l == line
+        ),
+        "{err}"
+    );
+    assert_eq!(server.messages().len(), 1, "only the good message arrived");
 }

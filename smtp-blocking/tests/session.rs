@@ -640,3 +640,55 @@ fn send_all_reports_a_message_it_cannot_send_and_goes_on() {
     c.noop().unwrap();
     c.quit().unwrap();
 }
+
+#[test]
+fn nul_and_long_lines_are_refused_before_mail_and_when_streamed() {
+    use smtp_blocking::proto::body::{BodyError, BodyViolation};
+    let server = TestServer::start(Script::default());
+    let mut c = connect(&server, plain()).unwrap();
+    let long = [MSG, &[b'x'; 1001][..], b"\r\n"].concat();
+    let err = c
+        .send(
+            envelope("a@example.org", &["b@example.net"]).unwrap(),
+            Body::Bytes(&long),
+        )
+        .unwrap_err();
+    let line = MSG.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    assert!(
+        matches!(
+            err,
+            Error::Usage(UsageError::Body(BodyError::NeedsBinaryMime(BodyViolation::LongLine { line: l, length: 1003 }))) if l == line
+        ),
+        "{err}"
+    );
+    assert_eq!(err.fault(), Fault::Caller);
+    // Nothing was sent, and the connection goes on.
+    send(&mut c, &["b@example.net"]).unwrap();
+    // A streamed body is refused as soon as the NUL is read: the message is never ended.
+    let nul = [MSG, b"\0"].concat();
+    let mut reader = &nul[..];
+    let err = c
+        .send(
+            envelope("a@example.org", &["c@example.net"]).unwrap(),
+            Body::Reader(&mut reader),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Usage(UsageError::Body(BodyError::NeedsBinaryMime(BodyViolation::Nul { offset }))) if offset == MSG.len() as u64
+        ),
+        "{err}"
+    );
+    assert_eq!(server.messages().len(), 1, "only the good message arrived");
+    let sessions = server.sessions();
+    let mails = sessions[0]
+        .commands
+        .iter()
+        .filter(|l| l.starts_with("MAIL"))
+        .count();
+    assert_eq!(
+        mails, 2,
+        "MAIL for the good message and the streamed one only"
+    );
+}
