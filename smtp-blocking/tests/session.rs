@@ -244,13 +244,49 @@ fn service_closing_at_greeting() {
 
 #[test]
 fn helo_refused() {
-    let script = Script::default().rule(Rule::reply("EHLO", "554 5.7.1 go away"));
+    // A refused EHLO falls back to HELO (as smtplib does); HELO refused too ends it.
+    let script = Script::default()
+        .rule(Rule::reply("EHLO", "554 5.7.1 go away"))
+        .rule(Rule::reply("HELO", "554 5.7.1 go away"));
     let server = TestServer::start(script);
     let err = connect(&server, plain()).unwrap_err();
     assert!(
         matches!(&err, Error::HeloRefused(r) if r.code() == 554),
         "{err}"
     );
+    let commands = &server.sessions()[0].commands;
+    assert!(commands[0].starts_with("EHLO "), "{commands:?}");
+    assert!(commands[1].starts_with("HELO "), "{commands:?}");
+}
+
+#[test]
+fn helo_fallback_after_a_4xx_to_ehlo_sends_no_esmtp_parameters() {
+    let script = Script::default().rule(Rule::reply("EHLO", "451 4.3.0 try HELO"));
+    let server = TestServer::start(script);
+    let mut c = connect(&server, plain()).unwrap();
+    // 8-bit content needs 8BITMIME, which HELO cannot offer: refused before MAIL.
+    let err = c
+        .sendmail(
+            "a@example.org",
+            &["b@example.net"],
+            "Subject: caf\u{e9}\r\n\r\n".as_bytes(),
+            Default::default(),
+            Default::default(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::NotSupported(e) if e == "8BITMIME"),
+        "{err}"
+    );
+    send(&mut c, &["b@example.net"]).unwrap();
+    c.quit().unwrap();
+    let commands = &server.sessions()[0].commands;
+    assert!(commands[1].starts_with("HELO "), "{commands:?}");
+    assert!(
+        commands.iter().any(|l| l == "MAIL FROM:<a@example.org>"),
+        "no SIZE= after HELO: {commands:?}"
+    );
+    assert_eq!(server.messages().len(), 1);
 }
 
 #[test]

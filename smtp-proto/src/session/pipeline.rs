@@ -45,7 +45,8 @@ impl Expect {
     pub(super) fn phase(self) -> Phase {
         match self {
             Expect::Greeting => Phase::Greeting,
-            Expect::Ehlo | Expect::Helo | Expect::Rehello(_) => Phase::Ehlo,
+            Expect::Ehlo | Expect::Rehello(false) => Phase::Ehlo,
+            Expect::Helo | Expect::Rehello(true) => Phase::Helo,
             Expect::StartTls => Phase::StartTls,
             Expect::Auth | Expect::AuthCancel => Phase::Auth,
             Expect::Mail(_) => Phase::Mail,
