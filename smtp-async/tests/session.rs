@@ -73,6 +73,7 @@ both_runtimes!(
     pool_health_check_has_its_own_deadline,
     large_bodies_with_vectored_writes_plain_and_tls,
     nul_and_long_lines_are_refused_before_mail_and_when_streamed,
+    pool_login_refused_locally_quits,
 );
 
 fn plain() -> Options {
@@ -1029,4 +1030,30 @@ async fn nul_and_long_lines_are_refused_before_mail_and_when_streamed(rt: &'stat
         "{err}"
     );
     assert_eq!(server.messages().len(), 1, "only the good message arrived");
+}
+
+async fn pool_login_refused_locally_quits(rt: &'static dyn Runtime) {
+    use smtp_async::proto::session::UsageError;
+    let script = Script {
+        auth: Some(("alice".into(), "secret".into())),
+        ..Script::default()
+    };
+    let server = TestServer::start(script);
+    let pool = Pool::on(rt, pool_cfg());
+    let ep = Endpoint::new(&server.addr().to_string(), plain())
+        .unwrap()
+        .with_login("alice", "secret");
+    let e = pool_send(&pool, &ep, "b@example.net").await.unwrap_err();
+    assert!(matches!(e, Error::Usage(UsageError::PlaintextAuth)), "{e}");
+    // The healthy connection was ended with QUIT, not dropped.
+    sleep(rt, Duration::from_millis(50)).await;
+    let sessions = server.sessions();
+    assert_eq!(sessions.len(), 1);
+    assert!(!sessions[0].commands.iter().any(|l| l.starts_with("AUTH")));
+    assert_eq!(
+        sessions[0].commands.last().map(String::as_str),
+        Some("QUIT"),
+        "{:?}",
+        sessions[0].commands
+    );
 }

@@ -728,3 +728,33 @@ fn nul_and_long_lines_are_refused_before_mail_and_when_streamed() {
         "MAIL for the good message and the streamed one only"
     );
 }
+
+#[test]
+fn refused_plaintext_login_keeps_the_session_and_quit_follows() {
+    let script = Script {
+        auth: Some(("alice".into(), "secret".into())),
+        ..Script::default()
+    };
+    let server = TestServer::start(script);
+    let mut c = connect(&server, plain()).unwrap();
+    let err = c.login("alice", "secret").unwrap_err();
+    assert!(
+        matches!(err, Error::Usage(UsageError::PlaintextAuth)),
+        "{err}"
+    );
+    // The session is still healthy: it goes on, and ends with QUIT.
+    assert_eq!(c.noop().unwrap().code(), 250);
+    send(&mut c, &["b@example.net"]).unwrap();
+    c.quit().unwrap();
+    let commands = &server.sessions()[0].commands;
+    assert!(
+        !commands.iter().any(|l| l.starts_with("AUTH")),
+        "{commands:?}"
+    );
+    assert_eq!(
+        commands.last().map(String::as_str),
+        Some("QUIT"),
+        "{commands:?}"
+    );
+    assert_eq!(server.messages().len(), 1);
+}

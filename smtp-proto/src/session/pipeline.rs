@@ -158,7 +158,9 @@ impl Client {
             Dialect::Smtp => (Command::Ehlo(self.cfg.client_name.clone()), Expect::Ehlo),
         };
         if let Err(e) = self.emit(&cmd, expect) {
-            self.close(CloseReason::Usage(e), false);
+            // A caller-side reason (the name cannot be sent): the session is healthy, so
+            // it ends with QUIT.
+            self.close(CloseReason::Usage(e), true);
         }
     }
 

@@ -367,3 +367,27 @@ fn a_non_empty_first_challenge_after_a_deferred_response_is_cancelled() {
     ));
     assert!(!h.c.is_closed());
 }
+
+#[test]
+fn refused_plaintext_credentials_leave_the_session_healthy() {
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"220 mx\r\n");
+    h.server(b"250-mx\r\n250 AUTH PLAIN LOGIN\r\n");
+    h.sent();
+    assert_eq!(
+        h.c.login(Credentials::password("u", "p"), &ALL, "n", false),
+        Err(UsageError::PlaintextAuth)
+    );
+    h.drain();
+    assert_eq!(h.sent(), "", "nothing sent, nothing closed");
+    assert!(!h.c.is_closed());
+    assert_eq!(h.c.close_reason(), None);
+    assert!(h.c.is_idle());
+    h.c.noop().unwrap();
+    h.drain();
+    assert_eq!(h.sent(), "NOOP\r\n");
+    h.server(b"250 ok\r\n");
+    h.c.quit().unwrap();
+    h.drain();
+    assert_eq!(h.sent(), "QUIT\r\n");
+}
