@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use smtp_proto::body::{
     BdatEncoder, BodyChecker, BodyClass, BodyError, BodyStats, BodyViolation, DataEncoder,
-    MAX_TEXT_LINE, check_body, quick_check,
+    MAX_TEXT_LINE, check_body, quick_check, quick_scan,
 };
 
 /// The specification, byte by byte: lines end at CRLF, bare CR or bare LF (as the encoders
@@ -368,6 +368,34 @@ proptest! {
     fn quick_check_finds_what_check_body_finds(input in body()) {
         prop_assert_eq!(quick_check(&input, false), check_body(&input));
         prop_assert_eq!(quick_check(&input, true), nul_only(&input));
+        for allow in [false, true] {
+            prop_assert_eq!(quick_scan(&input, allow).eight_bit, !input.is_ascii());
+        }
+    }
+
+    #[test]
+    fn quick_scan_agrees_on_bodies_over_many_segments(
+        lines in prop::collection::vec((0usize..1100, any::<u8>()), 0..120),
+    ) {
+        // Up to ~130 KiB: several 16 KiB segments, violations and 8-bit octets anywhere.
+        let mut input = Vec::new();
+        for (n, f) in lines {
+            input.extend(std::iter::repeat_n(b'a' + f % 26, n));
+            match f % 11 {
+                0 => input.push(0),
+                1 => input.push(0xe9),
+                2 => input.push(b'\r'),
+                3 => input.push(b'\n'),
+                _ => input.extend_from_slice(b"\r\n"),
+            }
+        }
+        let want = check_body(&input).err();
+        let got = quick_scan(&input, false);
+        prop_assert_eq!(got.violation, want);
+        prop_assert_eq!(got.eight_bit, !input.is_ascii());
+        let nul = quick_scan(&input, true);
+        prop_assert_eq!(nul.violation, nul_only(&input).err());
+        prop_assert_eq!(nul.eight_bit, !input.is_ascii());
     }
 
     #[test]

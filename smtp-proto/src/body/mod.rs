@@ -40,7 +40,10 @@ mod decode;
 mod scan;
 
 pub use bdat::BdatEncoder;
-pub use check::{BodyChecker, BodyError, BodyViolation, MAX_TEXT_LINE, check_body, quick_check};
+pub use check::{
+    BodyChecker, BodyError, BodyViolation, MAX_TEXT_LINE, QuickScan, check_body, quick_check,
+    quick_scan,
+};
 pub use data::DataEncoder;
 pub use decode::{BdatDecoded, BodyDecodeError, DataDecoded, decode_bdat, decode_data};
 
