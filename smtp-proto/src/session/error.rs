@@ -87,9 +87,9 @@ pub enum UsageError {
     )]
     Undeclared8Bit,
     /// The body holds a NUL octet, or a line over 1,000 octets with its CRLF (unless
-    /// [`Config::allow_long_lines`]), and is not sent as `BODY=BINARYMIME` (RFC 5321
-    /// §4.5.3.1.6, RFC 5322 §2.3, RFC 6152 §3). Found in content, the session closes
-    /// without ending the message, so nothing is delivered.
+    /// [`Config::allow_long_lines`](super::Config::allow_long_lines)), and is not sent
+    /// as `BODY=BINARYMIME` (RFC 5321 §4.5.3.1.6, RFC 5322 §2.3, RFC 6152 §3). Found in
+    /// content, the session closes without ending the message, so nothing is delivered.
     #[error(transparent)]
     Body(#[from] crate::body::BodyError),
     /// A command could not be encoded.
