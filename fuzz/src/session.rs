@@ -22,7 +22,7 @@
 //! | 11 | queue a transaction: next byte = recipients (low 3 bits), BDAT (bit 3), body type (bits 4-5), size hint (bit 6), DSN (bit 7) |
 //! | 12 | body: a length byte `n` then `n` octets to `write_body`, or with bit 4 of `t` set to `write_body_segments` (the driver then holds the segments and writes them before the pending output) |
 //! | 13 | `finish_body` |
-//! | 14 | a caller command: next byte picks NOOP, RSET, VRFY, HELP, QUIT, login, abort, raw, EHLO, HELO, low-level DATA, low-level MAIL, health check (NOOP or RSET) |
+//! | 14 | a caller command: next byte picks NOOP, RSET, VRFY, HELP, QUIT, login, abort, raw, EHLO, HELO, low-level DATA, low-level MAIL, health check (NOOP or RSET), login with a 400-octet password (its initial response deferred to the empty 334) |
 //! | 15 | a read error (`handle_io_error`), or with bit 4 of `t` set a write error (`handle_write_error`) |
 //!
 //! Properties (a violation panics):
@@ -35,15 +35,20 @@
 //!   one status, once the session is closed (the harness closes it at the end);
 //! - `Event::Closed` comes exactly once, and nothing after it;
 //! - whenever the core asks to write or read, `poll_timeout` gives a deadline;
-//! - after a write error, nothing is ever to be written again.
+//! - after a write error, nothing is ever to be written again;
+//! - a message whose content holds a NUL or a line over 1,000 octets is never ended
+//!   (`finish_body` succeeds) unless it is `BODY=BINARYMIME`: `write_body` refuses it with
+//!   `UsageError::Body`, dropping the output and closing the session.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use smtp_proto::body::check_body;
 use smtp_proto::command::{Domain, ForwardPath, Mechanism, ReversePath};
 use smtp_proto::sasl::Credentials;
 use smtp_proto::session::{
     Action, BodyType, Client, Config, Dialect, Envelope, Event, HealthProbe, TlsPolicy, TxId,
+    UsageError,
 };
 
 /// Canned server replies, indexed by a script byte (modulo the length).
@@ -121,6 +126,9 @@ pub fn session(data: &[u8]) {
     // The body segments the driver holds (a copy of their bytes).
     let mut held: Vec<u8> = Vec::new();
     let mut queued: HashMap<TxId, usize> = HashMap::new();
+    // The body type of each queued transaction, and the content it took so far.
+    let mut body_types: HashMap<TxId, BodyType> = HashMap::new();
+    let mut content: HashMap<TxId, Vec<u8>> = HashMap::new();
     let mut outcomes: HashMap<TxId, usize> = HashMap::new();
     let mut closed = 0usize;
     let mut chunked = false;
@@ -128,10 +136,10 @@ pub fn session(data: &[u8]) {
     let tls_required = matches!(tls, TlsPolicy::Required | TlsPolicy::Implicit);
 
     let check = |client: &mut Client,
-                     written: &[u8],
-                     queued: &HashMap<TxId, usize>,
-                     outcomes: &mut HashMap<TxId, usize>,
-                     closed: &mut usize| {
+                 written: &[u8],
+                 queued: &HashMap<TxId, usize>,
+                 outcomes: &mut HashMap<TxId, usize>,
+                 closed: &mut usize| {
         while let Some(e) = client.poll_event() {
             assert_eq!(*closed, 0, "an event after Closed: {e:?}");
             match e {
@@ -227,31 +235,66 @@ pub fn session(data: &[u8]) {
                 if a & 128 != 0 {
                     env.mail_params.ret = Some(smtp_proto::command::Ret::Hdrs);
                 }
+                let body_type = env.body;
                 if let Ok(id) = client.send_mail(env) {
                     queued.insert(id, rcpts);
+                    body_types.insert(id, body_type);
                 }
             }
             12 => {
                 let n = usize::from(s.byte().unwrap_or(0));
                 let body = s.bytes(n).to_vec();
-                if t & 16 != 0 {
+                let supplying = match client.next_action() {
+                    Action::SupplyBody(tx) => Some(tx),
+                    _ => None,
+                };
+                let r = if t & 16 != 0 {
                     let mut segs = Vec::new();
-                    let _ = client.write_body_segments(&body, &mut segs);
+                    let r = client.write_body_segments(&body, &mut segs);
                     held.extend(segs.concat());
+                    r
                 } else {
-                    let _ = client.write_body(&body);
+                    client.write_body(&body)
+                };
+                match (r, supplying) {
+                    (Ok(k), Some(tx)) => content.entry(tx).or_default().extend(&body[..k]),
+                    (Err(UsageError::Body(_)), tx) => {
+                        let tx = tx.expect("a body refusal while no body was wanted");
+                        assert_ne!(
+                            body_types.get(&tx),
+                            Some(&BodyType::BinaryMime),
+                            "BINARYMIME content refused"
+                        );
+                        assert!(client.close_reason().is_some(), "refused but not closed");
+                        assert_eq!(client.pending_output(), b"", "refused content kept");
+                        assert_eq!(client.pending_segment_len(), 0, "refused segments kept");
+                    }
+                    _ => {}
                 }
             }
             13 => {
-                let _ = client.finish_body();
+                let supplying = match client.next_action() {
+                    Action::SupplyBody(tx) => Some(tx),
+                    _ => None,
+                };
+                if client.finish_body().is_ok()
+                    && let Some(tx) = supplying
+                    && body_types.get(&tx) != Some(&BodyType::BinaryMime)
+                {
+                    let taken = content.remove(&tx).unwrap_or_default();
+                    assert_eq!(
+                        check_body(&taken),
+                        Ok(()),
+                        "a message with NUL or a long line was ended"
+                    );
+                }
             }
             14 => {
-                let _ = match s.byte().unwrap_or(0) % 14 {
+                let _ = match s.byte().unwrap_or(0) % 15 {
                     0 => client.noop(),
                     1 => client.rset(),
-                    2 => client.vrfy(
-                        smtp_proto::command::SmtpString::new("postmaster").expect("valid"),
-                    ),
+                    2 => client
+                        .vrfy(smtp_proto::command::SmtpString::new("postmaster").expect("valid")),
                     3 => client.help(None),
                     4 => client.quit(),
                     5 => client.login(
@@ -272,6 +315,12 @@ pub fn session(data: &[u8]) {
                     10 => client.data().map(drop),
                     11 => client.check_health(HealthProbe::Noop),
                     12 => client.check_health(HealthProbe::Rset),
+                    13 => client.login(
+                        Credentials::password("user", "p".repeat(400).as_str()),
+                        &[Mechanism::PLAIN],
+                        "rOprNGfwEbeRWgbNEkqO",
+                        false,
+                    ),
                     _ => client.simple(smtp_proto::command::Command::mail(
                         ReversePath::parse("<m@example.org>").expect("valid path"),
                     )),
@@ -283,13 +332,7 @@ pub fn session(data: &[u8]) {
             }
             _ => client.handle_io_error(now),
         }
-        check(
-            &mut client,
-            &written,
-            &queued,
-            &mut outcomes,
-            &mut closed,
-        );
+        check(&mut client, &written, &queued, &mut outcomes, &mut closed);
         if client.pending_segment_len() == 0 {
             held.clear(); // written, or dropped by the core: never to be written
         }
@@ -299,14 +342,25 @@ pub fn session(data: &[u8]) {
             "segments out of step"
         );
         // At most `max_output` octets of input, expanded by at most 2 octets per 512.
-        assert!(held.len() <= max_output + max_output / 128 + 2, "segments unbounded");
+        assert!(
+            held.len() <= max_output + max_output / 128 + 2,
+            "segments unbounded"
+        );
         if matches!(client.next_action(), Action::Write | Action::Read) {
             assert!(client.poll_timeout().is_some(), "a wait without a deadline");
         }
         if write_failed {
             assert_eq!(client.pending_output(), b"", "output after a write error");
-            assert_eq!(client.pending_segment_len(), 0, "segments after a write error");
-            assert_ne!(client.next_action(), Action::Write, "Write after a write error");
+            assert_eq!(
+                client.pending_segment_len(),
+                0,
+                "segments after a write error"
+            );
+            assert_ne!(
+                client.next_action(),
+                Action::Write,
+                "Write after a write error"
+            );
         }
         // The driver's answer to the core's wish, bounded: it must never spin.
         if client.next_action() == Action::Closed {
@@ -320,13 +374,7 @@ pub fn session(data: &[u8]) {
     written.extend_from_slice(&out);
     client.consume_output(out.len(), now);
     client.handle_eof(now);
-    check(
-        &mut client,
-        &written,
-        &queued,
-        &mut outcomes,
-        &mut closed,
-    );
+    check(&mut client, &written, &queued, &mut outcomes, &mut closed);
     assert!(client.is_closed(), "session still open after abort + EOF");
     assert_eq!(closed, 1, "Closed events");
     for (tx, _) in queued {
@@ -342,6 +390,51 @@ pub fn session(data: &[u8]) {
             if b == b'\n' {
                 assert!(i > 0 && written[i - 1] == b'\r', "bare LF in the output");
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::session;
+
+    /// A script that reaches content and writes a NUL, then a long line, then ends the
+    /// body: the harness's properties hold (the refusal closes the session).
+    #[test]
+    fn nul_and_long_line_scripts_hold() {
+        // Config 0: no TLS, SMTP. Greeting, EHLO, queue 1 recipient (8BITMIME), write.
+        let open = [
+            4u8, 0, 7, 255, 4, 1, 11, 0x11, 7, 255, 4, 3, 4, 4, 4, 5, 7, 255,
+        ];
+        let mut nul = vec![0u8];
+        nul.extend_from_slice(&open);
+        nul.extend_from_slice(&[12, 3, b'a', 0, b'b', 7, 255, 13, 7, 255]);
+        session(&nul);
+        let mut long = vec![0u8];
+        long.extend_from_slice(&open);
+        for _ in 0..5 {
+            long.push(12);
+            long.push(250);
+            long.extend(std::iter::repeat_n(b'x', 250));
+        }
+        long.extend_from_slice(&[13, 7, 255]);
+        session(&long);
+    }
+
+    /// Pseudo-random scripts (xorshift), as a smoke test of the properties.
+    #[test]
+    fn random_scripts_hold() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..3000 {
+            let len = (x % 300) as usize;
+            let mut v = Vec::with_capacity(len);
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                v.push((x >> 24) as u8);
+            }
+            session(&v);
         }
     }
 }

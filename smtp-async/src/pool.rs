@@ -376,8 +376,15 @@ impl Pool {
 
     async fn open(&self, ep: &Endpoint) -> Result<SmtpClient, Error> {
         let mut c = SmtpClient::connect_on(self.inner.rt, &ep.server, ep.options.clone()).await?;
-        if let Some((user, password)) = &ep.login {
-            c.login(user, password).await?;
+        if let Some((user, password)) = &ep.login
+            && let Err(e) = c.login(user, password).await
+        {
+            // A refused login (or one refused locally, such as credentials over
+            // plaintext) leaves a healthy session: end it with QUIT, not by dropping it.
+            if c.is_usable() {
+                self.quit(c).await;
+            }
+            return Err(e);
         }
         Ok(c)
     }

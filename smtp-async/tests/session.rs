@@ -73,6 +73,8 @@ both_runtimes!(
     pool_health_check_has_its_own_deadline,
     large_bodies_with_vectored_writes_plain_and_tls,
     raw_octets_of_data_and_bdat,
+    nul_and_long_lines_are_refused_before_mail_and_when_streamed,
+    pool_login_refused_locally_quits,
 );
 
 fn plain() -> Options {
@@ -1080,4 +1082,74 @@ async fn raw_octets_of_data_and_bdat(rt: &'static dyn Runtime) {
     assert_eq!(chunks[0].len(), 256 * 1024);
     assert_eq!(chunks[1].len(), last);
     assert!(chunks.concat() == wire, "chunk contents differ");
+}
+
+async fn nul_and_long_lines_are_refused_before_mail_and_when_streamed(rt: &'static dyn Runtime) {
+    use smtp_async::proto::body::{BodyError, BodyViolation};
+    use smtp_async::proto::session::UsageError;
+    let server = TestServer::start(Script::default());
+    let mut c = connect(rt, &server, plain()).await.unwrap();
+    let nul = [MSG, b"\0"].concat();
+    let err = c
+        .send(
+            envelope("a@example.org", &["b@example.net"]).unwrap(),
+            Body::Bytes(&nul),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Usage(UsageError::Body(BodyError::NeedsBinaryMime(BodyViolation::Nul { offset }))) if offset == MSG.len() as u64
+        ),
+        "{err}"
+    );
+    assert_eq!(err.fault(), Fault::Caller);
+    // Nothing was sent, and the connection goes on.
+    send(&mut c, &["b@example.net"]).await.unwrap();
+    // A streamed body is refused as soon as the long line is read: never ended.
+    let long = [MSG, &[b'x'; 1200][..]].concat();
+    let line = MSG.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    let mut reader: &[u8] = &long;
+    let err = c
+        .send(
+            envelope("a@example.org", &["c@example.net"]).unwrap(),
+            Body::Reader(&mut reader),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Usage(UsageError::Body(BodyError::NeedsBinaryMime(BodyViolation::LongLine { line: l, .. }))) if l == line
+        ),
+        "{err}"
+    );
+    assert_eq!(server.messages().len(), 1, "only the good message arrived");
+}
+
+async fn pool_login_refused_locally_quits(rt: &'static dyn Runtime) {
+    use smtp_async::proto::session::UsageError;
+    let script = Script {
+        auth: Some(("alice".into(), "secret".into())),
+        ..Script::default()
+    };
+    let server = TestServer::start(script);
+    let pool = Pool::on(rt, pool_cfg());
+    let ep = Endpoint::new(&server.addr().to_string(), plain())
+        .unwrap()
+        .with_login("alice", "secret");
+    let e = pool_send(&pool, &ep, "b@example.net").await.unwrap_err();
+    assert!(matches!(e, Error::Usage(UsageError::PlaintextAuth)), "{e}");
+    // The healthy connection was ended with QUIT, not dropped.
+    sleep(rt, Duration::from_millis(50)).await;
+    let sessions = server.sessions();
+    assert_eq!(sessions.len(), 1);
+    assert!(!sessions[0].commands.iter().any(|l| l.starts_with("AUTH")));
+    assert_eq!(
+        sessions[0].commands.last().map(String::as_str),
+        Some("QUIT"),
+        "{:?}",
+        sessions[0].commands
+    );
 }

@@ -260,13 +260,49 @@ fn service_closing_at_greeting() {
 
 #[test]
 fn helo_refused() {
-    let script = Script::default().rule(Rule::reply("EHLO", "554 5.7.1 go away"));
+    // A refused EHLO falls back to HELO (as smtplib does); HELO refused too ends it.
+    let script = Script::default()
+        .rule(Rule::reply("EHLO", "554 5.7.1 go away"))
+        .rule(Rule::reply("HELO", "554 5.7.1 go away"));
     let server = TestServer::start(script);
     let err = connect(&server, plain()).unwrap_err();
     assert!(
         matches!(&err, Error::HeloRefused(r) if r.code() == 554),
         "{err}"
     );
+    let commands = &server.sessions()[0].commands;
+    assert!(commands[0].starts_with("EHLO "), "{commands:?}");
+    assert!(commands[1].starts_with("HELO "), "{commands:?}");
+}
+
+#[test]
+fn helo_fallback_after_a_4xx_to_ehlo_sends_no_esmtp_parameters() {
+    let script = Script::default().rule(Rule::reply("EHLO", "451 4.3.0 try HELO"));
+    let server = TestServer::start(script);
+    let mut c = connect(&server, plain()).unwrap();
+    // 8-bit content needs 8BITMIME, which HELO cannot offer: refused before MAIL.
+    let err = c
+        .sendmail(
+            "a@example.org",
+            &["b@example.net"],
+            "Subject: caf\u{e9}\r\n\r\n".as_bytes(),
+            Default::default(),
+            Default::default(),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::NotSupported(e) if e == "8BITMIME"),
+        "{err}"
+    );
+    send(&mut c, &["b@example.net"]).unwrap();
+    c.quit().unwrap();
+    let commands = &server.sessions()[0].commands;
+    assert!(commands[1].starts_with("HELO "), "{commands:?}");
+    assert!(
+        commands.iter().any(|l| l == "MAIL FROM:<a@example.org>"),
+        "no SIZE= after HELO: {commands:?}"
+    );
+    assert_eq!(server.messages().len(), 1);
 }
 
 #[test]
@@ -745,4 +781,86 @@ fn raw_octets_of_data_and_bdat() {
     assert_eq!(chunks[0].len(), 256 * 1024);
     assert_eq!(chunks[1].len(), last);
     assert!(chunks.concat() == wire, "chunk contents differ");
+}
+
+#[test]
+fn nul_and_long_lines_are_refused_before_mail_and_when_streamed() {
+    use smtp_blocking::proto::body::{BodyError, BodyViolation};
+    let server = TestServer::start(Script::default());
+    let mut c = connect(&server, plain()).unwrap();
+    let long = [MSG, &[b'x'; 1001][..], b"\r\n"].concat();
+    let err = c
+        .send(
+            envelope("a@example.org", &["b@example.net"]).unwrap(),
+            Body::Bytes(&long),
+        )
+        .unwrap_err();
+    let line = MSG.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    assert!(
+        matches!(
+            err,
+            Error::Usage(UsageError::Body(BodyError::NeedsBinaryMime(BodyViolation::LongLine { line: l, length: 1003 }))) if l == line
+        ),
+        "{err}"
+    );
+    assert_eq!(err.fault(), Fault::Caller);
+    // Nothing was sent, and the connection goes on.
+    send(&mut c, &["b@example.net"]).unwrap();
+    // A streamed body is refused as soon as the NUL is read: the message is never ended.
+    let nul = [MSG, b"\0"].concat();
+    let mut reader = &nul[..];
+    let err = c
+        .send(
+            envelope("a@example.org", &["c@example.net"]).unwrap(),
+            Body::Reader(&mut reader),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Usage(UsageError::Body(BodyError::NeedsBinaryMime(BodyViolation::Nul { offset }))) if offset == MSG.len() as u64
+        ),
+        "{err}"
+    );
+    assert_eq!(server.messages().len(), 1, "only the good message arrived");
+    let sessions = server.sessions();
+    let mails = sessions[0]
+        .commands
+        .iter()
+        .filter(|l| l.starts_with("MAIL"))
+        .count();
+    assert_eq!(
+        mails, 2,
+        "MAIL for the good message and the streamed one only"
+    );
+}
+
+#[test]
+fn refused_plaintext_login_keeps_the_session_and_quit_follows() {
+    let script = Script {
+        auth: Some(("alice".into(), "secret".into())),
+        ..Script::default()
+    };
+    let server = TestServer::start(script);
+    let mut c = connect(&server, plain()).unwrap();
+    let err = c.login("alice", "secret").unwrap_err();
+    assert!(
+        matches!(err, Error::Usage(UsageError::PlaintextAuth)),
+        "{err}"
+    );
+    // The session is still healthy: it goes on, and ends with QUIT.
+    assert_eq!(c.noop().unwrap().code(), 250);
+    send(&mut c, &["b@example.net"]).unwrap();
+    c.quit().unwrap();
+    let commands = &server.sessions()[0].commands;
+    assert!(
+        !commands.iter().any(|l| l.starts_with("AUTH")),
+        "{commands:?}"
+    );
+    assert_eq!(
+        commands.last().map(String::as_str),
+        Some("QUIT"),
+        "{commands:?}"
+    );
+    assert_eq!(server.messages().len(), 1);
 }

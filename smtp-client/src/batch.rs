@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 
+use smtp_proto::body::{BodyError, quick_scan};
 use smtp_proto::command::{ForwardPath, MailParams, RcptParams, ReversePath};
 use smtp_proto::session::{BodyType, Client, CloseReason, Envelope, TxId, TxOutcome, UsageError};
 
@@ -104,7 +105,11 @@ impl Batch {
     }
 
     /// Queues message `index` with `core`. For a body in memory (`bytes`) its size is
-    /// declared, and 8-bit content in a body declared 7-bit is declared `BODY=8BITMIME`.
+    /// declared, 8-bit content in a body declared 7-bit is declared `BODY=8BITMIME`, and
+    /// a body that is not `BODY=BINARYMIME` holding a NUL or (unless
+    /// [`Config::allow_long_lines`](smtp_proto::session::Config::allow_long_lines)) a
+    /// line over 1,000 octets is refused with [`UsageError::Body`] before MAIL, the
+    /// session untouched ([`smtp_proto::body::quick_scan`], one pass for all three).
     pub fn queue(
         &mut self,
         core: &mut Client,
@@ -114,10 +119,19 @@ impl Batch {
     ) -> Result<TxId, UsageError> {
         if let Some(b) = bytes {
             env.size_hint = Some(b.len() as u64);
-            // `is_ascii` checks a word at a time; `iter().any` went byte by byte (40% of
-            // the client's CPU on 1 MiB messages).
-            if env.body == BodyType::SevenBit && !b.is_ascii() {
+            // One fused pass for 8-bit octets, NUL and long lines (`quick_scan`: about
+            // 16 µs per MiB more than the `is_ascii` it replaces; `iter().any` went byte
+            // by byte, 40% of the client's CPU on 1 MiB messages, and `check_body` costs
+            // 60-80 µs).
+            let binary = env.body == BodyType::BinaryMime;
+            let scan = quick_scan(b, binary || core.config().allow_long_lines);
+            if env.body == BodyType::SevenBit && scan.eight_bit {
                 env.body = BodyType::EightBitMime;
+            }
+            if let Some(v) = scan.violation
+                && !binary
+            {
+                return Err(UsageError::Body(BodyError::NeedsBinaryMime(v)));
             }
         }
         let sender = env.from.inner_str().to_owned();

@@ -86,3 +86,141 @@ fn accepted_message_reports_every_recipient() {
         "250 2.0.0 queued as X"
     );
 }
+
+/// Runs `body` to `env` through `s`, the server answering with `replies` in turn (then
+/// EOF); appends what was written to `wire`.
+fn drive<'b>(
+    s: &mut Session,
+    body: Body<'b, dyn std::io::Read + 'b>,
+    replies: &[&str],
+    wire: &mut Vec<u8>,
+) -> Result<SendReport, Error> {
+    let env = envelope("a@example.org", &["b@example.net"]).unwrap();
+    let mut x = Exchange::new(s, SendOne::new(env, body))?;
+    let mut replies = replies.iter();
+    for _ in 0..1000 {
+        let now = Instant::now();
+        match x.step() {
+            Step::Done(r) => return r,
+            Step::ReadBody => {
+                let (reader, buf) = x.body_reader().unwrap();
+                let n = reader.read(buf).unwrap();
+                x.body_read(n);
+            }
+            Step::Write => {
+                let mut iov = [IoSlice::new(&[]); smtp_client::Segments::MAX_IOV];
+                let k = x.io_slices(&mut iov);
+                for s in &iov[..k] {
+                    wire.extend_from_slice(s);
+                }
+                let n = iov[..k].iter().map(|s| s.len()).sum();
+                x.wrote(n, now);
+            }
+            Step::Read => match replies.next() {
+                Some(r) => x.received(r.as_bytes(), now),
+                None => x.eof(now),
+            },
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    panic!("the exchange did not finish");
+}
+
+fn needs_binarymime(v: smtp_proto::body::BodyViolation) -> smtp_proto::session::UsageError {
+    smtp_proto::session::UsageError::Body(smtp_proto::body::BodyError::NeedsBinaryMime(v))
+}
+
+#[test]
+fn in_memory_body_with_nul_or_long_line_is_refused_before_mail_and_the_session_goes_on() {
+    use smtp_proto::body::BodyViolation;
+    let opts = Options::new().with_tls(TlsPolicy::Never);
+    let mut s = Session::new(&opts, "localhost", None, Instant::now()).unwrap();
+    let mut wire = Vec::new();
+    let accepted = [
+        "250 2.1.0 ok\r\n",
+        "250 2.1.5 ok\r\n",
+        "354 go on\r\n",
+        "250 2.0.0 queued\r\n",
+    ];
+    let good: &[u8] = b"Subject: x\r\n\r\nhi\r\n";
+    drive(&mut s, Body::Bytes(good), &with(&accepted), &mut wire).unwrap();
+    let sent = wire.len();
+
+    let nul: &[u8] = b"Subject: x\r\n\r\nhi\0\r\n";
+    let err = drive(&mut s, Body::Bytes(nul), &[], &mut wire).unwrap_err();
+    assert!(
+        matches!(&err, Error::Usage(e) if *e == needs_binarymime(BodyViolation::Nul { offset: 16 })),
+        "{err}"
+    );
+    assert_eq!(wire.len(), sent, "no MAIL was sent");
+
+    let long = [&b"Subject: x\r\n\r\n"[..], &[b'x'; 1500]].concat();
+    let err = drive(&mut s, Body::Bytes(&long), &[], &mut wire).unwrap_err();
+    assert!(
+        matches!(&err, Error::Usage(e) if *e == needs_binarymime(BodyViolation::LongLine { line: 3, length: 1502 })),
+        "{err}"
+    );
+    assert_eq!(wire.len(), sent, "no MAIL was sent");
+    assert!(!s.core().is_closed(), "the connection is still usable");
+
+    let report = drive(&mut s, Body::Bytes(good), &accepted, &mut wire).unwrap();
+    assert!(report.any_accepted());
+    assert!(wire[sent..].starts_with(b"MAIL FROM:<a@example.org>"));
+}
+
+#[test]
+fn long_lines_go_out_when_allowed_but_nul_never() {
+    use smtp_proto::body::BodyViolation;
+    let mut opts = Options::new().with_tls(TlsPolicy::Never);
+    opts.core.allow_long_lines = true;
+    let mut s = Session::new(&opts, "localhost", None, Instant::now()).unwrap();
+    let mut wire = Vec::new();
+    let long = [&b"Subject: x\r\n\r\n"[..], &[b'x'; 1500], b"\r\n"].concat();
+    let accepted = [
+        "250 2.1.0 ok\r\n",
+        "250 2.1.5 ok\r\n",
+        "354 go on\r\n",
+        "250 2.0.0 queued\r\n",
+    ];
+    let replies: Vec<&str> = OPEN.iter().chain(&accepted).copied().collect();
+    drive(&mut s, Body::Bytes(&long), &replies, &mut wire).unwrap();
+    assert!(wire.ends_with(&[&[b'x'; 1500][..], b"\r\n.\r\n"].concat()));
+    assert!(!s.core().is_closed());
+    let sent = wire.len();
+    let with_nul = [&long[..], b"\0"].concat();
+    let err = drive(&mut s, Body::Bytes(&with_nul), &[], &mut wire).unwrap_err();
+    assert!(
+        matches!(&err, Error::Usage(e) if *e == needs_binarymime(BodyViolation::Nul { offset: long.len() as u64 })),
+        "{err}"
+    );
+    assert_eq!(wire.len(), sent, "no MAIL was sent");
+}
+
+#[test]
+fn streamed_body_with_nul_is_refused_during_content_and_not_delivered() {
+    let opts = Options::new().with_tls(TlsPolicy::Never);
+    let mut s = Session::new(&opts, "localhost", None, Instant::now()).unwrap();
+    let mut wire = Vec::new();
+    let mut reader: &[u8] = b"Subject: x\r\n\r\nhi\0\r\n";
+    let err = drive(
+        &mut s,
+        Body::Reader(&mut reader),
+        &with(&["250 2.1.0 ok\r\n", "250 2.1.5 ok\r\n", "354 go on\r\n"]),
+        &mut wire,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::Usage(e) if *e == needs_binarymime(smtp_proto::body::BodyViolation::Nul { offset: 16 })),
+        "{err:?}"
+    );
+    assert!(
+        !err.is_retry_safe(),
+        "the same body would be refused again: {err}"
+    );
+    let text = String::from_utf8_lossy(&wire);
+    assert!(
+        !text.contains('\0') && !text.contains("\r\n.\r\n"),
+        "{text:?}"
+    );
+    assert!(s.core().is_closed(), "closed without ending the message");
+}

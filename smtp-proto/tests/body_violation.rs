@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use smtp_proto::body::{
     BdatEncoder, BodyChecker, BodyClass, BodyError, BodyStats, BodyViolation, DataEncoder,
-    MAX_TEXT_LINE, check_body,
+    MAX_TEXT_LINE, check_body, quick_check, quick_scan,
 };
 
 /// The specification, byte by byte: lines end at CRLF, bare CR or bare LF (as the encoders
@@ -86,6 +86,12 @@ fn check(input: &[u8], chunks: &[&[u8]]) {
     let want = reference(input);
     let want_result = want.map_or(Ok(()), Err);
     assert_eq!(check_body(input), want_result, "check_body");
+    assert_eq!(quick_check(input, false), want_result, "quick_check");
+    assert_eq!(
+        quick_check(input, true),
+        nul_only(input),
+        "quick_check, long lines allowed"
+    );
     assert_eq!(checker(chunks), want_result, "BodyChecker");
     assert_eq!(data_stats(chunks).first_violation, want, "DataEncoder");
     assert_eq!(
@@ -110,6 +116,16 @@ fn check_splits(input: &[u8]) {
     for size in [1, 2, 3, 7, 16, 255, 256, 257, 999, 1000, 1001, 4096] {
         let chunks: Vec<&[u8]> = input.chunks(size).collect();
         check(input, &chunks);
+    }
+}
+
+/// What `quick_check(input, true)` must find: the first NUL only.
+fn nul_only(input: &[u8]) -> Result<(), BodyViolation> {
+    match input.iter().position(|&b| b == 0) {
+        Some(offset) => Err(BodyViolation::Nul {
+            offset: offset as u64,
+        }),
+        None => Ok(()),
     }
 }
 
@@ -346,5 +362,59 @@ proptest! {
         prop_assert_eq!(checker(&chunks), want.map_or(Ok(()), Err));
         prop_assert_eq!(data_stats(&chunks).first_violation, want);
         prop_assert_eq!(bdat_stats(&chunks).first_violation, want);
+    }
+
+    #[test]
+    fn quick_check_finds_what_check_body_finds(input in body()) {
+        prop_assert_eq!(quick_check(&input, false), check_body(&input));
+        prop_assert_eq!(quick_check(&input, true), nul_only(&input));
+        for allow in [false, true] {
+            prop_assert_eq!(quick_scan(&input, allow).eight_bit, !input.is_ascii());
+        }
+    }
+
+    #[test]
+    fn quick_scan_agrees_on_bodies_over_many_segments(
+        lines in prop::collection::vec((0usize..1100, any::<u8>()), 0..120),
+    ) {
+        // Up to ~130 KiB: several 16 KiB segments, violations and 8-bit octets anywhere.
+        let mut input = Vec::new();
+        for (n, f) in lines {
+            input.extend(std::iter::repeat_n(b'a' + f % 26, n));
+            match f % 11 {
+                0 => input.push(0),
+                1 => input.push(0xe9),
+                2 => input.push(b'\r'),
+                3 => input.push(b'\n'),
+                _ => input.extend_from_slice(b"\r\n"),
+            }
+        }
+        let want = check_body(&input).err();
+        let got = quick_scan(&input, false);
+        prop_assert_eq!(got.violation, want);
+        prop_assert_eq!(got.eight_bit, !input.is_ascii());
+        let nul = quick_scan(&input, true);
+        prop_assert_eq!(nul.violation, nul_only(&input).err());
+        prop_assert_eq!(nul.eight_bit, !input.is_ascii());
+    }
+
+    #[test]
+    fn quick_check_agrees_on_long_random_bodies(
+        pieces in prop::collection::vec(
+            prop_oneof![
+                8 => (0usize..1200, any::<u8>()).prop_map(|(n, f)| {
+                    let mut l = vec![b'a' + f % 26; n];
+                    l.extend_from_slice([&b"\r\n"[..], b"\n", b"\r"][usize::from(f % 3)]);
+                    l
+                }),
+                1 => Just(vec![0u8]),
+                1 => Just(b"\r\r\n\n".to_vec()),
+            ],
+            0..40,
+        ),
+    ) {
+        let input = pieces.concat();
+        prop_assert_eq!(quick_check(&input, false), check_body(&input));
+        prop_assert_eq!(quick_check(&input, true), nul_only(&input));
     }
 }

@@ -8,16 +8,24 @@
 //! - every queued transaction ends with exactly one outcome, every recipient with one status;
 //! - the output is only well-formed command lines (CRLF-terminated, no bare CR/LF/NUL,
 //!   at most 512 octets) and correctly stuffed content with one end of data;
-//! - memory stays bounded (output buffer, events, transcript).
+//! - memory stays bounded (output buffer, events, transcript);
+//! - no message with a NUL or a line over 1,000 octets is ever completed (end of data or
+//!   `BDAT LAST`) unless it was sent `BODY=BINARYMIME`; such a body is refused with
+//!   `UsageError::Body` and the session closes;
+//! - an AUTH line never exceeds 512 octets: a long initial response follows the empty 334;
+//! - EHLO refused with anything but 421 falls back to HELO (never with TLS required, never
+//!   after 421), and after HELO no MAIL or RCPT parameter is sent, nor BDAT.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use smtp_proto::body::decode_data;
+use smtp_proto::body::{BodyError, BodyViolation, check_body, decode_data};
 use smtp_proto::command::{Domain, ForwardPath, ReversePath};
 use smtp_proto::sasl::Credentials;
-use smtp_proto::session::{Action, Client, Config, Envelope, Event, TlsPolicy, TxId};
+use smtp_proto::session::{
+    Action, BodyType, Client, Config, Envelope, Event, TlsPolicy, TxId, UsageError,
+};
 
 /// How the simulated server answers the next command.
 #[derive(Clone, Debug)]
@@ -61,10 +69,17 @@ enum CallerOp {
         body: Vec<u8>,
         bdat: bool,
     },
+    /// A body with a NUL or a long line, sent as 8BITMIME or as BINARYMIME.
+    SendBinary {
+        body: Vec<u8>,
+        binarymime: bool,
+    },
     Noop,
     Rset,
     Quit,
     Login,
+    /// A password long enough to push `AUTH PLAIN <ir>` past 512 octets.
+    LongLogin,
     Abort,
 }
 
@@ -88,7 +103,14 @@ fn caller_op() -> impl Strategy<Value = CallerOp> {
                     .collect(),
                 bdat,
             }),
+        2 => (0usize..60, prop_oneof![Just(vec![0u8]), (990usize..1010).prop_map(|n| vec![b'y'; n])],
+              0usize..60, any::<bool>())
+            .prop_map(|(a, bad, b, binarymime)| CallerOp::SendBinary {
+                body: [vec![b'a'; a], bad, b"\r\n".to_vec(), vec![b'b'; b]].concat(),
+                binarymime,
+            }),
         1 => Just(CallerOp::Noop),
+        1 => Just(CallerOp::LongLogin),
         1 => Just(CallerOp::Rset),
         1 => Just(CallerOp::Quit),
         1 => Just(CallerOp::Login),
@@ -160,6 +182,18 @@ struct Server {
     stalled: bool,
     mail_before_tls: bool,
     handshake_requested: bool,
+    /// TLS is required: HELO must never be sent.
+    tls_required: bool,
+    /// The last EHLO was answered 421: no HELO may follow.
+    ehlo_421: bool,
+    /// HELO was sent (and no EHLO since): no ESMTP parameters, no BDAT.
+    helo: bool,
+    /// The last MAIL asked for BODY=BINARYMIME.
+    binarymime: bool,
+    /// A 334 asked for the deferred initial response: the next line is it.
+    auth_continuation: bool,
+    /// Payload of the BDAT message so far.
+    bdat_payload: Vec<u8>,
 }
 
 impl Server {
@@ -206,6 +240,12 @@ impl Server {
         if cmd_name == "STARTTLS" && out.starts_with(b"220") {
             self.handshake_requested = true;
         }
+        if cmd_name == "EHLO" {
+            self.ehlo_421 = out.starts_with(b"421");
+        }
+        if cmd_name == "AUTH334" && out.starts_with(b"334") {
+            self.auth_continuation = true;
+        }
         self.to_client.extend_from_slice(&out);
     }
 
@@ -217,12 +257,19 @@ impl Server {
             }
             if let Some((left, last)) = self.bdat_left {
                 let k = left.min(self.inbuf.len());
-                self.inbuf.drain(..k);
+                self.bdat_payload.extend(self.inbuf.drain(..k));
                 if k < left {
                     self.bdat_left = Some((left - k, last));
                     return;
                 }
                 self.bdat_left = None;
+                if last {
+                    let payload = std::mem::take(&mut self.bdat_payload);
+                    assert!(
+                        self.binarymime || check_body(&payload).is_ok(),
+                        "a message with NUL or a long line completed without BINARYMIME"
+                    );
+                }
                 self.reply(
                     b"250 2.0.0 chunk ok\r\n",
                     if last { "LAST" } else { "BDAT" },
@@ -242,9 +289,12 @@ impl Server {
                 let content_len = pos + 5 - 2;
                 let all = &framed[2..];
                 let content = &all[..content_len];
+                let decoded = decode_data(content);
+                assert!(decoded.is_ok(), "content does not decode: {content:?}");
+                // Nothing but the last line ending and the terminator: check the rest.
                 assert!(
-                    decode_data(content).is_ok(),
-                    "content does not decode: {content:?}"
+                    check_body(&content[..content.len() - 3]).is_ok(),
+                    "a message with NUL or a long line completed over DATA"
                 );
                 let consumed_from_inbuf = content_len - self.data_buf.len();
                 self.inbuf.drain(..consumed_from_inbuf);
@@ -263,8 +313,40 @@ impl Server {
                 !body.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0),
                 "bare CR/LF/NUL in a command line: {line:?}"
             );
+            if self.auth_continuation {
+                // The deferred initial response (exempt from 512 octets).
+                self.auth_continuation = false;
+                assert!(line.len() <= 16 * 1024 + 2);
+                if body == b"*" {
+                    self.reply(b"501 cancelled\r\n", "*");
+                } else {
+                    self.reply(b"235 ok\r\n", "AUTH");
+                }
+                continue;
+            }
             let text = String::from_utf8_lossy(body).to_string();
             let verb = text.split(' ').next().unwrap_or("").to_ascii_uppercase();
+            if verb == "AUTH" {
+                assert!(line.len() <= 512, "AUTH line over 512 octets");
+            }
+            if verb == "HELO" {
+                assert!(!self.tls_required, "HELO with TLS required");
+                assert!(!self.ehlo_421, "HELO after a 421 to EHLO");
+                self.helo = true;
+            }
+            if verb == "EHLO" {
+                self.helo = false;
+            }
+            if self.helo && (verb == "MAIL" || verb == "RCPT") {
+                assert!(
+                    text.ends_with('>') && text.matches(' ').count() == 1,
+                    "ESMTP parameter after HELO: {text}"
+                );
+            }
+            if verb == "MAIL" {
+                self.binarymime = text.contains("BODY=BINARYMIME");
+                self.bdat_payload.clear();
+            }
             if verb == "AUTH" || verb.is_empty() || !text.is_ascii() {
                 assert!(line.len() <= 16 * 1024 + 2);
             } else {
@@ -282,7 +364,7 @@ impl Server {
                     v.extend_from_slice(b"250-STARTTLS\r\n");
                 }
                 if self.chunking {
-                    v.extend_from_slice(b"250-CHUNKING\r\n");
+                    v.extend_from_slice(b"250-CHUNKING\r\n250-BINARYMIME\r\n");
                 }
                 v.extend_from_slice(b"250 8BITMIME\r\n");
                 v
@@ -292,6 +374,8 @@ impl Server {
                 "DATA" => self.reply(b"354 go\r\n", "DATA"),
                 "STARTTLS" => self.reply(b"220 ready\r\n", "STARTTLS"),
                 "QUIT" => self.reply(b"221 bye\r\n", "QUIT"),
+                // `AUTH PLAIN` alone: ask for the initial response.
+                "AUTH" if text.split(' ').count() == 2 => self.reply(b"334 \r\n", "AUTH334"),
                 "AUTH" => self.reply(b"235 ok\r\n", "AUTH"),
                 "BDAT" => {
                     let mut words = text.split(' ').skip(1);
@@ -301,6 +385,7 @@ impl Server {
                         .expect("BDAT size");
                     let last = words.next() == Some("LAST");
                     assert!(self.chunking, "BDAT without CHUNKING");
+                    assert!(!self.helo, "BDAT after HELO");
                     self.bdat_left = Some((n, last));
                 }
                 "*" => self.reply(b"501 cancelled\r\n", "*"),
@@ -342,6 +427,12 @@ fn run(s: Scenario) -> Result<(), TestCaseError> {
         stalled: false,
         mail_before_tls: false,
         handshake_requested: false,
+        tls_required: required,
+        ehlo_421: false,
+        helo: false,
+        binarymime: false,
+        auth_continuation: false,
+        bdat_payload: Vec::new(),
     };
     if s.tls != TlsPolicy::Implicit {
         srv.to_client.extend_from_slice(b"220 mx.test ESMTP\r\n");
@@ -349,6 +440,8 @@ fn run(s: Scenario) -> Result<(), TestCaseError> {
     let mut queued: HashMap<TxId, usize> = HashMap::new();
     let mut outcomes: HashMap<TxId, usize> = HashMap::new();
     let mut bodies: HashMap<TxId, Vec<u8>> = HashMap::new();
+    // Transactions whose body is refused unless BINARYMIME (NUL or long line).
+    let mut binary: HashMap<TxId, bool> = HashMap::new();
     let mut ops = s.ops.clone().into_iter();
     let mut closed = false;
     let mut body_pos = 0usize;
@@ -434,14 +527,37 @@ fn run(s: Scenario) -> Result<(), TestCaseError> {
             }
             Action::SupplyBody(tx) => {
                 let body = bodies.get(&tx).cloned().unwrap_or_default();
-                if body_pos < body.len() && s.segments {
+                let written = if body_pos < body.len() && s.segments {
                     let mut segs = Vec::new();
-                    let n = c.write_body_segments(&body[body_pos..], &mut segs).unwrap();
+                    let r = c.write_body_segments(&body[body_pos..], &mut segs);
                     held.extend(segs.concat());
-                    body_pos += n;
+                    Some(r)
                 } else if body_pos < body.len() {
-                    let n = c.write_body(&body[body_pos..]).unwrap();
-                    body_pos += n;
+                    Some(c.write_body(&body[body_pos..]))
+                } else {
+                    None
+                };
+                if let Some(r) = written {
+                    match r {
+                        Ok(n) => body_pos += n,
+                        Err(UsageError::Body(BodyError::NeedsBinaryMime(v))) => {
+                            prop_assert_eq!(binary.get(&tx), Some(&false), "refused BINARYMIME");
+                            // Mid-stream, a long line's length is its length so far.
+                            match (check_body(&body), v) {
+                                (
+                                    Err(BodyViolation::LongLine { line, length }),
+                                    BodyViolation::LongLine { line: l, length: n },
+                                ) => prop_assert!(l == line && n > 1000 && n <= length),
+                                (want, v) => prop_assert_eq!(want, Err(v)),
+                            }
+                            prop_assert!(c.close_reason().is_some(), "refused but not closed");
+                            prop_assert!(c.pending_output().is_empty());
+                            prop_assert_eq!(c.pending_segment_len(), 0);
+                            held.clear();
+                            body_pos = 0;
+                        }
+                        Err(e) => prop_assert!(false, "write_body failed: {e}"),
+                    }
                 } else {
                     c.finish_body().unwrap();
                     body_pos = 0;
@@ -469,6 +585,22 @@ fn run(s: Scenario) -> Result<(), TestCaseError> {
                                 bodies.insert(id, body);
                             }
                         }
+                        CallerOp::SendBinary { body, binarymime } => {
+                            let mut env = Envelope::new(
+                                ReversePath::parse("<a@x.test>").unwrap(),
+                                [ForwardPath::parse("<r0@y.test>").unwrap()],
+                            );
+                            env.body = if binarymime {
+                                BodyType::BinaryMime
+                            } else {
+                                BodyType::EightBitMime
+                            };
+                            if let Ok(id) = c.send_mail(env) {
+                                queued.insert(id, 1);
+                                binary.insert(id, binarymime);
+                                bodies.insert(id, body);
+                            }
+                        }
                         CallerOp::Noop => {
                             let _ = c.noop();
                         }
@@ -481,6 +613,14 @@ fn run(s: Scenario) -> Result<(), TestCaseError> {
                         CallerOp::Login => {
                             let _ = c.login(
                                 Credentials::password("u", "p"),
+                                &[smtp_proto::command::Mechanism::PLAIN],
+                                "nonce",
+                                false,
+                            );
+                        }
+                        CallerOp::LongLogin => {
+                            let _ = c.login(
+                                Credentials::password("u", "p".repeat(400).as_str()),
                                 &[smtp_proto::command::Mechanism::PLAIN],
                                 "nonce",
                                 false,

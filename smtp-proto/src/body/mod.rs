@@ -40,7 +40,10 @@ mod decode;
 mod scan;
 
 pub use bdat::BdatEncoder;
-pub use check::{BodyChecker, BodyError, BodyViolation, MAX_TEXT_LINE, check_body};
+pub use check::{
+    BodyChecker, BodyError, BodyViolation, MAX_TEXT_LINE, QuickScan, check_body, quick_check,
+    quick_scan,
+};
 pub use data::DataEncoder;
 pub use decode::{BdatDecoded, BodyDecodeError, DataDecoded, decode_bdat, decode_data};
 
@@ -88,6 +91,9 @@ pub struct BodyStats {
     /// [`has_nul`](Self::has_nul) or [`long_lines`](Self::long_lines) `> 0`. In a
     /// mid-stream snapshot the length of an unfinished long line is its length so far.
     pub first_violation: Option<BodyViolation>,
+    /// Input offset of the first NUL octet, if any (known even when an earlier long line
+    /// is the `first_violation`).
+    pub first_nul: Option<u64>,
 }
 
 /// The weakest SMTP body type that can carry a body, from [`BodyStats::class`].

@@ -94,6 +94,7 @@ impl Scanner {
             }
         }
         s.first_violation = first_violation(self.first_nul, long);
+        s.first_nul = self.first_nul.map(|(offset, _, _)| offset);
         s
     }
 

@@ -1,6 +1,7 @@
 //! AUTH (RFC 4954): the SASL exchange driven by the core.
 
 use super::*;
+use crate::sasl::{AuthLine, Secret, initial_response_line};
 
 /// An AUTH exchange in progress.
 #[derive(Debug)]
@@ -10,6 +11,9 @@ pub(super) struct AuthRun {
     pub(super) failed: Option<SaslError>,
     /// For `Login` with fallback: what to try next after a refusal.
     pub(super) retry: Option<Op>,
+    /// The initial response held back because `AUTH mech <ir>` would exceed 512 octets
+    /// (RFC 4954 §4): it answers the server's first, empty `334`.
+    pub(super) deferred: Option<Secret>,
 }
 
 impl Client {
@@ -109,31 +113,20 @@ impl Client {
             Ok(i) => i,
             Err(e) => return self.auth_done(name, Err(AuthError::Sasl(e))),
         };
-        let with_initial = Command::Auth {
-            mechanism: mechanism.clone(),
-            initial_response: initial,
+        // RFC 4954 §4: an initial response that would take the AUTH line past 512 octets
+        // is sent after the server's empty 334 instead.
+        let (command, deferred) = match initial_response_line(mechanism, initial) {
+            AuthLine::Inline(command) => (command, None),
+            AuthLine::Deferred { command, response } => (command, Some(response)),
         };
-        let sent = match self.emit(&with_initial, Expect::Auth) {
-            Ok(()) => Ok(()),
-            // Too long for one line: send the response after the server's empty 334
-            // (the mechanism answers it from `step`).
-            Err(UsageError::Command(crate::command::CommandError::LineTooLong { .. })) => self
-                .emit(
-                    &Command::Auth {
-                        mechanism,
-                        initial_response: None,
-                    },
-                    Expect::Auth,
-                ),
-            Err(e) => Err(e),
-        };
-        if let Err(e) = sent {
+        if let Err(e) = self.emit(&command, Expect::Auth) {
             return self.auth_done(name, Err(AuthError::Usage(e)));
         }
         self.auth = Some(AuthRun {
             mech,
             failed: None,
             retry,
+            deferred,
         });
     }
 
@@ -153,7 +146,16 @@ impl Client {
         }
         if code == ReplyCode::AUTH_CHALLENGE {
             let text = reply.lines().next().unwrap_or_default();
-            let step = decode_challenge(text).and_then(|c| run.mech.step(&c));
+            let step = match run.deferred.take() {
+                // The first challenge after `AUTH mech` alone must be empty (RFC 4422 §5):
+                // it asks for the deferred initial response.
+                Some(response) => match decode_challenge(text) {
+                    Ok(c) if c.is_empty() => Ok(response),
+                    Ok(_) => Err(SaslError::UnexpectedChallenge { mechanism: "SASL" }),
+                    Err(e) => Err(e),
+                },
+                None => decode_challenge(text).and_then(|c| run.mech.step(&c)),
+            };
             match step {
                 Ok(response) => {
                     if let Err(e) = self.emit(&Command::AuthResponse(response), Expect::Auth) {

@@ -69,12 +69,12 @@ impl Client {
                 }
             }
         }
-        if self.undeclared_8bit(id) {
-            // Never send undeclared 8-bit content, and never end a partial message: drop
-            // the connection so that nothing is delivered.
+        if let Some(e) = self.unsendable_content(id) {
+            // Never send undeclared 8-bit content, NUL or over-long lines, and never end a
+            // partial message: drop the connection so that nothing is delivered.
             self.clear_output();
-            self.close(CloseReason::Usage(UsageError::Undeclared8Bit), false);
-            return Err(UsageError::Undeclared8Bit);
+            self.close(CloseReason::Usage(e.clone()), false);
+            return Err(e);
         }
         Ok(n)
     }
@@ -158,21 +158,40 @@ impl Client {
             }
         }
         self.out.seg_unsent += segments[first..].iter().map(|s| s.len()).sum::<usize>();
-        if self.undeclared_8bit(id) {
+        if let Some(e) = self.unsendable_content(id) {
             segments.truncate(first);
             self.clear_output();
-            self.close(CloseReason::Usage(UsageError::Undeclared8Bit), false);
-            return Err(UsageError::Undeclared8Bit);
+            self.close(CloseReason::Usage(e.clone()), false);
+            return Err(e);
         }
         Ok(taken)
     }
 
-    /// Whether the body of `id` turned out 8-bit while declared 7-bit.
-    pub(super) fn undeclared_8bit(&self, id: TxId) -> bool {
-        let declared_7bit = self
-            .tx(id)
-            .is_some_and(|t| t.env.body == BodyType::SevenBit);
-        declared_7bit && self.encoder.stats().has_8bit
+    /// Why the content of `id` written so far may not be sent: 8-bit octets in a body
+    /// declared 7-bit, or (unless the body is `BODY=BINARYMIME`) a NUL or a line over
+    /// 1,000 octets (the latter allowed by [`Config::allow_long_lines`]). The encoders
+    /// find both in their own pass; a low-level DATA (no transaction here) can never be
+    /// BINARYMIME, so it is checked too.
+    pub(super) fn unsendable_content(&self, id: TxId) -> Option<UsageError> {
+        let stats = self.encoder.stats();
+        let body = self.tx(id).map(|t| t.env.body);
+        if body == Some(BodyType::SevenBit) && stats.has_8bit {
+            return Some(UsageError::Undeclared8Bit);
+        }
+        if body == Some(BodyType::BinaryMime) {
+            return None;
+        }
+        let violation = match stats.first_violation? {
+            crate::body::BodyViolation::LongLine { .. } if self.cfg.allow_long_lines => {
+                crate::body::BodyViolation::Nul {
+                    offset: stats.first_nul?,
+                }
+            }
+            v => v,
+        };
+        Some(UsageError::Body(crate::body::BodyError::NeedsBinaryMime(
+            violation,
+        )))
     }
 
     /// Ends the body: the core adds the end of data and waits for the server's verdict.

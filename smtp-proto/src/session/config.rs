@@ -101,7 +101,7 @@ impl Timeouts {
     pub(crate) fn for_phase(&self, phase: Phase) -> Duration {
         match phase {
             Phase::Greeting => self.greeting,
-            Phase::Ehlo => self.ehlo,
+            Phase::Ehlo | Phase::Helo => self.ehlo,
             Phase::StartTls => self.starttls,
             Phase::Auth => self.auth,
             Phase::Mail => self.mail,
@@ -128,8 +128,11 @@ impl Default for Timeouts {
 pub enum Phase {
     /// Waiting for the 220 greeting.
     Greeting,
-    /// EHLO, HELO or LHLO.
+    /// EHLO or LHLO.
     Ehlo,
+    /// HELO (the fallback after a refused EHLO, or [`Client::hello`](super::Client::hello)
+    /// with `helo`); its deadline is [`Timeouts::ehlo`].
+    Helo,
     /// STARTTLS.
     StartTls,
     /// AUTH and its continuation lines.
@@ -172,6 +175,7 @@ impl std::fmt::Display for Phase {
         f.write_str(match self {
             Phase::Greeting => "greeting",
             Phase::Ehlo => "EHLO",
+            Phase::Helo => "HELO",
             Phase::StartTls => "STARTTLS",
             Phase::Auth => "AUTH",
             Phase::Mail => "MAIL",
@@ -209,11 +213,19 @@ pub struct Config {
     pub max_output: usize,
     /// Send credentials over an unencrypted connection (off by default).
     pub allow_plaintext_auth: bool,
-    /// Fall back to HELO when EHLO is refused with 500/502 (ignored when TLS is required
-    /// or implicit, and for LMTP).
+    /// Fall back to HELO when EHLO is refused with any 4xx or 5xx reply but 421, as
+    /// smtplib does (ignored when TLS is required, and for LMTP). After the fallback no
+    /// ESMTP parameter is sent: a transaction that needs one fails with
+    /// [`UsageError::NotAdvertised`](super::UsageError::NotAdvertised) before MAIL, and
+    /// the free-form `extra` parameters are dropped.
     pub allow_helo_fallback: bool,
     /// Drop DSN parameters the server did not advertise instead of failing the transaction.
     pub drop_unsupported_dsn: bool,
+    /// Send lines over 1,000 octets (with CRLF) in 7BIT and 8BITMIME content anyway (off
+    /// by default: RFC 5321 §4.5.3.1.6 forbids them and such a body is refused with
+    /// [`UsageError::Body`](super::UsageError::Body)). NUL octets are refused whatever
+    /// this says, unless the body is `BODY=BINARYMIME`.
+    pub allow_long_lines: bool,
     /// Record a transcript (see [`Client::poll_transcript`](super::Client::poll_transcript)).
     pub transcript: bool,
     /// Payload octets per `BDAT` chunk (the core buffers at most one chunk).
@@ -239,6 +251,7 @@ impl Config {
             allow_plaintext_auth: false,
             allow_helo_fallback: true,
             drop_unsupported_dsn: false,
+            allow_long_lines: false,
             transcript: false,
             bdat_chunk_size: 256 * 1024,
             write_error_drain: Duration::from_millis(200),

@@ -86,6 +86,12 @@ pub enum UsageError {
         "the body holds 8-bit octets but was declared 7-bit; declare it BodyType::EightBitMime"
     )]
     Undeclared8Bit,
+    /// The body holds a NUL octet, or a line over 1,000 octets with its CRLF (unless
+    /// [`Config::allow_long_lines`](super::Config::allow_long_lines)), and is not sent
+    /// as `BODY=BINARYMIME` (RFC 5321 §4.5.3.1.6, RFC 5322 §2.3, RFC 6152 §3). Found in
+    /// content, the session closes without ending the message, so nothing is delivered.
+    #[error(transparent)]
+    Body(#[from] crate::body::BodyError),
     /// A command could not be encoded.
     #[error("the command cannot be sent: {0}")]
     Command(#[from] CommandError),

@@ -45,7 +45,8 @@ impl Expect {
     pub(super) fn phase(self) -> Phase {
         match self {
             Expect::Greeting => Phase::Greeting,
-            Expect::Ehlo | Expect::Helo | Expect::Rehello(_) => Phase::Ehlo,
+            Expect::Ehlo | Expect::Rehello(false) => Phase::Ehlo,
+            Expect::Helo | Expect::Rehello(true) => Phase::Helo,
             Expect::StartTls => Phase::StartTls,
             Expect::Auth | Expect::AuthCancel => Phase::Auth,
             Expect::Mail(_) => Phase::Mail,
@@ -157,7 +158,9 @@ impl Client {
             Dialect::Smtp => (Command::Ehlo(self.cfg.client_name.clone()), Expect::Ehlo),
         };
         if let Err(e) = self.emit(&cmd, expect) {
-            self.close(CloseReason::Usage(e), false);
+            // A caller-side reason (the name cannot be sent): the session is healthy, so
+            // it ends with QUIT.
+            self.close(CloseReason::Usage(e), true);
         }
     }
 

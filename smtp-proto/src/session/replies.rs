@@ -356,13 +356,13 @@ impl Client {
             && self.cfg.dialect == Dialect::Smtp
             && self.cfg.allow_helo_fallback
             && self.cfg.tls != TlsPolicy::Required
-            && matches!(code.get(), 500 | 502);
+            && code.get() >= 400;
         if fallback {
             self.events.push_back(Event::HeloFallback(reply));
             let cmd = Command::Helo(self.cfg.client_name.clone());
             let _ = self.emit(&cmd, Expect::Helo);
         } else if code.is_positive() {
-            self.wrong_code(Phase::Ehlo, code);
+            self.wrong_code(expect.phase(), code);
         } else {
             self.close(CloseReason::Refused(reply), true);
         }

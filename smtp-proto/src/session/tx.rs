@@ -244,10 +244,22 @@ impl Client {
     /// Capability checks before MAIL; fills in SIZE, SMTPUTF8 and BODY.
     pub(super) fn check_tx(&mut self, ti: usize) -> Result<(), UsageError> {
         let caps = self.caps.clone();
+        let helo_only = self.helo_only;
         let drop_dsn = self.cfg.drop_unsupported_dsn;
         let tx = &mut self.txs[ti];
         let env = &mut tx.env;
         let has = |f: fn(&Capabilities) -> bool| caps.as_ref().is_some_and(f);
+        if helo_only {
+            // After HELO no ESMTP parameter may be sent (smtplib ignores them): the typed
+            // ones the caller asked for are an error, the free-form ones are dropped.
+            env.mail_params.extra.clear();
+            for (_, p) in env.recipients.iter_mut() {
+                p.extra.clear();
+            }
+            if let Some(ext) = esmtp_only(&env.mail_params) {
+                return Err(UsageError::NotAdvertised(ext));
+            }
+        }
         let utf8 = env.from.needs_smtputf8()
             || env.recipients.iter().any(|(r, _)| r.needs_smtputf8())
             || env.mail_params.smtputf8;
@@ -363,5 +375,29 @@ impl Client {
         } else {
             RcptStatus::Refused(stage, reply.clone())
         }
+    }
+}
+
+/// The extension a MAIL parameter of the caller needs, for those that the checks below do
+/// not already refuse without capabilities (SMTPUTF8, BODY=8BITMIME/BINARYMIME from the
+/// body type, DSN, REQUIRETLS), or that they would drop silently (SIZE).
+fn esmtp_only(p: &crate::command::MailParams) -> Option<&'static str> {
+    if p.size.is_some() {
+        Some("SIZE")
+    } else if let Some(body) = p.body {
+        Some(match body {
+            Body::BinaryMime => "BINARYMIME",
+            _ => "8BITMIME",
+        })
+    } else if p.auth.is_some() {
+        Some("AUTH")
+    } else if p.mt_priority.is_some() {
+        Some("MT-PRIORITY")
+    } else if p.future_release.is_some() {
+        Some("FUTURERELEASE")
+    } else if p.by.is_some() {
+        Some("DELIVERBY")
+    } else {
+        None
     }
 }

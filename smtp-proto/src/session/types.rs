@@ -208,7 +208,8 @@ impl TxOutcome {
 pub enum Event {
     /// The server's 220 greeting.
     Greeting(Reply),
-    /// EHLO was refused with 500/502 and HELO is used instead (no extensions).
+    /// EHLO was refused (any 4xx or 5xx but 421) and HELO is used instead (no
+    /// extensions, no ESMTP parameters).
     HeloFallback(Reply),
     /// The session is ready for transactions (after EHLO/LHLO/HELO, and again after TLS).
     Ready,

@@ -239,3 +239,155 @@ fn no_mechanism_in_common() {
         Some(("", Err(AuthError::NoMechanism)))
     ));
 }
+
+fn b64(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+/// Runs `mech` against a server that answers `AUTH name` alone with an empty 334, and
+/// checks that the deferred initial response `ir` is what follows, byte for byte.
+fn deferred_exchange(mech: Box<dyn crate::sasl::SaslMechanism>, name: &str, ir: &[u8]) -> Harness {
+    let mut h = ready_plain_auth(format!("250-mx\r\n250 AUTH {name}\r\n").as_bytes());
+    h.c.authenticate(mech).unwrap();
+    h.drain();
+    assert_eq!(
+        h.sent(),
+        format!("AUTH {name}\r\n"),
+        "no response on a long line"
+    );
+    h.server(b"334 \r\n");
+    let line = h.sent();
+    assert_eq!(line, format!("{}\r\n", b64(ir)));
+    assert!(
+        line.len() > 512,
+        "the continuation line is exempt from 512 octets"
+    );
+    h
+}
+
+#[test]
+fn long_plain_initial_response_is_sent_after_the_empty_334() {
+    let password = "p".repeat(400);
+    let mut h = deferred_exchange(
+        Box::new(Plain::new("tim", password.as_str())),
+        "PLAIN",
+        format!("\0tim\0{password}").as_bytes(),
+    );
+    h.server(b"235 2.7.0 ok\r\n");
+    assert!(matches!(auth_result(&h), Some(("PLAIN", Ok(_)))));
+    assert!(!h.c.is_closed());
+}
+
+#[test]
+fn long_xoauth2_token_is_sent_after_the_empty_334() {
+    let token = "t".repeat(1500);
+    let mut h = deferred_exchange(
+        Box::new(crate::sasl::XOAuth2::new("me@example.com", token.as_str())),
+        "XOAUTH2",
+        format!("user=me@example.com\x01auth=Bearer {token}\x01\x01").as_bytes(),
+    );
+    h.server(b"235 2.7.0 ok\r\n");
+    assert!(matches!(auth_result(&h), Some(("XOAUTH2", Ok(_)))));
+}
+
+#[test]
+fn long_oauthbearer_token_is_sent_after_the_empty_334_and_errors_still_step() {
+    let token = "t".repeat(1500);
+    let mut h = deferred_exchange(
+        Box::new(crate::sasl::OAuthBearer::new(
+            "me@example.com",
+            token.as_str(),
+        )),
+        "OAUTHBEARER",
+        format!("n,a=me@example.com,\x01auth=Bearer {token}\x01\x01").as_bytes(),
+    );
+    // A later challenge (the RFC 7628 error report) goes to the mechanism as usual.
+    let err = br#"{"status":"invalid_token"}"#;
+    h.server(format!("334 {}\r\n", b64(err)).as_bytes());
+    assert_eq!(h.sent(), "AQ==\r\n");
+    h.server(b"535 5.7.8 no\r\n");
+    assert!(matches!(
+        auth_result(&h),
+        Some(("OAUTHBEARER", Err(AuthError::Rejected { .. })))
+    ));
+}
+
+#[test]
+fn scram_with_a_long_authzid_sends_client_first_after_the_empty_334() {
+    let authzid = "a".repeat(450);
+    let mech = crate::sasl::ScramSha256::new("user", "pencil", "rOprNGfwEbeRWgbNEkqO")
+        .with_authzid(authzid.clone());
+    let mut h = deferred_exchange(
+        Box::new(mech),
+        "SCRAM-SHA-256",
+        format!("n,a={authzid},n=user,r=rOprNGfwEbeRWgbNEkqO").as_bytes(),
+    );
+    // The server-first message then goes to the mechanism, which answers it.
+    let server_first =
+        "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+    h.server(format!("334 {}\r\n", b64(server_first.as_bytes())).as_bytes());
+    let client_final = h.sent();
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(client_final.trim_end())
+        .unwrap();
+    let gs2 = format!("n,a={authzid},");
+    assert!(
+        decoded
+            .starts_with(format!("c={},r=rOprNGfwEbeRWgbNEkqO%", b64(gs2.as_bytes())).as_bytes()),
+        "{}",
+        String::from_utf8_lossy(&decoded)
+    );
+}
+
+#[test]
+fn a_non_empty_first_challenge_after_a_deferred_response_is_cancelled() {
+    let password = "p".repeat(400);
+    let mut h = ready_plain_auth(b"250-mx\r\n250 AUTH PLAIN\r\n");
+    h.c.authenticate(Box::new(Plain::new("tim", password.as_str())))
+        .unwrap();
+    h.drain();
+    assert_eq!(h.sent(), "AUTH PLAIN\r\n");
+    h.server(b"334 Zm9v\r\n");
+    assert_eq!(
+        h.sent(),
+        "*\r\n",
+        "the response is never sent to an odd challenge"
+    );
+    h.server(b"501 5.7.0 cancelled\r\n");
+    assert!(matches!(
+        auth_result(&h),
+        Some((
+            "PLAIN",
+            Err(AuthError::Sasl(
+                crate::sasl::SaslError::UnexpectedChallenge { .. }
+            ))
+        ))
+    ));
+    assert!(!h.c.is_closed());
+}
+
+#[test]
+fn refused_plaintext_credentials_leave_the_session_healthy() {
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"220 mx\r\n");
+    h.server(b"250-mx\r\n250 AUTH PLAIN LOGIN\r\n");
+    h.sent();
+    assert_eq!(
+        h.c.login(Credentials::password("u", "p"), &ALL, "n", false),
+        Err(UsageError::PlaintextAuth)
+    );
+    h.drain();
+    assert_eq!(h.sent(), "", "nothing sent, nothing closed");
+    assert!(!h.c.is_closed());
+    assert_eq!(h.c.close_reason(), None);
+    assert!(h.c.is_idle());
+    h.c.noop().unwrap();
+    h.drain();
+    assert_eq!(h.sent(), "NOOP\r\n");
+    h.server(b"250 ok\r\n");
+    h.c.quit().unwrap();
+    h.drain();
+    assert_eq!(h.sent(), "QUIT\r\n");
+}

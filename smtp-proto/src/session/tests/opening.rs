@@ -283,3 +283,178 @@ fn implicit_tls_waits_for_the_handshake_before_the_greeting() {
     h.server(EHLO_PIPE);
     assert!(h.events.contains(&Event::Ready));
 }
+
+#[test]
+fn helo_fallback_after_any_refusal_but_421() {
+    for refusal in [
+        "500 what?",
+        "501 syntax",
+        "502 no",
+        "504 no",
+        "550 no",
+        "554 go away",
+        "450 later",
+        "451 local error",
+    ] {
+        let mut h = Harness::new(config(TlsPolicy::Never));
+        h.server(b"220 old\r\n");
+        h.server(format!("{refusal}\r\n").as_bytes());
+        assert_eq!(
+            h.sent(),
+            "EHLO client.example\r\nHELO client.example\r\n",
+            "after {refusal}"
+        );
+        h.server(b"250 old\r\n");
+        assert!(h.c.is_helo_only(), "after {refusal}");
+        assert!(h.events.contains(&Event::Ready), "after {refusal}");
+    }
+    // 421: the server is closing; no HELO, no QUIT.
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"220 old\r\n");
+    h.server(b"421 4.3.2 shutting down\r\n");
+    assert_eq!(h.sent(), "EHLO client.example\r\n");
+    assert!(matches!(h.closed(), Some(CloseReason::ServiceClosing(_))));
+    assert!(!h.events.iter().any(|e| matches!(e, Event::HeloFallback(_))));
+    // Not when turned off, nor for a refused HELO.
+    let mut cfg = config(TlsPolicy::Never);
+    cfg.allow_helo_fallback = false;
+    let mut h = Harness::new(cfg);
+    h.server(b"220 old\r\n");
+    h.server(b"451 later\r\n");
+    assert_eq!(h.sent(), "EHLO client.example\r\nQUIT\r\n");
+    assert!(matches!(h.closed(), Some(CloseReason::Refused(_))));
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"220 old\r\n");
+    h.server(b"550 no\r\n");
+    h.sent();
+    h.server(b"550 not HELO either\r\n");
+    assert_eq!(h.sent(), "QUIT\r\n");
+    assert!(matches!(h.closed(), Some(CloseReason::Refused(r)) if r.code().get() == 550));
+}
+
+#[test]
+fn no_helo_fallback_after_4xx_when_tls_is_required() {
+    let mut h = Harness::new(config(TlsPolicy::Required));
+    h.server(b"220 old\r\n");
+    h.server(b"451 later\r\n");
+    assert_eq!(h.sent(), "EHLO client.example\r\nQUIT\r\n");
+    assert!(matches!(h.closed(), Some(CloseReason::Refused(_))));
+}
+
+#[test]
+fn wrong_reply_to_helo_is_reported_in_the_helo_phase() {
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"220 old\r\n");
+    h.server(b"502 no\r\n");
+    h.sent();
+    h.server(b"354 what\r\n");
+    let reason = h.closed().cloned().expect("closed");
+    assert_eq!(
+        reason,
+        CloseReason::Peer(PeerError::WrongCode {
+            phase: Phase::Helo,
+            code: 354
+        })
+    );
+    assert!(
+        reason
+            .to_string()
+            .contains("answered HELO with reply code 354"),
+        "{reason}"
+    );
+    assert_eq!(Phase::Helo.to_string(), "HELO");
+    // A wrong reply to EHLO stays in the EHLO phase.
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"220 mx\r\n");
+    h.server(b"354 what\r\n");
+    assert_eq!(
+        h.closed(),
+        Some(&CloseReason::Peer(PeerError::WrongCode {
+            phase: Phase::Ehlo,
+            code: 354
+        }))
+    );
+}
+
+/// A session that fell back to HELO, ready.
+fn helo_session() -> Harness {
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"220 old\r\n");
+    h.server(b"500 what?\r\n");
+    h.server(b"250 old\r\n");
+    h.sent();
+    h.take_events();
+    h
+}
+
+#[test]
+fn esmtp_parameters_after_helo_fallback_fail_before_mail() {
+    use crate::command::{Body, By, ByMode, Envid, EsmtpParam, MtPriority, Notify, Orcpt, Ret};
+    type Edit = Box<dyn Fn(&mut Envelope)>;
+    let cases: Vec<(&str, Edit)> = vec![
+        ("SIZE", Box::new(|e| e.mail_params.size = Some(10))),
+        ("8BITMIME", Box::new(|e| e.body = BodyType::EightBitMime)),
+        (
+            "8BITMIME",
+            Box::new(|e| e.mail_params.body = Some(Body::SevenBit)),
+        ),
+        ("BINARYMIME", Box::new(|e| e.body = BodyType::BinaryMime)),
+        ("SMTPUTF8", Box::new(|e| e.mail_params.smtputf8 = true)),
+        ("DSN", Box::new(|e| e.mail_params.ret = Some(Ret::Hdrs))),
+        (
+            "DSN",
+            Box::new(|e| e.mail_params.envid = Some(Envid::new("x1").unwrap())),
+        ),
+        (
+            "DSN",
+            Box::new(|e| e.recipients[0].1.notify = Some(Notify::Never)),
+        ),
+        (
+            "DSN",
+            Box::new(|e| e.recipients[0].1.orcpt = Some(Orcpt::new("rfc822", "b@y.org").unwrap())),
+        ),
+        ("REQUIRETLS", Box::new(|e| e.mail_params.requiretls = true)),
+        (
+            "AUTH",
+            Box::new(|e| e.mail_params.auth = Some(ReversePath::parse("<a@x.org>").unwrap())),
+        ),
+        (
+            "MT-PRIORITY",
+            Box::new(|e| e.mail_params.mt_priority = Some(MtPriority::new(3).unwrap())),
+        ),
+        (
+            "DELIVERBY",
+            Box::new(|e| e.mail_params.by = Some(By::new(60, ByMode::Notify))),
+        ),
+        ("CHUNKING", Box::new(|e| e.prefer_bdat = true)),
+    ];
+    let mut h = helo_session();
+    for (ext, edit) in &cases {
+        let mut e = env("<a@x.org>", &["<b@y.org>"]);
+        edit(&mut e);
+        h.c.send_mail(e).unwrap();
+        h.drain();
+        assert_eq!(
+            h.outcome().recipients[0].status,
+            RcptStatus::NotDelivered(Failure::Usage(UsageError::NotAdvertised(ext))),
+            "{ext}"
+        );
+        assert_eq!(h.sent(), "", "no MAIL for {ext}");
+    }
+    // The free-form parameters are dropped; the size hint is not the caller's SIZE.
+    let mut e = env("<a@x.org>", &["<b@y.org>"]);
+    e.mail_params
+        .extra
+        .push(EsmtpParam::new("XFOO", Some("1")).unwrap());
+    e.recipients[0]
+        .1
+        .extra
+        .push(EsmtpParam::new("XBAR", None).unwrap());
+    e.size_hint = Some(100);
+    h.c.send_mail(e).unwrap();
+    h.drain();
+    assert_eq!(h.sent(), "MAIL FROM:<a@x.org>\r\n");
+    h.server(b"250 ok\r\n");
+    assert_eq!(h.sent(), "RCPT TO:<b@y.org>\r\n");
+    assert!(!h.c.is_closed());
+}

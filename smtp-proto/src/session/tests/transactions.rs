@@ -361,3 +361,112 @@ fn abort_and_calls_after_close() {
     h.c.handle_timeout(h.now + Duration::from_secs(10_000));
     assert_eq!(h.c.poll_event(), None);
 }
+
+/// A pipelined transaction waiting for its content after the 354.
+fn waiting_for_content(cfg: Config, body: BodyType) -> Harness {
+    let mut h = Harness::new(cfg);
+    h.server(b"220 mx\r\n");
+    h.server(EHLO_PIPE);
+    let mut e = env("<a@x.org>", &["<b@y.org>"]);
+    e.body = body;
+    h.c.send_mail(e).unwrap();
+    h.drain();
+    h.server(b"250 ok\r\n250 ok\r\n354 go\r\n");
+    h.sent();
+    h
+}
+
+fn needs_binarymime(v: crate::body::BodyViolation) -> UsageError {
+    UsageError::Body(crate::body::BodyError::NeedsBinaryMime(v))
+}
+
+#[test]
+fn nul_in_content_aborts_without_ending_the_message() {
+    use crate::body::BodyViolation;
+    for body in [BodyType::SevenBit, BodyType::EightBitMime] {
+        let mut h = waiting_for_content(config(TlsPolicy::Never), body);
+        h.c.write_body(b"Subject: x\r\n\r\nfine\r\n").unwrap();
+        assert_eq!(
+            h.c.write_body(b"then \0 here\r\n"),
+            Err(needs_binarymime(BodyViolation::Nul { offset: 25 }))
+        );
+        h.drain();
+        let sent = h.sent();
+        assert!(
+            !sent.contains('\0') && !sent.contains("\r\n.\r\n"),
+            "{sent:?}"
+        );
+        assert!(h.c.is_closed());
+        assert_eq!(
+            h.c.close_reason(),
+            Some(&CloseReason::Usage(needs_binarymime(BodyViolation::Nul {
+                offset: 25
+            })))
+        );
+        assert_eq!(status_kinds(&h.outcome()), ["not-delivered"]);
+    }
+}
+
+#[test]
+fn long_line_in_content_aborts_unless_allowed() {
+    use crate::body::BodyViolation;
+    let mut body = b"short\r\n".to_vec();
+    body.extend_from_slice(&[b'y'; 1200]);
+    body.extend_from_slice(b"\r\nend\r\n");
+    let mut h = waiting_for_content(config(TlsPolicy::Never), BodyType::SevenBit);
+    // The line is refused as soon as it passes 998 octets, whatever the chunking.
+    h.c.write_body(&body[..500]).unwrap();
+    let err = h.c.write_body(&body[500..]).unwrap_err();
+    assert_eq!(
+        err,
+        needs_binarymime(BodyViolation::LongLine {
+            line: 2,
+            length: 1202
+        })
+    );
+    assert_eq!(
+        err.to_string(),
+        "body needs BODY=BINARYMIME: line 2 is 1202 octets long with its CRLF (at most 1000)"
+    );
+    h.drain();
+    assert!(!h.sent().contains("\r\n.\r\n"));
+    assert_eq!(status_kinds(&h.outcome()), ["not-delivered"]);
+
+    // Allowed by the option: sent as is (and a NUL after it is still refused).
+    let mut cfg = config(TlsPolicy::Never);
+    cfg.allow_long_lines = true;
+    let mut h = waiting_for_content(cfg.clone(), BodyType::SevenBit);
+    h.body(&body);
+    assert!(h.sent().ends_with("\r\nend\r\n.\r\n"));
+    h.server(b"250 ok\r\n");
+    assert_eq!(status_kinds(&h.outcome()), ["accepted"]);
+    let mut h = waiting_for_content(cfg, BodyType::SevenBit);
+    let mut with_nul = body.clone();
+    with_nul.push(0);
+    assert_eq!(
+        h.c.write_body(&with_nul),
+        Err(needs_binarymime(BodyViolation::Nul {
+            offset: body.len() as u64
+        }))
+    );
+    assert!(h.c.is_closed());
+}
+
+#[test]
+fn nul_and_long_lines_refused_in_segments_too() {
+    let mut h = waiting_for_content(config(TlsPolicy::Never), BodyType::EightBitMime);
+    let mut segs = Vec::new();
+    let body = [b"ok\r\n".repeat(100), vec![b'z'; 1000]].concat();
+    assert_eq!(
+        h.c.write_body_segments(&body, &mut segs),
+        Err(needs_binarymime(crate::body::BodyViolation::LongLine {
+            line: 101,
+            length: 1002
+        }))
+    );
+    assert!(segs.is_empty(), "the segments are taken back");
+    h.drain();
+    assert_eq!(h.c.pending_segment_len(), 0);
+    assert!(h.c.pending_output().is_empty());
+    assert_eq!(status_kinds(&h.outcome()), ["not-delivered"]);
+}
