@@ -15,7 +15,8 @@
 
 use smtp_proto::Reply;
 use smtp_proto::command::{
-    Command, ForwardPath, MailParams, Mechanism, RawCommand, RcptParams, ReversePath, SmtpString,
+    Command, Domain, ForwardPath, MailParams, Mechanism, RawCommand, RcptParams, ReversePath,
+    SmtpString,
 };
 use smtp_proto::sasl::{Credentials, PASSWORD_RANKING, SaslMechanism};
 use smtp_proto::session::{CloseReason, Envelope, Event, HealthProbe, UsageError};
@@ -63,7 +64,7 @@ pub struct Simple(SimpleCmd);
 
 #[derive(Debug)]
 enum SimpleCmd {
-    Hello { helo: bool },
+    Hello { helo: bool, name: Option<Domain> },
     Vrfy(SmtpString),
     Expn(SmtpString),
     Help(Option<SmtpString>),
@@ -73,6 +74,10 @@ enum SimpleCmd {
     Cmd(Box<Command>),
 }
 
+fn domain(s: &str) -> Result<Domain, Error> {
+    Domain::parse(s).map_err(|e| Error::InvalidInput(format!("HELO name: {e}")))
+}
+
 fn smtp_string(s: &str) -> Result<SmtpString, Error> {
     SmtpString::new(s).map_err(|e| Error::InvalidInput(e.to_string()))
 }
@@ -80,12 +85,37 @@ fn smtp_string(s: &str) -> Result<SmtpString, Error> {
 impl Simple {
     /// `EHLO` (`LHLO` for LMTP) again: a 250 replaces the capabilities.
     pub fn ehlo() -> Simple {
-        Simple(SimpleCmd::Hello { helo: false })
+        Simple(SimpleCmd::Hello {
+            helo: false,
+            name: None,
+        })
+    }
+
+    /// `EHLO name` (`LHLO` for LMTP), naming the client `name` for this command only
+    /// (smtplib's `ehlo(name)`); the configured [`helo_name`](crate::Options::helo_name)
+    /// stays for the rest of the session.
+    pub fn ehlo_as(name: &str) -> Result<Simple, Error> {
+        Ok(Simple(SimpleCmd::Hello {
+            helo: false,
+            name: Some(domain(name)?),
+        }))
+    }
+
+    /// `HELO name`, naming the client `name` for this command only (smtplib's
+    /// `helo(name)`).
+    pub fn helo_as(name: &str) -> Result<Simple, Error> {
+        Ok(Simple(SimpleCmd::Hello {
+            helo: true,
+            name: Some(domain(name)?),
+        }))
     }
 
     /// `HELO`: a 250 clears the capabilities (no extensions after HELO).
     pub fn helo() -> Simple {
-        Simple(SimpleCmd::Hello { helo: true })
+        Simple(SimpleCmd::Hello {
+            helo: true,
+            name: None,
+        })
     }
 
     /// `VRFY address`.
@@ -154,7 +184,11 @@ impl<'b, R: ?Sized> Operation<'b, R> for Simple {
     fn start(&mut self, s: &mut Session, _: &mut Feeds<'b, R>) -> Result<(), Error> {
         let c = s.core_mut();
         let r = match std::mem::replace(&mut self.0, SimpleCmd::Noop) {
-            SimpleCmd::Hello { helo } => c.hello(helo),
+            SimpleCmd::Hello { helo, name: None } => c.hello(helo),
+            SimpleCmd::Hello {
+                helo,
+                name: Some(n),
+            } => c.hello_as(helo, n),
             SimpleCmd::Vrfy(a) => c.vrfy(a),
             SimpleCmd::Expn(a) => c.expn(a),
             SimpleCmd::Help(a) => c.help(a),
