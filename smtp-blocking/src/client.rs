@@ -391,7 +391,10 @@ impl SmtpClient {
     ) -> Result<Reply, Error> {
         let mut flow = OAuthFlow::new(user);
         loop {
-            let token = provider.token(flow.user(), flow.refresh())?;
+            let token = match flow.token_needed() {
+                Some(refresh) => Some(provider.token(flow.user(), refresh)?),
+                None => None,
+            };
             let r = self.execute(flow.login(token));
             let usable = !self.session.is_closed() && self.session.core().close_reason().is_none();
             match flow.outcome(r, usable) {

@@ -7,7 +7,7 @@
 //! provider cannot be called from inside one (an async provider could not be awaited
 //! there). The decisions are made instead by [`OAuthFlow`], a small state machine that
 //! never calls the provider itself: the driver asks it which token to fetch
-//! ([`OAuthFlow::refresh`]), fetches it from its provider (a [`TokenProvider`] for the
+//! ([`OAuthFlow::token_needed`]), fetches it from its provider (a [`TokenProvider`] for the
 //! blocking client, an [`AsyncTokenProvider`] for the async one, which any
 //! [`TokenProvider`] is), runs the [`Login`] the flow gives for it, and hands the result
 //! back ([`OAuthFlow::outcome`]), which says whether to stop or to try once more with a
@@ -21,14 +21,21 @@
 //!     Ok(format!("token-for-{user}-{}", if refresh { "new" } else { "cached" }))
 //! };
 //! let mut flow = OAuthFlow::new("alice@example.org");
-//! assert!(!flow.refresh());
-//! let token = provider.token(flow.user(), flow.refresh())?;
-//! let _login = flow.login(token); // run it: `client.execute(login)`
-//! # let r: Result<smtp_client::Reply, Error> = Err(Error::Cancelled);
-//! match flow.outcome(r, true) {
-//!     OAuthNext::Done(result) => { let _ = result; }
-//!     OAuthNext::Retry { reconnect } => { let _ = reconnect; /* fetch with refresh = true, log in again */ }
-//! }
+//! # let mut results = vec![Err(Error::Cancelled)].into_iter();
+//! # let mut execute = |_login| results.next().unwrap();
+//! let result = loop {
+//!     let token = match flow.token_needed() {
+//!         Some(refresh) => Some(provider.token(flow.user(), refresh)?),
+//!         None => None, // the flow holds it
+//!     };
+//!     let r = execute(flow.login(token)); // the driver runs the operation
+//!     match flow.outcome(r, true) {
+//!         OAuthNext::Done(r) => break r,
+//!         OAuthNext::Retry { reconnect: false } => {}
+//!         OAuthNext::Retry { reconnect: true } => break Err(flow.give_up()), // or reconnect
+//!     }
+//! };
+//! assert!(matches!(result, Err(Error::Cancelled)));
 //! # Ok::<(), Error>(())
 //! ```
 
@@ -85,13 +92,11 @@ impl<T: TokenProvider + ?Sized> AsyncTokenProvider for T {
 pub enum OAuthNext {
     /// The login is over with this result.
     Done(Result<Reply, Error>),
-    /// The server refused the token as invalid or expired: ask the provider again with
-    /// `refresh = true` and log in again; on a new connection when `reconnect` is set
-    /// (the server closed this one). Never returned twice for one flow.
+    /// Log in again (after asking the provider if [`OAuthFlow::token_needed`] says so);
+    /// on a new connection when `reconnect` is set.
     Retry {
         /// The connection is gone: open a new one first (a driver that cannot, such as
-        /// a single client, reports the last error instead: see
-        /// [`OAuthFlow::give_up`]).
+        /// a single client, reports [`OAuthFlow::give_up`] instead).
         reconnect: bool,
     },
 }
@@ -99,11 +104,22 @@ pub enum OAuthNext {
 /// The decisions of an OAuth login with a token provider (see the [module](self)
 /// documentation): which token to fetch, the login to run with it, and whether a refusal
 /// deserves one more try with a refreshed token.
+///
+/// The provider is asked at most twice (the second time with `refresh = true`), and the
+/// login runs at most three times: the first token; the refreshed one, on the same
+/// connection when it is still open, else on a new one; and, only when the server
+/// turned out to have closed the connection before answering that retry (it hung up
+/// right after its refusal), the refreshed token again on a new connection.
 #[derive(Debug)]
 pub struct OAuthFlow {
     user: String,
     allowed: Vec<Mechanism>,
-    refreshed: bool,
+    /// Tokens fetched so far (0, 1 or 2).
+    fetched: u8,
+    /// The refreshed token, kept for a retry on a new connection.
+    held: Option<Secret>,
+    /// Whether the refreshed token was sent on a connection the server had closed.
+    reconnected: bool,
     last: Option<Error>,
 }
 
@@ -114,7 +130,9 @@ impl OAuthFlow {
         OAuthFlow {
             user: user.to_owned(),
             allowed: TOKEN_RANKING.to_vec(),
-            refreshed: false,
+            fetched: 0,
+            held: None,
+            reconnected: false,
             last: None,
         }
     }
@@ -130,38 +148,68 @@ impl OAuthFlow {
         &self.user
     }
 
-    /// Whether the next token must be a refreshed one (the server refused the last).
-    pub fn refresh(&self) -> bool {
-        self.refreshed
+    /// Whether the driver must ask its provider for a token before the next
+    /// [`login`](Self::login), and with which `refresh` flag; `None` when the flow
+    /// holds the token to send again (pass `None` to `login`).
+    pub fn token_needed(&self) -> Option<bool> {
+        match (self.fetched, &self.held) {
+            (0, _) => Some(false),
+            (_, Some(_)) => None,
+            _ => Some(true),
+        }
     }
 
-    /// The login to run with `token`.
-    pub fn login(&self, token: String) -> Login {
+    /// The login to run with `token` (from the provider; `None` for the token the flow
+    /// holds, see [`token_needed`](Self::token_needed)).
+    pub fn login(&mut self, token: Option<String>) -> Login {
+        let token = match token {
+            Some(t) => {
+                self.fetched = self.fetched.saturating_add(1);
+                let t = Secret::new(t);
+                if self.fetched > 1 {
+                    self.held = Some(t.clone());
+                }
+                t
+            }
+            None => self.held.take().unwrap_or_else(|| Secret::new(Vec::new())),
+        };
         Login::ranked(
-            Credentials::oauth2(self.user.clone(), Secret::new(token)),
+            Credentials::oauth2(self.user.clone(), token),
             &self.allowed,
             false,
         )
     }
 
     /// The result of the login; `usable` tells whether the connection can still take a
-    /// command. A refusal of the token ([`is_token_refused`]) on the first try gives
-    /// [`OAuthNext::Retry`]; anything else, or any result of the retry, ends the flow.
+    /// command. A refusal of the first token ([`is_token_refused`]) gives
+    /// [`OAuthNext::Retry`]; so does a retry on the same connection that found it closed
+    /// before any answer (once); anything else ends the flow.
     pub fn outcome(&mut self, result: Result<Reply, Error>, usable: bool) -> OAuthNext {
-        match result {
-            Err(e) if !self.refreshed && is_token_refused(&e) => {
-                self.refreshed = true;
-                self.last = Some(e);
-                OAuthNext::Retry { reconnect: !usable }
+        let retry = match &result {
+            Err(e) if self.fetched == 1 => is_token_refused(e),
+            Err(Error::ServerDisconnected(_) | Error::Io(_)) => {
+                self.held.is_some() && !std::mem::replace(&mut self.reconnected, true)
             }
-            r => OAuthNext::Done(r),
+            _ => false,
+        };
+        if !retry {
+            self.held = None;
+            return OAuthNext::Done(result);
         }
+        let reconnect = !usable || self.reconnected;
+        if let Err(e) = result {
+            self.last = Some(e);
+        }
+        OAuthNext::Retry { reconnect }
     }
 
-    /// The error to report when a [`OAuthNext::Retry`] cannot be carried out (a single
-    /// client whose connection the server closed): the refusal of the first token.
+    /// The error to report when an [`OAuthNext::Retry`] cannot be carried out (a single
+    /// client whose connection the server closed): the failure that asked for it.
     pub fn give_up(&mut self) -> Error {
-        self.last.take().unwrap_or(Error::Cancelled)
+        self.held = None;
+        self.last
+            .take()
+            .unwrap_or(Error::ServerDisconnected(smtp_proto::session::Phase::Auth))
     }
 }
 

@@ -307,6 +307,77 @@ impl Login {
     }
 
     /// Any mechanism object, your own included.
+    ///
+    /// A custom mechanism implements [`SaslMechanism`] (raw bytes in and out: the core
+    /// does the base64, the 334 rounds, the redaction in the transcript). Here a toy
+    /// one, run against a scripted server:
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use smtp_client::proto::command::Secret;
+    /// use smtp_client::proto::sasl::{SaslError, SaslMechanism};
+    /// use smtp_client::{Exchange, Options, Session, Step, TlsPolicy, ops};
+    ///
+    /// /// Sends the user as its initial response, then the challenge upper-cased.
+    /// #[derive(Debug)]
+    /// struct Toy {
+    ///     user: String,
+    ///     answered: bool,
+    /// }
+    ///
+    /// impl SaslMechanism for Toy {
+    ///     fn name(&self) -> &str {
+    ///         "X-TOY"
+    ///     }
+    ///     fn initial_response(&mut self) -> Result<Option<Secret>, SaslError> {
+    ///         Ok(Some(Secret::new(self.user.clone())))
+    ///     }
+    ///     fn step(&mut self, challenge: &[u8]) -> Result<Secret, SaslError> {
+    ///         self.answered = true;
+    ///         Ok(Secret::new(challenge.to_ascii_uppercase()))
+    ///     }
+    ///     fn finish(&mut self) -> Result<(), SaslError> {
+    ///         match self.answered {
+    ///             true => Ok(()),
+    ///             false => Err(SaslError::ServerNotVerified),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let mut opts = Options::new().with_tls(TlsPolicy::Never);
+    /// opts.core.allow_plaintext_auth = true; // a test: no TLS here
+    /// let mut session = Session::new(&opts, "localhost", None, Instant::now())?;
+    /// let server = [
+    ///     "220 mx.example.org ESMTP\r\n",
+    ///     "250-mx.example.org\r\n250 AUTH X-TOY\r\n",
+    ///     "334 c2VjcmV0\r\n", // base64("secret")
+    ///     "235 2.7.0 ok\r\n",
+    /// ];
+    /// let mut replies = server.iter();
+    /// let mut sent = Vec::new();
+    /// let toy = Toy { user: "alice".into(), answered: false };
+    /// let mut x: Exchange<'_, '_, dyn std::io::Read, _> =
+    ///     Exchange::new(&mut session, ops::Login::mechanism(Box::new(toy)))?;
+    /// let reply = loop {
+    ///     match x.step() {
+    ///         Step::Done(r) => break r?,
+    ///         Step::Read => x.received(replies.next().unwrap().as_bytes(), Instant::now()),
+    ///         Step::Write => {
+    ///             let mut iov = [std::io::IoSlice::new(&[])];
+    ///             let n = x.io_slices(&mut iov);
+    ///             sent.extend(iov[..n].iter().flat_map(|s| s.to_vec()));
+    ///             let len = iov[..n].iter().map(|s| s.len()).sum();
+    ///             x.wrote(len, Instant::now());
+    ///         }
+    ///         _ => unreachable!(),
+    ///     }
+    /// };
+    /// assert_eq!(reply.code(), 235);
+    /// let sent = String::from_utf8(sent).unwrap();
+    /// // AUTH X-TOY base64("alice"), then base64("SECRET").
+    /// assert!(sent.ends_with("AUTH X-TOY YWxpY2U=\r\nU0VDUkVU\r\n"), "{sent}");
+    /// # Ok::<(), smtp_client::Error>(())
+    /// ```
     pub fn mechanism(m: Box<dyn SaslMechanism>) -> Login {
         Login(LoginKind::Mechanism(m))
     }

@@ -97,7 +97,10 @@ fn provider() -> Provider {
 fn login(server: &mut Server, s: &mut Session, p: &dyn TokenProvider) -> Result<Reply, Error> {
     let mut flow = OAuthFlow::new("alice@example.org");
     loop {
-        let token = p.token(flow.user(), flow.refresh())?;
+        let token = match flow.token_needed() {
+            Some(refresh) => Some(p.token(flow.user(), refresh)?),
+            None => None,
+        };
         let r = server.run(s, flow.login(token));
         let usable = !s.is_closed() && s.core().close_reason().is_none();
         match flow.outcome(r, usable) {
@@ -247,7 +250,7 @@ fn a_connection_closed_after_the_refusal_asks_for_a_new_one() {
     let mut s = session();
     ready(&mut server, &mut s);
     let mut flow = OAuthFlow::new("alice@example.org");
-    let r = server.run(&mut s, flow.login("stale".into()));
+    let r = server.run(&mut s, flow.login(Some("stale".into())));
     // The server hung up right after the 535 (EOF on the next read).
     let _ = server.run(&mut s, smtp_client::ops::Simple::noop());
     let usable = !s.is_closed();
@@ -256,6 +259,41 @@ fn a_connection_closed_after_the_refusal_asks_for_a_new_one() {
         flow.outcome(r, usable),
         OAuthNext::Retry { reconnect: true }
     ));
-    assert!(flow.refresh());
+    assert_eq!(flow.token_needed(), Some(true));
     assert!(matches!(flow.give_up(), Error::Auth { .. }));
+}
+
+#[test]
+fn a_retry_that_finds_the_connection_closed_goes_once_more_on_a_new_one() {
+    let mut flow = OAuthFlow::new("alice@example.org");
+    let refused = Error::Auth {
+        mechanism: "OAUTHBEARER".into(),
+        source: smtp_client::proto::session::AuthError::Rejected {
+            reply: Reply::parse(b"535 5.7.8 expired\r\n").unwrap(),
+            detail: None,
+        },
+    };
+    let dead = || Error::ServerDisconnected(smtp_client::Phase::Auth);
+    assert_eq!(flow.token_needed(), Some(false));
+    let _ = flow.login(Some("stale".into()));
+    // Refused; the connection looked open.
+    assert!(matches!(
+        flow.outcome(Err(refused), true),
+        OAuthNext::Retry { reconnect: false }
+    ));
+    assert_eq!(flow.token_needed(), Some(true));
+    let _ = flow.login(Some("fresh".into()));
+    // It was not: the server had hung up after its 535.
+    assert!(matches!(
+        flow.outcome(Err(dead()), false),
+        OAuthNext::Retry { reconnect: true }
+    ));
+    // The fresh token again, without asking the provider.
+    assert_eq!(flow.token_needed(), None);
+    let _ = flow.login(None);
+    // And never more.
+    assert!(matches!(
+        flow.outcome(Err(dead()), false),
+        OAuthNext::Done(Err(Error::ServerDisconnected(_)))
+    ));
 }

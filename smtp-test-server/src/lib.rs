@@ -98,6 +98,9 @@ pub struct Script {
     /// token is refused as expired, with the OAuth JSON error challenge (`401` for
     /// XOAUTH2, `invalid_token` for OAUTHBEARER) and then `535`.
     pub oauth: Option<(String, String)>,
+    /// Close the connection after refusing an OAuth token (`535`, then close), as some
+    /// servers do after a failed login.
+    pub oauth_refusal_closes: bool,
     /// Extensions advertised besides STARTTLS and AUTH.
     pub extensions: Vec<String>,
     /// Rules, first match wins.
@@ -117,6 +120,7 @@ impl Default for Script {
             implicit_tls: false,
             auth: None,
             oauth: None,
+            oauth_refusal_closes: false,
             extensions: [
                 "PIPELINING",
                 "8BITMIME",
@@ -570,7 +574,12 @@ impl Session<'_> {
         if self.read_line().is_none() {
             return Flow::Stop;
         }
-        self.flow(Step::Reply("535 5.7.8 token invalid or expired\r\n".into()))
+        let refusal = "535 5.7.8 token invalid or expired\r\n".to_owned();
+        if self.script.oauth_refusal_closes {
+            self.flow(Step::ReplyAndClose(refusal))
+        } else {
+            self.flow(Step::Reply(refusal))
+        }
     }
 
     fn data(&mut self, from: &str, rcpts: &[String]) -> Flow {
