@@ -587,8 +587,8 @@ fn smtputf8(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
                 &messages::utf8(&t, from, &spec.rcpt),
             );
             ensure!(
-                matches!(r, Err(Error::Usage(_))),
-                "UTF-8 sender without SMTPUTF8: expected a local refusal, got {r:?}"
+                matches!(r, Err(Error::NotSupported(_))),
+                "UTF-8 sender without SMTPUTF8: expected a local refusal (NotSupported), got {r:?}"
             );
             let tr = s.take_transcript();
             ensure!(
@@ -755,8 +755,8 @@ fn dsn(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
             // Not offered: refused locally (no silent drop), nothing sent.
             let r = s.sendmail(SENDER, &[&spec.rcpt], &msg, mp, rp);
             ensure!(
-                matches!(r, Err(Error::Usage(_))),
-                "DSN parameters without DSN: expected a local refusal, got {r:?}"
+                matches!(r, Err(Error::NotSupported(_))),
+                "DSN parameters without DSN: expected a local refusal (NotSupported), got {r:?}"
             );
             let tr = s.take_transcript();
             ensure!(
