@@ -560,9 +560,11 @@ impl SmtpClient {
     /// XOAUTH2 when that is all the server offers); any [`TokenProvider`] is an
     /// [`AsyncTokenProvider`]. When the server refuses the token as invalid or expired
     /// ([`smtp_client::is_token_refused`]), the provider is asked once more with
-    /// `refresh = true` and the login is tried again on this connection; if the server
-    /// closed it, that first refusal is returned (the pool's
-    /// [`Endpoint::with_oauth`](crate::Endpoint::with_oauth) opens a new one instead).
+    /// `refresh = true` and the login is tried again on this connection. A single client
+    /// cannot open another connection: if the server closed this one, the error that
+    /// called for the retry is returned (a refusal of the token, for which
+    /// [`smtp_client::is_token_refused`] holds, or the disconnection); the pool's
+    /// [`Endpoint::with_oauth`](crate::Endpoint::with_oauth) opens a new one instead.
     /// Tokens never appear in the transcript.
     ///
     /// [`TokenProvider`]: smtp_client::TokenProvider

@@ -381,9 +381,12 @@ impl SmtpClient {
     /// Authenticates as `user` with an OAuth 2.0 token from `provider` (OAUTHBEARER, or
     /// XOAUTH2 when that is all the server offers). When the server refuses the token as
     /// invalid or expired ([`smtp_client::is_token_refused`]), the provider is asked once
-    /// more with `refresh = true` and the login is tried again on this connection; if the
-    /// server closed it, that first refusal is returned (connect again: the provider has
-    /// been told to refresh). Tokens never appear in the transcript.
+    /// more with `refresh = true` and the login is tried again on this connection. A
+    /// single client cannot open another connection: if the server closed this one, the
+    /// error that called for the retry is returned (a refusal of the token, for which
+    /// [`smtp_client::is_token_refused`] holds, or the disconnection); connect again and
+    /// have your provider refresh (the pool's `Endpoint::with_oauth` in `smtp-async` does
+    /// it for you). Tokens never appear in the transcript.
     pub fn login_oauth(
         &mut self,
         user: &str,
