@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use futures_io::AsyncRead;
 use smtp_client::ops::{Data, Login, Quit, Ready, SendAll, SendOne, Simple};
-use smtp_client::{Exchange, Operation, Session, Step};
+use smtp_client::{AsyncTokenProvider, Exchange, OAuthFlow, OAuthNext, Operation, Session, Step};
 use smtp_proto::Capabilities;
 use smtp_proto::command::{MailParams, Mechanism, RcptParams};
 use smtp_proto::sasl::{Credentials, SaslMechanism};
@@ -87,6 +87,11 @@ async fn timed<T>(
 /// needed for a stalling server; reading a caller's [`Body::Reader`] has none (the
 /// caller's reader is the caller's to bound). The time source is the real clock: tokio's
 /// paused test clock is not supported.
+///
+/// Dropping a client closes its connection without QUIT (a drop cannot await the write,
+/// and an async stream cannot be written without awaiting), unlike the blocking client,
+/// whose drop writes a best-effort QUIT. End a session politely with
+/// [`quit`](Self::quit); the [`Pool`](crate::Pool) quits the connections it closes.
 pub struct SmtpClient {
     session: Session,
     io: Option<BoxStream>,
@@ -410,6 +415,18 @@ impl SmtpClient {
         self.execute(Simple::helo()).await
     }
 
+    /// [`ehlo`](Self::ehlo) naming the client `name` for this command only (smtplib's
+    /// `ehlo(name)`); [`Options::helo_name`] stays for the rest of the session.
+    pub async fn ehlo_as(&mut self, name: &str) -> Result<Reply, Error> {
+        self.execute(Simple::ehlo_as(name)?).await
+    }
+
+    /// [`helo`](Self::helo) naming the client `name` for this command only (smtplib's
+    /// `helo(name)`).
+    pub async fn helo_as(&mut self, name: &str) -> Result<Reply, Error> {
+        self.execute(Simple::helo_as(name)?).await
+    }
+
     /// The session state shared with every driver: greeting, capabilities, transcript.
     pub fn session(&self) -> &Session {
         &self.session
@@ -530,9 +547,45 @@ impl SmtpClient {
         self.execute(Login::named(mechanism, credentials)?).await
     }
 
-    /// Authenticates with any [`SaslMechanism`], your own included.
+    /// Authenticates with any [`SaslMechanism`], your own included (see the blocking
+    /// crate's `auth_with` for a custom mechanism, and [`Endpoint::with_auth`] for a
+    /// pool).
+    ///
+    /// [`Endpoint::with_auth`]: crate::Endpoint::with_auth
     pub async fn auth_with(&mut self, mechanism: Box<dyn SaslMechanism>) -> Result<Reply, Error> {
         self.execute(Login::mechanism(mechanism)).await
+    }
+
+    /// Authenticates as `user` with an OAuth 2.0 token from `provider` (OAUTHBEARER, or
+    /// XOAUTH2 when that is all the server offers); any [`TokenProvider`] is an
+    /// [`AsyncTokenProvider`]. When the server refuses the token as invalid or expired
+    /// ([`smtp_client::is_token_refused`]), the provider is asked once more with
+    /// `refresh = true` and the login is tried again on this connection. A single client
+    /// cannot open another connection: if the server closed this one, the error that
+    /// called for the retry is returned (a refusal of the token, for which
+    /// [`smtp_client::is_token_refused`] holds, or the disconnection); the pool's
+    /// [`Endpoint::with_oauth`](crate::Endpoint::with_oauth) opens a new one instead.
+    /// Tokens never appear in the transcript.
+    ///
+    /// [`TokenProvider`]: smtp_client::TokenProvider
+    pub async fn login_oauth(
+        &mut self,
+        user: &str,
+        provider: &dyn AsyncTokenProvider,
+    ) -> Result<Reply, Error> {
+        let mut flow = OAuthFlow::new(user);
+        loop {
+            let token = match flow.token_needed() {
+                Some(refresh) => Some(provider.token_async(flow.user(), refresh).await?),
+                None => None,
+            };
+            let r = self.execute(flow.login(token)).await;
+            match flow.outcome(r, self.is_usable()) {
+                OAuthNext::Done(r) => return r,
+                OAuthNext::Retry { reconnect: true } => return Err(flow.give_up()),
+                OAuthNext::Retry { reconnect: false } => {}
+            }
+        }
     }
 
     /// Sends one message (smtplib's `sendmail`). See the blocking crate's
@@ -558,6 +611,21 @@ impl SmtpClient {
         to: Option<&[&str]>,
     ) -> Result<SendReport, Error> {
         let (env, content) = smtp_client::message_envelope(message, from, to)?;
+        self.send(env, Body::Bytes(&content)).await
+    }
+
+    /// [`send_message`](Self::send_message) with smtplib's `mail_options` (on MAIL) and
+    /// `rcpt_options` (on every RCPT).
+    pub async fn send_message_with(
+        &mut self,
+        message: &[u8],
+        from: Option<&str>,
+        to: Option<&[&str]>,
+        mail_options: MailParams,
+        rcpt_options: RcptParams,
+    ) -> Result<SendReport, Error> {
+        let (env, content) =
+            smtp_client::message_envelope_with(message, from, to, mail_options, rcpt_options)?;
         self.send(env, Body::Bytes(&content)).await
     }
 
@@ -588,7 +656,7 @@ impl SmtpClient {
         r
     }
 
-    /// Closes the connection without QUIT (also done on drop). No TLS close_notify: it
+    /// Closes the connection without QUIT (as a drop does). No TLS close_notify: it
     /// cannot be awaited here; [`quit`](Self::quit) sends it.
     pub fn close(&mut self) {
         self.session.abort();

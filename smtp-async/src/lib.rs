@@ -34,6 +34,24 @@
 //! On smol or async-std, name the runtime:
 //! `SmtpClient::connect_on(&smtp_async::AsyncIo, "mail.example.com:587", Options::new())`.
 //!
+//! The transcript goes to `tracing` at debug level under the target
+//! [`TRANSCRIPT_TARGET`] (AUTH payloads redacted, content summarised). To see it on
+//! stderr, install a subscriber before connecting (a session records its transcript only
+//! when someone listens as it starts):
+//!
+//! ```
+//! use tracing_subscriber::filter::{LevelFilter, Targets};
+//! use tracing_subscriber::prelude::*;
+//!
+//! tracing_subscriber::registry()
+//!     .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+//!     .with(Targets::new().with_target(smtp_async::TRANSCRIPT_TARGET, LevelFilter::DEBUG))
+//!     .init();
+//! ```
+//!
+//! Dropping a client closes its connection without QUIT (see [`SmtpClient`]); call
+//! [`SmtpClient::quit`].
+//!
 //! Security defaults are the blocking crate's: STARTTLS required, certificates verified
 //! (rustls through futures-rustls, with [`TlsOptions`]), no credentials over plaintext,
 //! TCP_NODELAY, and no read-ahead before a TLS handshake.
@@ -45,7 +63,7 @@ mod pool;
 pub mod runtime;
 
 pub use client::{Body, SmtpClient, TlsUpgrade};
-pub use pool::{Endpoint, HealthCheck, Pool, PoolConfig};
+pub use pool::{Endpoint, HealthCheck, MechanismFactory, Pool, PoolConfig};
 #[cfg(feature = "futures-io")]
 pub use runtime::AsyncIo;
 #[cfg(feature = "tokio")]
@@ -53,6 +71,10 @@ pub use runtime::Tokio;
 pub use runtime::{AsyncStream, BoxStream, Runtime};
 
 pub use smtp_client::{self as client_layer, proto};
+pub use smtp_client::{
+    AsyncTokenProvider, OAuthFlow, OAuthNext, TokenFuture, TokenProvider, is_token_refused,
+    message_envelope_with,
+};
 pub use smtp_client::{
     BodyType, Dialect, Envelope, Error, ExtractedEnvelope, Fault, Options, Phase, RateLimit,
     RecipientResult, Reply, RetryPolicy, SendReport, TRANSCRIPT_TARGET, Target, TimeoutPhase,

@@ -5,14 +5,18 @@ use std::collections::hash_map::DefaultHasher;
 use std::future::{Future, poll_fn};
 use std::hash::{Hash, Hasher};
 use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use smtp_client::ops::Health;
+use smtp_client::proto::sasl::SaslMechanism;
 use smtp_client::proto::session::{Envelope, HealthProbe, UsageError};
-use smtp_client::{Error, Options, RateLimit, RetryPolicy, SendReport, Target, TlsPolicy};
+use smtp_client::{
+    AsyncTokenProvider, Error, OAuthFlow, OAuthNext, Options, RateLimit, RetryPolicy, SendReport,
+    Target, TlsPolicy,
+};
 
 use crate::client::{Body, SmtpClient};
 use crate::runtime::Runtime;
@@ -83,25 +87,54 @@ impl Default for PoolConfig {
     }
 }
 
-/// Where and how a pool connects: server, [`Options`] and optional login. Connections
-/// are pooled per endpoint key: host, port, dialect, TLS policy and trust settings, EHLO
-/// name and identity (user and password), so a connection is never reused for an
-/// endpoint with other security settings (a plaintext one where TLS is required) or
-/// another user.
+/// Makes a fresh SASL mechanism for each connection of an [`Endpoint`] (a mechanism is
+/// the state machine of one exchange, so connections cannot share one).
+pub type MechanismFactory = Arc<dyn Fn() -> Box<dyn SaslMechanism> + Send + Sync>;
+
+/// How an endpoint's connections authenticate.
+#[derive(Clone)]
+enum Auth {
+    /// [`SmtpClient::login`].
+    Password { user: String, password: String },
+    /// [`SmtpClient::auth_with`] a mechanism from the factory.
+    Mechanism(MechanismFactory),
+    /// [`SmtpClient::login_oauth`], with a new connection for the retry when the server
+    /// closed the first after refusing the token.
+    Token {
+        user: String,
+        provider: Arc<dyn AsyncTokenProvider>,
+    },
+}
+
+/// Process-unique identities of the factories and token providers given to endpoints,
+/// for the pool key.
+static NEXT_AUTH_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Where and how a pool connects: server, [`Options`] and optional authentication.
+/// Connections are pooled per endpoint key: host, port, dialect, TLS policy and trust
+/// settings, EHLO name and identity (user and password; for a mechanism factory or a
+/// token provider, the endpoint it was given to and its clones), so a connection is
+/// never reused for an endpoint with other security settings (a plaintext one where TLS
+/// is required) or another identity.
 #[derive(Clone)]
 pub struct Endpoint {
     server: String,
     options: Options,
-    login: Option<(String, String)>,
+    auth: Option<Auth>,
     key: String,
 }
 
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let user = match &self.auth {
+            Some(Auth::Password { user, .. } | Auth::Token { user, .. }) => Some(user.as_str()),
+            Some(Auth::Mechanism(_)) => Some("(mechanism factory)"),
+            None => None,
+        };
         f.debug_struct("Endpoint")
             .field("server", &self.server)
             .field("options", &self.options)
-            .field("user", &self.login.as_ref().map(|(u, _)| u))
+            .field("user", &user)
             .finish_non_exhaustive()
     }
 }
@@ -113,17 +146,59 @@ impl Endpoint {
         let mut ep = Endpoint {
             server: target.to_string(),
             options,
-            login: None,
+            auth: None,
             key: String::new(),
         };
-        ep.rekey();
+        ep.rekey(None);
         Ok(ep)
     }
 
     /// Authenticates every connection with [`SmtpClient::login`].
     pub fn with_login(mut self, user: &str, password: &str) -> Endpoint {
-        self.login = Some((user.into(), password.into()));
-        self.rekey();
+        self.auth = Some(Auth::Password {
+            user: user.into(),
+            password: password.into(),
+        });
+        self.rekey(None);
+        self
+    }
+
+    /// Authenticates every connection with [`SmtpClient::auth_with`] a mechanism made by
+    /// `factory`, your own included: it is called once per connection.
+    ///
+    /// Connections are shared by this endpoint and its clones only (the pool cannot
+    /// tell which identity a factory stands for).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use smtp_async::{Endpoint, Options};
+    /// use smtp_async::proto::sasl::{Plain, SaslMechanism};
+    ///
+    /// let ep = Endpoint::new("mail.example.org:587", Options::new())?.with_auth(Arc::new(|| {
+    ///     Box::new(Plain::new("alice", "secret")) as Box<dyn SaslMechanism>
+    /// }));
+    /// # let _ = ep;
+    /// # Ok::<(), smtp_async::Error>(())
+    /// ```
+    pub fn with_auth(mut self, factory: MechanismFactory) -> Endpoint {
+        self.auth = Some(Auth::Mechanism(factory));
+        self.rekey(Some(NEXT_AUTH_ID.fetch_add(1, Ordering::Relaxed)));
+        self
+    }
+
+    /// Authenticates every connection as `user` with an OAuth 2.0 token from `provider`
+    /// ([`SmtpClient::login_oauth`]; any [`TokenProvider`](smtp_client::TokenProvider) is
+    /// an [`AsyncTokenProvider`]). When the server refuses a token as invalid or expired,
+    /// the provider is asked once more with `refresh = true`, on the same connection or,
+    /// when the server closed it, on a new one.
+    ///
+    /// Connections are shared by this endpoint and its clones only.
+    pub fn with_oauth(mut self, user: &str, provider: Arc<dyn AsyncTokenProvider>) -> Endpoint {
+        self.auth = Some(Auth::Token {
+            user: user.into(),
+            provider,
+        });
+        self.rekey(Some(NEXT_AUTH_ID.fetch_add(1, Ordering::Relaxed)));
         self
     }
 
@@ -133,20 +208,28 @@ impl Endpoint {
     }
 
     /// The pool key: every setting of the connection (where, how securely, with which
-    /// deadlines) and as whom (the password as a hash, so it is not kept twice in clear).
+    /// deadlines) and as whom (the password as a hash, so it is not kept twice in clear;
+    /// a factory or token provider by `auth_id`, given when it was set).
     /// The options enter through their derived `Debug`, so a field added to [`Options`]
     /// (or to the core's `Config` inside it) is part of the key without anyone listing it.
-    fn rekey(&mut self) {
-        let login = self.login.as_ref().map(|(user, password)| {
-            let mut h = DefaultHasher::new();
-            password.hash(&mut h);
-            (user.clone(), h.finish())
-        });
+    fn rekey(&mut self, auth_id: Option<u64>) {
+        let identity = match &self.auth {
+            None => String::new(),
+            Some(Auth::Password { user, password }) => {
+                let mut h = DefaultHasher::new();
+                password.hash(&mut h);
+                format!("password:{user:?}:{}", h.finish())
+            }
+            Some(Auth::Mechanism(_)) => format!("mechanism:{}", auth_id.unwrap_or_default()),
+            Some(Auth::Token { user, .. }) => {
+                format!("oauth:{user:?}:{}", auth_id.unwrap_or_default())
+            }
+        };
         self.key = format!(
-            "{}|{:?}|{:?}",
+            "{}|{:?}|{}",
             self.server.to_ascii_lowercase(),
             self.options,
-            login,
+            identity,
         );
     }
 }
@@ -375,10 +458,29 @@ impl Pool {
     }
 
     async fn open(&self, ep: &Endpoint) -> Result<SmtpClient, Error> {
-        let mut c = SmtpClient::connect_on(self.inner.rt, &ep.server, ep.options.clone()).await?;
-        if let Some((user, password)) = &ep.login
-            && let Err(e) = c.login(user, password).await
-        {
+        let connect = || SmtpClient::connect_on(self.inner.rt, &ep.server, ep.options.clone());
+        let mut c = connect().await?;
+        let authed = match &ep.auth {
+            None => Ok(()),
+            Some(Auth::Password { user, password }) => c.login(user, password).await.map(drop),
+            Some(Auth::Mechanism(factory)) => c.auth_with(factory()).await.map(drop),
+            Some(Auth::Token { user, provider }) => {
+                let mut flow = OAuthFlow::new(user);
+                loop {
+                    let token = match flow.token_needed() {
+                        Some(refresh) => Some(provider.token_async(flow.user(), refresh).await?),
+                        None => None,
+                    };
+                    let r = c.execute(flow.login(token)).await;
+                    match flow.outcome(r, c.is_usable()) {
+                        OAuthNext::Done(r) => break r.map(drop),
+                        OAuthNext::Retry { reconnect: false } => {}
+                        OAuthNext::Retry { reconnect: true } => c = connect().await?,
+                    }
+                }
+            }
+        };
+        if let Err(e) = authed {
             // A refused login (or one refused locally, such as credentials over
             // plaintext) leaves a healthy session: end it with QUIT, not by dropping it.
             if c.is_usable() {

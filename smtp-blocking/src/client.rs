@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use smtp_client::ops::{Data, Login, Quit, Ready, SendAll, SendOne, Simple};
-use smtp_client::{Exchange, Operation, Session, Step};
+use smtp_client::{Exchange, OAuthFlow, OAuthNext, Operation, Session, Step, TokenProvider};
 use smtp_proto::Capabilities;
 use smtp_proto::command::{MailParams, Mechanism, RcptParams};
 use smtp_proto::sasl::{Credentials, SaslMechanism};
@@ -18,8 +18,9 @@ use crate::{Envelope, Error, Options, Reply, SendReport, Target};
 pub type Body<'a> = smtp_client::Body<'a, dyn Read + 'a>;
 
 /// A blocking SMTP/LMTP client session. Connect with [`SmtpClient::connect`]; the session
-/// is ready (greeting, EHLO, STARTTLS per policy) when it returns. Dropping it closes the
-/// connection without QUIT; call [`quit`](Self::quit) to end politely.
+/// is ready (greeting, EHLO, STARTTLS per policy) when it returns. Dropping it sends a
+/// best-effort QUIT without waiting for the reply (see its `Drop` implementation); call
+/// [`quit`](Self::quit) to end politely and wait for the 221.
 #[derive(Debug)]
 pub struct SmtpClient {
     session: Session,
@@ -214,6 +215,18 @@ impl SmtpClient {
         self.execute(Simple::helo())
     }
 
+    /// [`ehlo`](Self::ehlo) naming the client `name` for this command only (smtplib's
+    /// `ehlo(name)`); [`Options::helo_name`] stays for the rest of the session.
+    pub fn ehlo_as(&mut self, name: &str) -> Result<Reply, Error> {
+        self.execute(Simple::ehlo_as(name)?)
+    }
+
+    /// [`helo`](Self::helo) naming the client `name` for this command only (smtplib's
+    /// `helo(name)`).
+    pub fn helo_as(&mut self, name: &str) -> Result<Reply, Error> {
+        self.execute(Simple::helo_as(name)?)
+    }
+
     /// The session state shared with every driver: greeting, capabilities, transcript.
     pub fn session(&self) -> &Session {
         &self.session
@@ -333,8 +346,66 @@ impl SmtpClient {
     }
 
     /// Authenticates with any [`SaslMechanism`], your own included.
+    ///
+    /// ```no_run
+    /// use smtp_blocking::{Options, SmtpClient};
+    /// use smtp_blocking::proto::command::Secret;
+    /// use smtp_blocking::proto::sasl::{SaslError, SaslMechanism};
+    ///
+    /// /// A toy mechanism: sends the user as initial response, answers one challenge.
+    /// #[derive(Debug)]
+    /// struct Toy(String);
+    ///
+    /// impl SaslMechanism for Toy {
+    ///     fn name(&self) -> &str { "X-TOY" }
+    ///     fn initial_response(&mut self) -> Result<Option<Secret>, SaslError> {
+    ///         Ok(Some(Secret::new(self.0.clone())))
+    ///     }
+    ///     fn step(&mut self, challenge: &[u8]) -> Result<Secret, SaslError> {
+    ///         Ok(Secret::new(challenge.to_ascii_uppercase()))
+    ///     }
+    ///     fn finish(&mut self) -> Result<(), SaslError> { Ok(()) }
+    /// }
+    ///
+    /// let mut client = SmtpClient::connect("mail.example.org:587", Options::new())?;
+    /// client.auth_with(Box::new(Toy("alice".into())))?;
+    /// # Ok::<(), smtp_blocking::Error>(())
+    /// ```
+    ///
+    /// (The `smtp_client::ops` documentation runs such a mechanism against a scripted
+    /// exchange.)
     pub fn auth_with(&mut self, mechanism: Box<dyn SaslMechanism>) -> Result<Reply, Error> {
         self.execute(Login::mechanism(mechanism))
+    }
+
+    /// Authenticates as `user` with an OAuth 2.0 token from `provider` (OAUTHBEARER, or
+    /// XOAUTH2 when that is all the server offers). When the server refuses the token as
+    /// invalid or expired ([`smtp_client::is_token_refused`]), the provider is asked once
+    /// more with `refresh = true` and the login is tried again on this connection. A
+    /// single client cannot open another connection: if the server closed this one, the
+    /// error that called for the retry is returned (a refusal of the token, for which
+    /// [`smtp_client::is_token_refused`] holds, or the disconnection); connect again and
+    /// have your provider refresh (the pool's `Endpoint::with_oauth` in `smtp-async` does
+    /// it for you). Tokens never appear in the transcript.
+    pub fn login_oauth(
+        &mut self,
+        user: &str,
+        provider: &dyn TokenProvider,
+    ) -> Result<Reply, Error> {
+        let mut flow = OAuthFlow::new(user);
+        loop {
+            let token = match flow.token_needed() {
+                Some(refresh) => Some(provider.token(flow.user(), refresh)?),
+                None => None,
+            };
+            let r = self.execute(flow.login(token));
+            let usable = !self.session.is_closed() && self.session.core().close_reason().is_none();
+            match flow.outcome(r, usable) {
+                OAuthNext::Done(r) => return r,
+                OAuthNext::Retry { reconnect: true } => return Err(flow.give_up()),
+                OAuthNext::Retry { reconnect: false } => {}
+            }
+        }
     }
 
     /// Sends one message (smtplib's `sendmail`): MAIL FROM `from`, RCPT TO each of `to`,
@@ -366,6 +437,21 @@ impl SmtpClient {
         self.send(env, Body::Bytes(&content))
     }
 
+    /// [`send_message`](Self::send_message) with smtplib's `mail_options` (on MAIL) and
+    /// `rcpt_options` (on every RCPT).
+    pub fn send_message_with(
+        &mut self,
+        message: &[u8],
+        from: Option<&str>,
+        to: Option<&[&str]>,
+        mail_options: MailParams,
+        rcpt_options: RcptParams,
+    ) -> Result<SendReport, Error> {
+        let (env, content) =
+            smtp_client::message_envelope_with(message, from, to, mail_options, rcpt_options)?;
+        self.send(env, Body::Bytes(&content))
+    }
+
     /// Sends one message with a prepared envelope. For [`Body::Bytes`] the size is
     /// declared and 8-bit content is declared as `BODY=8BITMIME`.
     pub fn send(&mut self, env: Envelope, body: Body<'_>) -> Result<SendReport, Error> {
@@ -393,15 +479,36 @@ impl SmtpClient {
         r
     }
 
-    /// Closes the connection without QUIT (also done on drop).
+    /// Closes the connection without QUIT.
     pub fn close(&mut self) {
         self.session.abort();
         self.io.close();
     }
 }
 
+/// How long a drop may spend writing its best-effort QUIT.
+const DROP_QUIT_DEADLINE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Dropping a client that is still open sends a best-effort `QUIT`, like smtplib's
+/// context manager, but never waits for the reply: when the session is idle (no reply
+/// outstanding, no message half-sent) the QUIT line is written once, under a 100 ms
+/// deadline (it fits in the socket's buffer: in practice no wait at all), then the
+/// connection is closed. A busy session (a drop in the middle of an operation, after a
+/// panic or an error) is closed without QUIT, so a partial message is never taken as
+/// complete. Call [`quit`](SmtpClient::quit) to wait for the server's 221, or
+/// [`close`](SmtpClient::close) to close without a word.
 impl Drop for SmtpClient {
     fn drop(&mut self) {
+        if matches!(self.io, Transport::Closed) {
+            return;
+        }
+        if self.session.farewell() {
+            let _ = self
+                .io
+                .set_timeouts(Some(DROP_QUIT_DEADLINE), Some(DROP_QUIT_DEADLINE));
+            let out = self.session.core().pending_output();
+            let _ = self.io.write_vectored(&[IoSlice::new(out)]);
+        }
         self.io.close();
     }
 }

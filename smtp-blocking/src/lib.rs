@@ -34,7 +34,22 @@
 //! ```
 //!
 //! The transcript goes to `tracing` at debug level under the target
-//! [`TRANSCRIPT_TARGET`] (AUTH payloads redacted, content summarised).
+//! [`TRANSCRIPT_TARGET`] (AUTH payloads redacted, content summarised). To see it on
+//! stderr (smtplib's `set_debuglevel(1)`), install a subscriber before connecting (a
+//! session records its transcript only when someone listens as it starts):
+//!
+//! ```
+//! use tracing_subscriber::filter::{LevelFilter, Targets};
+//! use tracing_subscriber::prelude::*;
+//!
+//! tracing_subscriber::registry()
+//!     .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+//!     .with(Targets::new().with_target(smtp_blocking::TRANSCRIPT_TARGET, LevelFilter::DEBUG))
+//!     .init();
+//! ```
+//!
+//! Dropping a client sends a best-effort QUIT when it is idle, without waiting for the
+//! reply (see [`SmtpClient`]'s `Drop`); [`SmtpClient::quit`] waits for the 221.
 
 #![forbid(unsafe_code)]
 
@@ -46,6 +61,10 @@ pub use client::{Body, SmtpClient};
 pub use retrying::Retrying;
 
 pub use smtp_client::{self as client_layer, proto};
+pub use smtp_client::{
+    AsyncTokenProvider, OAuthFlow, OAuthNext, TokenProvider, is_token_refused,
+    message_envelope_with,
+};
 pub use smtp_client::{
     BodyType, Dialect, Envelope, Error, ExtractedEnvelope, Fault, Options, Phase, RateLimit,
     RecipientResult, Reply, RetryPolicy, SendReport, TRANSCRIPT_TARGET, Target, TimeoutPhase,

@@ -52,11 +52,41 @@ pub fn sendmail_envelope(
     rcpt_options: RcptParams,
 ) -> Result<Envelope, Error> {
     let mut env = envelope(from, to)?;
+    set_options(&mut env, mail_options, rcpt_options);
+    Ok(env)
+}
+
+fn set_options(env: &mut Envelope, mail_options: MailParams, rcpt_options: RcptParams) {
     env.mail_params = mail_options;
     for (_, p) in &mut env.recipients {
         *p = rcpt_options.clone();
     }
-    Ok(env)
+}
+
+/// [`message_envelope`] with smtplib's `send_message(mail_options=..., rcpt_options=...)`:
+/// `mail_options` on MAIL and `rcpt_options` on every RCPT.
+///
+/// ```
+/// use smtp_client::proto::command::{MailParams, RcptParams, Ret};
+///
+/// let msg = b"From: a@example.org\r\nTo: b@example.net\r\n\r\nHi\r\n";
+/// let mut mail = MailParams::default();
+/// mail.ret = Some(Ret::Hdrs);
+/// let (env, _content) =
+///     smtp_client::message_envelope_with(msg, None, None, mail, RcptParams::default())?;
+/// assert_eq!(env.mail_params.ret, Some(Ret::Hdrs));
+/// # Ok::<(), smtp_client::Error>(())
+/// ```
+pub fn message_envelope_with(
+    message: &[u8],
+    from: Option<&str>,
+    to: Option<&[&str]>,
+    mail_options: MailParams,
+    rcpt_options: RcptParams,
+) -> Result<(Envelope, Vec<u8>), Error> {
+    let (mut env, content) = message_envelope(message, from, to)?;
+    set_options(&mut env, mail_options, rcpt_options);
+    Ok((env, content))
 }
 
 /// smtplib's `send_message` envelope and content: the envelope from the headers of

@@ -39,6 +39,7 @@ mod batch;
 mod body;
 mod error;
 mod message;
+pub mod oauth;
 pub mod ops;
 mod options;
 mod report;
@@ -48,10 +49,15 @@ mod target;
 mod tls;
 mod tls_error;
 
-pub use batch::{Batch, envelope, message_envelope, sendmail_envelope, with_cause};
+pub use batch::{
+    Batch, envelope, message_envelope, message_envelope_with, sendmail_envelope, with_cause,
+};
 pub use body::{BODY_CHUNK, Body, Feeds, Segments};
 pub use error::{Error, Fault, TimeoutPhase};
 pub use message::{ExtractedEnvelope, extract_envelope, strip_headers};
+pub use oauth::{
+    AsyncTokenProvider, OAuthFlow, OAuthNext, TokenFuture, TokenProvider, is_token_refused,
+};
 pub use options::{Options, default_client_name};
 pub use report::{RecipientResult, SendReport};
 pub use retry::{RateLimit, RetryPolicy};

@@ -15,7 +15,8 @@
 
 use smtp_proto::Reply;
 use smtp_proto::command::{
-    Command, ForwardPath, MailParams, Mechanism, RawCommand, RcptParams, ReversePath, SmtpString,
+    Command, Domain, ForwardPath, MailParams, Mechanism, RawCommand, RcptParams, ReversePath,
+    SmtpString,
 };
 use smtp_proto::sasl::{Credentials, PASSWORD_RANKING, SaslMechanism};
 use smtp_proto::session::{CloseReason, Envelope, Event, HealthProbe, UsageError};
@@ -63,7 +64,7 @@ pub struct Simple(SimpleCmd);
 
 #[derive(Debug)]
 enum SimpleCmd {
-    Hello { helo: bool },
+    Hello { helo: bool, name: Option<Domain> },
     Vrfy(SmtpString),
     Expn(SmtpString),
     Help(Option<SmtpString>),
@@ -73,6 +74,10 @@ enum SimpleCmd {
     Cmd(Box<Command>),
 }
 
+fn domain(s: &str) -> Result<Domain, Error> {
+    Domain::parse(s).map_err(|e| Error::InvalidInput(format!("HELO name: {e}")))
+}
+
 fn smtp_string(s: &str) -> Result<SmtpString, Error> {
     SmtpString::new(s).map_err(|e| Error::InvalidInput(e.to_string()))
 }
@@ -80,12 +85,37 @@ fn smtp_string(s: &str) -> Result<SmtpString, Error> {
 impl Simple {
     /// `EHLO` (`LHLO` for LMTP) again: a 250 replaces the capabilities.
     pub fn ehlo() -> Simple {
-        Simple(SimpleCmd::Hello { helo: false })
+        Simple(SimpleCmd::Hello {
+            helo: false,
+            name: None,
+        })
+    }
+
+    /// `EHLO name` (`LHLO` for LMTP), naming the client `name` for this command only
+    /// (smtplib's `ehlo(name)`); the configured [`helo_name`](crate::Options::helo_name)
+    /// stays for the rest of the session.
+    pub fn ehlo_as(name: &str) -> Result<Simple, Error> {
+        Ok(Simple(SimpleCmd::Hello {
+            helo: false,
+            name: Some(domain(name)?),
+        }))
+    }
+
+    /// `HELO name`, naming the client `name` for this command only (smtplib's
+    /// `helo(name)`).
+    pub fn helo_as(name: &str) -> Result<Simple, Error> {
+        Ok(Simple(SimpleCmd::Hello {
+            helo: true,
+            name: Some(domain(name)?),
+        }))
     }
 
     /// `HELO`: a 250 clears the capabilities (no extensions after HELO).
     pub fn helo() -> Simple {
-        Simple(SimpleCmd::Hello { helo: true })
+        Simple(SimpleCmd::Hello {
+            helo: true,
+            name: None,
+        })
     }
 
     /// `VRFY address`.
@@ -154,7 +184,11 @@ impl<'b, R: ?Sized> Operation<'b, R> for Simple {
     fn start(&mut self, s: &mut Session, _: &mut Feeds<'b, R>) -> Result<(), Error> {
         let c = s.core_mut();
         let r = match std::mem::replace(&mut self.0, SimpleCmd::Noop) {
-            SimpleCmd::Hello { helo } => c.hello(helo),
+            SimpleCmd::Hello { helo, name: None } => c.hello(helo),
+            SimpleCmd::Hello {
+                helo,
+                name: Some(n),
+            } => c.hello_as(helo, n),
             SimpleCmd::Vrfy(a) => c.vrfy(a),
             SimpleCmd::Expn(a) => c.expn(a),
             SimpleCmd::Help(a) => c.help(a),
@@ -273,6 +307,77 @@ impl Login {
     }
 
     /// Any mechanism object, your own included.
+    ///
+    /// A custom mechanism implements [`SaslMechanism`] (raw bytes in and out: the core
+    /// does the base64, the 334 rounds, the redaction in the transcript). Here a toy
+    /// one, run against a scripted server:
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use smtp_client::proto::command::Secret;
+    /// use smtp_client::proto::sasl::{SaslError, SaslMechanism};
+    /// use smtp_client::{Exchange, Options, Session, Step, TlsPolicy, ops};
+    ///
+    /// /// Sends the user as its initial response, then the challenge upper-cased.
+    /// #[derive(Debug)]
+    /// struct Toy {
+    ///     user: String,
+    ///     answered: bool,
+    /// }
+    ///
+    /// impl SaslMechanism for Toy {
+    ///     fn name(&self) -> &str {
+    ///         "X-TOY"
+    ///     }
+    ///     fn initial_response(&mut self) -> Result<Option<Secret>, SaslError> {
+    ///         Ok(Some(Secret::new(self.user.clone())))
+    ///     }
+    ///     fn step(&mut self, challenge: &[u8]) -> Result<Secret, SaslError> {
+    ///         self.answered = true;
+    ///         Ok(Secret::new(challenge.to_ascii_uppercase()))
+    ///     }
+    ///     fn finish(&mut self) -> Result<(), SaslError> {
+    ///         match self.answered {
+    ///             true => Ok(()),
+    ///             false => Err(SaslError::ServerNotVerified),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let mut opts = Options::new().with_tls(TlsPolicy::Never);
+    /// opts.core.allow_plaintext_auth = true; // a test: no TLS here
+    /// let mut session = Session::new(&opts, "localhost", None, Instant::now())?;
+    /// let server = [
+    ///     "220 mx.example.org ESMTP\r\n",
+    ///     "250-mx.example.org\r\n250 AUTH X-TOY\r\n",
+    ///     "334 c2VjcmV0\r\n", // base64("secret")
+    ///     "235 2.7.0 ok\r\n",
+    /// ];
+    /// let mut replies = server.iter();
+    /// let mut sent = Vec::new();
+    /// let toy = Toy { user: "alice".into(), answered: false };
+    /// let mut x: Exchange<'_, '_, dyn std::io::Read, _> =
+    ///     Exchange::new(&mut session, ops::Login::mechanism(Box::new(toy)))?;
+    /// let reply = loop {
+    ///     match x.step() {
+    ///         Step::Done(r) => break r?,
+    ///         Step::Read => x.received(replies.next().unwrap().as_bytes(), Instant::now()),
+    ///         Step::Write => {
+    ///             let mut iov = [std::io::IoSlice::new(&[])];
+    ///             let n = x.io_slices(&mut iov);
+    ///             sent.extend(iov[..n].iter().flat_map(|s| s.to_vec()));
+    ///             let len = iov[..n].iter().map(|s| s.len()).sum();
+    ///             x.wrote(len, Instant::now());
+    ///         }
+    ///         _ => unreachable!(),
+    ///     }
+    /// };
+    /// assert_eq!(reply.code(), 235);
+    /// let sent = String::from_utf8(sent).unwrap();
+    /// // AUTH X-TOY base64("alice"), then base64("SECRET").
+    /// assert!(sent.ends_with("AUTH X-TOY YWxpY2U=\r\nU0VDUkVU\r\n"), "{sent}");
+    /// # Ok::<(), smtp_client::Error>(())
+    /// ```
     pub fn mechanism(m: Box<dyn SaslMechanism>) -> Login {
         Login(LoginKind::Mechanism(m))
     }

@@ -128,6 +128,21 @@ impl Session {
             .unwrap_or_default()
     }
 
+    /// For a driver about to drop an open connection without waiting for anything: when
+    /// the session is idle (ready, nothing queued or in flight), queues QUIT and returns
+    /// `true`; the driver then writes [`Client::pending_output`] once, best-effort and
+    /// under a short deadline, and closes without reading the 221. A session that is not
+    /// idle (a reply outstanding, a body half-sent) or already closing gets no QUIT: it
+    /// is aborted (`false`).
+    pub fn farewell(&mut self) -> bool {
+        if self.core.is_idle() && self.core.close_reason().is_none() && self.core.quit().is_ok() {
+            self.drain_transcript();
+            return true;
+        }
+        self.core.abort();
+        false
+    }
+
     /// Closes the session without QUIT (the driver closes its transport).
     pub fn abort(&mut self) {
         self.core.abort();

@@ -1,7 +1,7 @@
 //! The adapters the matrix runs: [`all`] lists them, in column order.
 
 use smtp_blocking::{Body, Envelope, Error, Options, Reply, SendReport, SmtpClient};
-use smtp_client::ops;
+use smtp_client::{TokenProvider, ops};
 
 use crate::{Adapter, Session};
 
@@ -39,6 +39,9 @@ impl Session for SmtpClient {
     }
     fn authenticate(&mut self, op: ops::Login) -> Result<Reply, Error> {
         self.execute(op)
+    }
+    fn login_oauth(&mut self, user: &str, provider: &dyn TokenProvider) -> Result<Reply, Error> {
+        SmtpClient::login_oauth(self, user, provider)
     }
     fn send(&mut self, env: Envelope, body: Body<'_>) -> Result<SendReport, Error> {
         self.execute(ops::SendOne::new(env, body))

@@ -13,7 +13,16 @@ use std::task::{Context, Poll};
 
 use smtp_async::{Envelope, Error, Options, Reply, SendReport};
 use smtp_blocking::Body;
-use smtp_client::ops;
+use smtp_client::{TokenProvider, ops};
+
+/// A `&dyn TokenProvider` as a sized provider (so that it is an `AsyncTokenProvider`).
+struct Provider<'a>(&'a dyn TokenProvider);
+
+impl TokenProvider for Provider<'_> {
+    fn token(&self, user: &str, refresh: bool) -> Result<String, Error> {
+        self.0.token(user, refresh)
+    }
+}
 
 use smtp_async::Runtime;
 
@@ -144,6 +153,9 @@ impl<R: BlockOn> crate::Session for AsyncClient<R> {
     }
     fn authenticate(&mut self, op: ops::Login) -> Result<Reply, Error> {
         R::block_on(self.inner.execute(op))
+    }
+    fn login_oauth(&mut self, user: &str, provider: &dyn TokenProvider) -> Result<Reply, Error> {
+        R::block_on(self.inner.login_oauth(user, &Provider(provider)))
     }
     fn send(&mut self, env: Envelope, body: Body<'_>) -> Result<SendReport, Error> {
         let mut src = Source::new(body)?;

@@ -20,7 +20,7 @@ pub mod spec;
 pub mod store;
 
 pub use smtp_blocking::{Body, Envelope, Error, Options, Reply, SendReport, proto::Capabilities};
-use smtp_client::ops;
+use smtp_client::{TokenProvider, ops};
 use smtp_proto::command::{MailParams, Mechanism, RcptParams};
 use smtp_proto::sasl::Credentials;
 
@@ -49,6 +49,9 @@ pub trait Session {
     fn data(&mut self, message: &[u8]) -> Result<Reply, Error>;
     /// Runs an authentication ([`ops::Login`]).
     fn authenticate(&mut self, op: ops::Login) -> Result<Reply, Error>;
+    /// The adapter's own `login_oauth` (an OAuth login with a token provider, refreshed
+    /// once).
+    fn login_oauth(&mut self, user: &str, provider: &dyn TokenProvider) -> Result<Reply, Error>;
     /// Sends one message ([`ops::SendOne`]).
     fn send(&mut self, env: Envelope, body: Body<'_>) -> Result<SendReport, Error>;
     /// Sends several messages on this connection ([`ops::SendAll`], pipelined);
@@ -98,6 +101,14 @@ pub trait Session {
     /// `HELO`.
     fn helo(&mut self) -> Result<Reply, Error> {
         self.simple(ops::Simple::helo())
+    }
+    /// `EHLO name` for this call only.
+    fn ehlo_as(&mut self, name: &str) -> Result<Reply, Error> {
+        self.simple(ops::Simple::ehlo_as(name)?)
+    }
+    /// `HELO name` for this call only.
+    fn helo_as(&mut self, name: &str) -> Result<Reply, Error> {
+        self.simple(ops::Simple::helo_as(name)?)
     }
     /// `VRFY`.
     fn verify(&mut self, address: &str) -> Result<Reply, Error> {
@@ -168,6 +179,19 @@ pub trait Session {
         to: Option<&[&str]>,
     ) -> Result<SendReport, Error> {
         let (env, content) = smtp_client::message_envelope(message, from, to)?;
+        self.send(env, Body::Bytes(&content))
+    }
+    /// smtplib's `send_message` with `mail_options` and `rcpt_options`.
+    fn send_message_with(
+        &mut self,
+        message: &[u8],
+        from: Option<&str>,
+        to: Option<&[&str]>,
+        mail_options: MailParams,
+        rcpt_options: RcptParams,
+    ) -> Result<SendReport, Error> {
+        let (env, content) =
+            smtp_client::message_envelope_with(message, from, to, mail_options, rcpt_options)?;
         self.send(env, Body::Bytes(&content))
     }
     /// smtp-blocking's `send_all`, for any adapter.

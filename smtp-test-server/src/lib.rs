@@ -98,6 +98,13 @@ pub struct Script {
     pub implicit_tls: bool,
     /// Offer AUTH PLAIN LOGIN and accept these credentials.
     pub auth: Option<(String, String)>,
+    /// Offer AUTH XOAUTH2 OAUTHBEARER and accept this user with this token; any other
+    /// token is refused as expired, with the OAuth JSON error challenge (`401` for
+    /// XOAUTH2, `invalid_token` for OAUTHBEARER) and then `535`.
+    pub oauth: Option<(String, String)>,
+    /// Close the connection after refusing an OAuth token (`535`, then close), as some
+    /// servers do after a failed login.
+    pub oauth_refusal_closes: bool,
     /// Extensions advertised besides STARTTLS and AUTH.
     pub extensions: Vec<String>,
     /// Rules, first match wins.
@@ -116,6 +123,8 @@ impl Default for Script {
             starttls: false,
             implicit_tls: false,
             auth: None,
+            oauth: None,
+            oauth_refusal_closes: false,
             extensions: [
                 "PIPELINING",
                 "8BITMIME",
@@ -505,8 +514,15 @@ impl Session<'_> {
             if self.script.starttls && !self.tls {
                 ext.push("STARTTLS".into());
             }
+            let mut mechs = Vec::new();
             if self.script.auth.is_some() {
-                ext.push("AUTH PLAIN LOGIN".into());
+                mechs.push("PLAIN LOGIN");
+            }
+            if self.script.oauth.is_some() {
+                mechs.push("XOAUTH2 OAUTHBEARER");
+            }
+            if !mechs.is_empty() {
+                ext.push(format!("AUTH {}", mechs.join(" ")));
             }
         }
         let mut out = String::new();
@@ -562,12 +578,74 @@ impl Session<'_> {
                 }
                 self.check_auth(&got[0], &got[1])
             }
+            "XOAUTH2" | "OAUTHBEARER" if self.script.oauth.is_some() => {
+                return self.oauth(&mech, initial);
+            }
             _ => return self.flow(Step::Reply("504 5.5.4 mechanism not supported\r\n".into())),
         };
         if ok {
             self.flow(Step::Reply("235 2.7.0 authenticated\r\n".into()))
         } else {
             self.flow(Step::Reply("535 5.7.8 bad credentials\r\n".into()))
+        }
+    }
+
+    /// XOAUTH2 / OAUTHBEARER: the user (`user=` or the GS2 header's `a=`) and the bearer
+    /// token are checked against [`Script::oauth`].
+    fn oauth(&mut self, mech: &str, initial: Option<String>) -> Flow {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let resp = match initial {
+            Some(r) => r,
+            None => {
+                if !self.send("334 \r\n") {
+                    return Flow::Stop;
+                }
+                let Some(l) = self.read_line() else {
+                    return Flow::Stop;
+                };
+                String::from_utf8_lossy(&l).into_owned()
+            }
+        };
+        let raw = b64.decode(resp.trim()).unwrap_or_default();
+        let raw = String::from_utf8_lossy(&raw).into_owned();
+        let mut user = None;
+        let mut token = None;
+        for field in raw.split('\x01') {
+            if let Some(t) = field.strip_prefix("auth=Bearer ") {
+                token = Some(t.to_owned());
+            } else if let Some(u) = field.strip_prefix("user=") {
+                user = Some(u.to_owned());
+            } else if let Some(gs2) = field.strip_prefix("n,") {
+                user = gs2
+                    .split(',')
+                    .find_map(|p| p.strip_prefix("a="))
+                    .map(str::to_owned);
+            }
+        }
+        let ok = self.script.oauth.as_ref().is_some_and(|(u, t)| {
+            user.as_deref() == Some(u.as_str()) && token.as_deref() == Some(t.as_str())
+        });
+        if ok {
+            return self.flow(Step::Reply("235 2.7.0 authenticated\r\n".into()));
+        }
+        let status = if mech == "XOAUTH2" {
+            "401"
+        } else {
+            "invalid_token"
+        };
+        let json = format!(r#"{{"status":"{status}","schemes":"bearer","scope":"mail"}}"#);
+        if !self.send(&format!("334 {}\r\n", b64.encode(json))) {
+            return Flow::Stop;
+        }
+        // The client's (empty or `\x01`) answer to the error challenge.
+        if self.read_line().is_none() {
+            return Flow::Stop;
+        }
+        let refusal = "535 5.7.8 token invalid or expired\r\n".to_owned();
+        if self.script.oauth_refusal_closes {
+            self.flow(Step::ReplyAndClose(refusal))
+        } else {
+            self.flow(Step::Reply(refusal))
         }
     }
 
@@ -697,7 +775,10 @@ impl Session<'_> {
                     self.record(|s| s.tls = true);
                     Flow::Continue
                 }
-                "AUTH" if self.script.auth.is_some() && self.rule(&line).is_none() => {
+                "AUTH"
+                    if (self.script.auth.is_some() || self.script.oauth.is_some())
+                        && self.rule(&line).is_none() =>
+                {
                     self.auth(line.get(5..).unwrap_or(""))
                 }
                 "MAIL" => {

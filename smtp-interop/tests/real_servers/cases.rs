@@ -347,6 +347,246 @@ fn postfix_submission_auth_login() {
 
 #[test]
 #[ignore = "needs real servers (scripts/test-all starts them)"]
+fn postfix_submission_auth_cram_md5() {
+    submission_auth("CRAM-MD5");
+}
+
+/// SCRAM-SHA-256 through Dovecot: the 235 comes only after the client verified the
+/// server's signature (the mechanism's `finish`).
+#[test]
+#[ignore = "needs real servers (scripts/test-all starts them)"]
+fn postfix_submission_auth_scram_sha_256() {
+    submission_auth("SCRAM-SHA-256");
+}
+
+/// `login` picks the strongest password mechanism offered: SCRAM-SHA-256.
+#[test]
+#[ignore = "needs real servers (scripts/test-all starts them)"]
+fn postfix_submission_login_prefers_scram() {
+    let mut c = connect(&var("POSTFIX_SUBMISSION"), tls(TlsPolicy::Required));
+    let ok = c.login(&var("USER"), &var("PASSWORD")).unwrap();
+    assert_eq!(ok.code(), 235);
+    let t = c.take_transcript();
+    assert!(
+        t.iter().any(|l| l.starts_with("C: AUTH SCRAM-SHA-256")),
+        "{t:#?}"
+    );
+    c.quit().unwrap();
+}
+
+/// A token provider for the OAuth cases: `first`, then `refreshed` when asked to
+/// refresh; every call's `refresh` flag is logged.
+struct Tokens {
+    first: String,
+    refreshed: String,
+    calls: std::sync::Mutex<Vec<bool>>,
+}
+
+impl Tokens {
+    fn new(first: String, refreshed: String) -> Tokens {
+        Tokens {
+            first,
+            refreshed,
+            calls: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn calls(&self) -> Vec<bool> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl smtp_blocking::TokenProvider for Tokens {
+    fn token(&self, user: &str, refresh: bool) -> Result<String, Error> {
+        assert_eq!(user, var("USER"));
+        self.calls.lock().unwrap().push(refresh);
+        Ok(if refresh {
+            &self.refreshed
+        } else {
+            &self.first
+        }
+        .clone())
+    }
+}
+
+/// The transcript names the OAuth mechanism but never shows a token.
+fn assert_no_token(c: &mut SmtpClient, mech: &str) {
+    let t = c.take_transcript();
+    assert!(
+        t.iter().any(|l| l.starts_with(&format!("C: AUTH {mech}"))),
+        "{t:#?}"
+    );
+    for token in [var("OAUTH_TOKEN"), var("OAUTH_EXPIRED")] {
+        assert!(
+            !t.iter().any(|l| l.contains(&token)),
+            "the transcript shows a token: {t:#?}"
+        );
+    }
+}
+
+/// Sends one message as the authenticated user, delivered to bob.
+fn send_as_authenticated(c: &mut SmtpClient, tag: &str) {
+    let t = token(tag);
+    let (from, rcpt) = (var("RCPT"), var("RCPT2"));
+    let msg = message(&t, &from, &rcpt);
+    let r = send(c, &from, &[&rcpt], &msg).unwrap();
+    assert!(r.recipients[0].accepted, "{r:?}");
+    delivered("bob", &t);
+}
+
+/// OAUTHBEARER through Postfix and Dovecot's oauth2 passdb (the introspection endpoint
+/// of `scripts/servers/oauth-introspect.py`): a valid token at once.
+#[test]
+#[ignore = "needs real servers (scripts/test-all starts them)"]
+fn postfix_submission_oauthbearer_valid_token() {
+    let mut c = connect(&var("POSTFIX_SUBMISSION"), tls(TlsPolicy::Required));
+    let p = Tokens::new(var("OAUTH_TOKEN"), "unused".into());
+    let ok = c.login_oauth(&var("USER"), &p).unwrap();
+    assert_eq!(ok.code(), 235);
+    assert_eq!(p.calls(), [false]);
+    assert_no_token(&mut c, "OAUTHBEARER");
+    send_as_authenticated(&mut c, "oauthbearer");
+    c.quit().unwrap();
+}
+
+/// An expired token: Dovecot's `{"status":"invalid_token"}` challenge and 535, then the
+/// provider's refreshed token on the same connection.
+#[test]
+#[ignore = "needs real servers (scripts/test-all starts them)"]
+fn postfix_submission_oauthbearer_expired_token_is_refreshed() {
+    let mut c = connect(&var("POSTFIX_SUBMISSION"), tls(TlsPolicy::Required));
+    let p = Tokens::new(var("OAUTH_EXPIRED"), var("OAUTH_TOKEN"));
+    let ok = c.login_oauth(&var("USER"), &p).unwrap();
+    assert_eq!(ok.code(), 235);
+    assert_eq!(p.calls(), [false, true]);
+    assert_no_token(&mut c, "OAUTHBEARER");
+    send_as_authenticated(&mut c, "oauth-refreshed");
+    c.quit().unwrap();
+}
+
+/// A token refused even after the refresh: `Error::Auth` with Dovecot's report, the
+/// provider asked exactly twice.
+#[test]
+#[ignore = "needs real servers (scripts/test-all starts them)"]
+fn postfix_submission_oauthbearer_refused_token_is_an_auth_error() {
+    let mut c = connect(&var("POSTFIX_SUBMISSION"), tls(TlsPolicy::Required));
+    let p = Tokens::new(var("OAUTH_EXPIRED"), var("OAUTH_EXPIRED"));
+    let err = c.login_oauth(&var("USER"), &p).unwrap_err();
+    match &err {
+        Error::Auth {
+            mechanism,
+            source: AuthError::Rejected { reply, detail },
+        } => {
+            assert_eq!(mechanism, "OAUTHBEARER");
+            assert_eq!(reply.code().get(), 535, "{err}");
+            assert!(detail.is_some(), "Dovecot's JSON report: {err:?}");
+        }
+        e => panic!("expected a 535 refusal, got {e:?}"),
+    }
+    assert!(smtp_blocking::is_token_refused(&err));
+    assert_eq!(p.calls(), [false, true]);
+    assert_no_token(&mut c, "OAUTHBEARER");
+    // The session is still usable.
+    assert_eq!(c.noop().unwrap().code(), 250);
+    c.quit().unwrap();
+}
+
+/// XOAUTH2: Dovecot's `{"status":"401",...}` report for an expired token, then the
+/// refreshed one through the shared `OAuthFlow` (restricted to XOAUTH2) on the same
+/// connection.
+#[test]
+#[ignore = "needs real servers (scripts/test-all starts them)"]
+fn postfix_submission_xoauth2_expired_then_refreshed() {
+    use smtp_blocking::proto::command::Mechanism;
+    use smtp_blocking::proto::sasl::SaslError;
+    use smtp_blocking::{OAuthFlow, OAuthNext, TokenProvider};
+
+    let mut c = connect(&var("POSTFIX_SUBMISSION"), tls(TlsPolicy::Required));
+    let user = var("USER");
+    // The named mechanism, an expired token: the report says 401.
+    let err = c
+        .auth(
+            "XOAUTH2",
+            Credentials::oauth2(user.clone(), var("OAUTH_EXPIRED").as_str()),
+        )
+        .unwrap_err();
+    match &err {
+        Error::Auth {
+            source:
+                AuthError::Rejected {
+                    detail: Some(SaslError::OAuth(report)),
+                    ..
+                },
+            ..
+        } => assert_eq!(report.status.as_deref(), Some("401"), "{err}"),
+        e => panic!("expected the OAuth report, got {e:?}"),
+    }
+    assert!(smtp_blocking::is_token_refused(&err));
+    // The flow, as the adapters run it.
+    let p = Tokens::new(var("OAUTH_EXPIRED"), var("OAUTH_TOKEN"));
+    let mut flow = OAuthFlow::new(&user).with_mechanisms(&[Mechanism::XOAUTH2]);
+    let ok = loop {
+        let token = flow
+            .token_needed()
+            .map(|refresh| p.token(flow.user(), refresh).unwrap());
+        let r = c.authenticate(flow.login(token));
+        let usable = !c.is_closed();
+        match flow.outcome(r, usable) {
+            OAuthNext::Done(r) => break r.unwrap(),
+            OAuthNext::Retry { reconnect: false } => {}
+            OAuthNext::Retry { reconnect: true } => panic!("Postfix keeps the connection"),
+        }
+    };
+    assert_eq!(ok.code(), 235);
+    assert_eq!(p.calls(), [false, true]);
+    assert_no_token(&mut c, "XOAUTH2");
+    send_as_authenticated(&mut c, "xoauth2");
+    c.quit().unwrap();
+}
+
+/// EHLO/HELO with a name for one call, and `send_message` with MAIL/RCPT options
+/// (`RET=HDRS`, `NOTIFY=NEVER`) accepted by Postfix.
+#[test]
+#[ignore = "needs real servers (scripts/test-all starts them)"]
+fn postfix_ehlo_as_and_send_message_with_options() {
+    use smtp_blocking::proto::command::{Notify, RcptParams, Ret};
+
+    let mut c = connect(&var("POSTFIX_MX"), plain());
+    assert_eq!(c.ehlo_as("other.test.example").unwrap().code(), 250);
+    assert!(c.has_extn("dsn"));
+    let t = token("send-message-with");
+    let rcpt = var("RCPT");
+    let msg = message(&t, "sender@example.org", &rcpt);
+    let mut mail = MailParams::default();
+    mail.ret = Some(Ret::Hdrs);
+    let mut rcpt_options = RcptParams::default();
+    rcpt_options.notify = Some(Notify::Never);
+    let r = c
+        .send_message_with(&msg, None, None, mail, rcpt_options)
+        .unwrap();
+    assert!(r.recipients[0].accepted, "{r:?}");
+    let tr = c.take_transcript();
+    assert!(
+        tr.iter().any(|l| l == "C: EHLO other.test.example"),
+        "{tr:#?}"
+    );
+    assert!(
+        tr.iter()
+            .any(|l| l.starts_with("C: MAIL FROM:") && l.contains("RET=HDRS")),
+        "{tr:#?}"
+    );
+    assert!(
+        tr.iter()
+            .any(|l| l.starts_with("C: RCPT TO:") && l.contains("NOTIFY=NEVER")),
+        "{tr:#?}"
+    );
+    assert_eq!(c.helo_as("third.test.example").unwrap().code(), 250);
+    c.quit().unwrap();
+    delivered("alice", &t);
+}
+
+#[test]
+#[ignore = "needs real servers (scripts/test-all starts them)"]
 fn postfix_submission_without_auth_refuses_relaying() {
     let mut c = connect(&var("POSTFIX_SUBMISSION"), tls(TlsPolicy::Required));
     let err = c

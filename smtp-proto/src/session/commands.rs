@@ -87,7 +87,17 @@ impl Client {
     /// whatever its code.
     pub fn hello(&mut self, helo: bool) -> Result<(), UsageError> {
         self.check_open()?;
-        self.ops.push_back(Op::Hello(helo));
+        self.ops.push_back(Op::Hello(helo, None));
+        self.pump();
+        Ok(())
+    }
+
+    /// [`hello`](Self::hello) naming the client `name` for this command only (smtplib's
+    /// `ehlo(name)` / `helo(name)`); the configured `client_name` stays for the rest of
+    /// the session (a reconnection, STARTTLS's EHLO).
+    pub fn hello_as(&mut self, helo: bool, name: Domain) -> Result<(), UsageError> {
+        self.check_open()?;
+        self.ops.push_back(Op::Hello(helo, Some(name)));
         self.pump();
         Ok(())
     }

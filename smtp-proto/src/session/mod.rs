@@ -68,8 +68,8 @@ pub use types::{
 };
 
 use crate::body::{BdatEncoder, BodyStats, DataEncoder};
-use crate::command::Mechanism;
 use crate::command::{Body, Command, RawCommand, SmtpString, Verb};
+use crate::command::{Domain, Mechanism};
 use crate::ehlo::Capabilities;
 use crate::reply::{Reply, ReplyCode, ReplyReader};
 use crate::sasl::{Credentials, MAX_CHALLENGE_LEN, SaslError, SaslMechanism, select_mechanism};

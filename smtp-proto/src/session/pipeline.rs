@@ -93,8 +93,9 @@ pub(super) struct Pending {
 pub(super) enum Op {
     Tx(TxId),
     Simple(Command),
-    /// EHLO/LHLO (`false`) or HELO (`true`) again.
-    Hello(bool),
+    /// EHLO/LHLO (`false`) or HELO (`true`) again, with this name instead of the
+    /// configured `client_name` when given.
+    Hello(bool, Option<Domain>),
     /// The low-level DATA.
     Data(TxId),
     /// A health check.
@@ -212,13 +213,13 @@ impl Client {
                     self.ops.pop_front();
                     let _ = self.emit(&Command::Data, Expect::ManualData(id));
                 }
-                Op::Hello(helo) => {
+                Op::Hello(helo, name) => {
                     let helo = *helo;
                     if !self.can_send(true) {
                         return;
                     }
+                    let name = name.clone().unwrap_or_else(|| self.cfg.client_name.clone());
                     self.ops.pop_front();
-                    let name = self.cfg.client_name.clone();
                     let cmd = match (helo, self.cfg.dialect) {
                         (true, _) => Command::Helo(name),
                         (false, Dialect::Lmtp) => Command::Lhlo(name),

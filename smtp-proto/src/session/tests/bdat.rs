@@ -190,6 +190,27 @@ fn ehlo_and_helo_on_demand() {
 }
 
 #[test]
+fn ehlo_and_helo_with_a_name_for_that_command_only() {
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"220 mx\r\n");
+    h.server(EHLO_PLAIN);
+    h.sent();
+    let name = crate::command::Domain::parse("other.example").unwrap();
+    h.c.hello_as(false, name.clone()).unwrap();
+    h.drain();
+    assert_eq!(h.sent(), "EHLO other.example\r\n");
+    h.server(EHLO_PIPE);
+    h.c.hello_as(true, name).unwrap();
+    h.drain();
+    assert_eq!(h.sent(), "HELO other.example\r\n");
+    h.server(b"250 mx\r\n");
+    // The configured name is back for the next plain hello.
+    h.c.hello(false).unwrap();
+    h.drain();
+    assert_eq!(h.sent(), "EHLO client.example\r\n");
+}
+
+#[test]
 fn low_level_mail_rcpt_data_like_smtplib() {
     let mut h = Harness::new(config(TlsPolicy::Never));
     h.server(b"220 mx\r\n");
