@@ -259,12 +259,16 @@ pub fn session(data: &[u8]) {
                 match (r, supplying) {
                     (Ok(k), Some(tx)) => content.entry(tx).or_default().extend(&body[..k]),
                     (Err(UsageError::Body(_)), tx) => {
-                        let tx = tx.expect("a body refusal while no body was wanted");
-                        assert_ne!(
-                            body_types.get(&tx),
-                            Some(&BodyType::BinaryMime),
-                            "BINARYMIME content refused"
-                        );
+                        // The core takes body octets while its output is still pending
+                        // (`next_action` is then `Write`, not `SupplyBody`), so the
+                        // refused transaction is not always known here.
+                        if let Some(tx) = tx {
+                            assert_ne!(
+                                body_types.get(&tx),
+                                Some(&BodyType::BinaryMime),
+                                "BINARYMIME content refused"
+                            );
+                        }
                         assert!(client.close_reason().is_some(), "refused but not closed");
                         assert_eq!(client.pending_output(), b"", "refused content kept");
                         assert_eq!(client.pending_segment_len(), 0, "refused segments kept");
