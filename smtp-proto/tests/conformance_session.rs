@@ -179,3 +179,31 @@ fn rcpt_452_is_deferred_and_the_others_are_delivered() {
         RcptStatus::Deferred(Stage::Rcpt, r) if r.code().get() == 452
     ));
 }
+
+/// RFC 5321 §4.5.3.1.10: a 552 at RCPT with enhanced status 5.5.3 ("too many
+/// recipients", RFC 3463) is temporary: the recipient is deferred, not refused. Any other
+/// 552 at RCPT stays a permanent refusal.
+#[test]
+fn rcpt_552_too_many_recipients_is_deferred() {
+    let mut s = Scripted::new(EHLO_PIPE, |_| {});
+    s.send(env(&["<b@y.org>", "<c@y.org>", "<d@y.org>"]));
+    s.sent();
+    s.server(
+        b"250 ok\r\n250 ok\r\n552 5.5.3 too many recipients\r\n552 5.2.2 mailbox full\r\n354 go\r\n",
+    );
+    s.c.write_body(b"hi\r\n").unwrap();
+    s.c.finish_body().unwrap();
+    s.drain();
+    assert_eq!(s.sent(), "hi\r\n.\r\n");
+    s.server(b"250 queued\r\n");
+    let o = s.outcome();
+    assert!(matches!(o.recipients[0].status, RcptStatus::Accepted(_)));
+    assert!(matches!(
+        &o.recipients[1].status,
+        RcptStatus::Deferred(Stage::Rcpt, r) if r.code().get() == 552
+    ));
+    assert!(matches!(
+        &o.recipients[2].status,
+        RcptStatus::Refused(Stage::Rcpt, r) if r.code().get() == 552
+    ));
+}

@@ -369,6 +369,21 @@ impl Client {
         }
     }
 
+    /// A refusal at RCPT: as [`Self::refusal`], but a 552 with enhanced status 5.5.3
+    /// ("too many recipients", RFC 3463) is temporary (RFC 5321 §4.5.3.1.10): the
+    /// recipient is deferred, to be sent in another transaction.
+    pub(super) fn rcpt_refusal(reply: &Reply) -> RcptStatus {
+        let too_many = reply.code().get() == 552
+            && reply
+                .enhanced()
+                .is_some_and(|e| e.class == 5 && e.subject == 5 && e.detail == 3);
+        if too_many {
+            RcptStatus::Deferred(Stage::Rcpt, reply.clone())
+        } else {
+            Self::refusal(Stage::Rcpt, reply)
+        }
+    }
+
     pub(super) fn refusal(stage: Stage, reply: &Reply) -> RcptStatus {
         if reply.is_transient() {
             RcptStatus::Deferred(stage, reply.clone())
