@@ -207,3 +207,25 @@ fn rcpt_552_too_many_recipients_is_deferred() {
         RcptStatus::Refused(Stage::Rcpt, r) if r.code().get() == 552
     ));
 }
+
+/// RFC 4954 §5: the AUTH= MAIL parameter only when the server offers AUTH; otherwise the
+/// transaction fails before MAIL.
+#[test]
+fn auth_param_needs_auth() {
+    let with_auth = || {
+        let mut e = env(&["<b@y.org>"]);
+        e.mail_params.auth = Some(ReversePath::parse("<a@x.org>").unwrap());
+        e
+    };
+    let mut s = Scripted::new(EHLO_BARE, |_| {});
+    s.send(with_auth());
+    assert_eq!(s.sent(), "", "nothing sent");
+    assert_eq!(
+        usage(&s.outcome()),
+        Some(&UsageError::NotAdvertised("AUTH"))
+    );
+
+    let mut s = Scripted::new(b"250-mx.example\r\n250 AUTH PLAIN\r\n", |_| {});
+    s.send(with_auth());
+    assert_eq!(s.sent(), "MAIL FROM:<a@x.org> AUTH=a@x.org\r\n");
+}

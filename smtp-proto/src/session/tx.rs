@@ -309,6 +309,10 @@ impl Client {
         if env.mail_params.requiretls && !has(Capabilities::require_tls) {
             return Err(UsageError::NotAdvertised("REQUIRETLS"));
         }
+        // RFC 4954 §5: no AUTH= on MAIL unless the server offers AUTH.
+        if env.mail_params.auth.is_some() && !has(Capabilities::auth) {
+            return Err(UsageError::NotAdvertised("AUTH"));
+        }
         if let Some(size) = env.size_hint
             && let Some(limit) = caps.as_ref().and_then(Capabilities::size)
         {
