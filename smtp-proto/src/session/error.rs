@@ -67,6 +67,10 @@ pub enum UsageError {
     /// The transaction needs an extension the server did not advertise.
     #[error("the server does not advertise {0}")]
     NotAdvertised(&'static str),
+    /// AUTH (RFC 4954 §4) after a successful AUTH on this session: the server must refuse
+    /// it with 503, so it is not sent.
+    #[error("already authenticated: AUTH may succeed only once per session")]
+    AlreadyAuthenticated,
     /// The message is larger than the server's SIZE limit.
     #[error("the message of {size} octets exceeds the server's limit of {limit} octets")]
     TooLarge {
