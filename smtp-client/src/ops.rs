@@ -466,6 +466,7 @@ impl<'b, R: ?Sized> Operation<'b, R> for SendOne<'b, R> {
         let (env, body) = self.msg.take().ok_or(Error::Usage(UsageError::WrongState(
             "the message was already sent",
         )))?;
+        s.check_requiretls(&env).map_err(|e| s.usage(e))?;
         let tx = self
             .batch
             .queue(s.core_mut(), 0, env, body.bytes())
@@ -536,6 +537,10 @@ where
             let Some((i, (env, body))) = self.messages.next() else {
                 return;
             };
+            if let Err(e) = s.check_requiretls(&env) {
+                (self.on_done)(i, Err(e.into()));
+                continue;
+            }
             match self.batch.queue(s.core_mut(), i, env, body.bytes()) {
                 Ok(tx) => feeds.push(tx, body),
                 // The session is over: settle what is queued, then stop.

@@ -224,3 +224,25 @@ fn streamed_body_with_nul_is_refused_during_content_and_not_delivered() {
     );
     assert!(s.core().is_closed(), "closed without ending the message");
 }
+
+/// RFC 8689 §4.2.1: a REQUIRETLS message is refused before MAIL when certificate checks
+/// are off (`TlsOptions::dangerous_accept_invalid_certs`), with a typed caller error.
+#[test]
+fn requiretls_is_refused_when_certificate_checks_are_off() {
+    use smtp_client::TlsOptions;
+    use smtp_proto::session::UsageError;
+    let mut opts = Options::new().with_tls(TlsPolicy::Never);
+    opts.tls_options = TlsOptions::new().dangerous_accept_invalid_certs();
+    let mut s = Session::new(&opts, "localhost", None, Instant::now()).unwrap();
+    let mut env = envelope("a@example.org", &["b@example.net"]).unwrap();
+    env.mail_params.requiretls = true;
+    let body: Body<'_, dyn std::io::Read> = Body::Bytes(b"Subject: x\r\n\r\nhi\r\n");
+    // Refused as the operation starts, before anything is queued.
+    let err = Exchange::new(&mut s, SendOne::new(env, body)).unwrap_err();
+    assert!(
+        matches!(err, Error::Usage(UsageError::RequireTlsUnverified)),
+        "{err}"
+    );
+    let out = String::from_utf8_lossy(s.core().pending_output()).into_owned();
+    assert!(!out.contains("MAIL"), "{out}");
+}

@@ -36,6 +36,26 @@ impl Scripted {
         s
     }
 
+    /// As [`Scripted::new`], but over implicit TLS (the handshake is done at once).
+    fn implicit_tls(ehlo: &[u8]) -> Self {
+        let mut cfg = Config::new(Domain::parse("client.example").unwrap());
+        cfg.tls = TlsPolicy::Implicit;
+        let now = Instant::now();
+        let mut s = Scripted {
+            c: Client::new(cfg, now),
+            now,
+            wire: Vec::new(),
+            events: Vec::new(),
+        };
+        s.c.handle_tls_established(now).unwrap();
+        s.server(b"220 mx.example ESMTP\r\n");
+        assert_eq!(s.sent(), "EHLO client.example\r\n");
+        s.server(ehlo);
+        s.sent();
+        assert!(s.c.is_encrypted());
+        s
+    }
+
     fn drain(&mut self) {
         loop {
             while let Some(e) = self.c.poll_event() {
@@ -206,6 +226,29 @@ fn rcpt_552_too_many_recipients_is_deferred() {
         &o.recipients[2].status,
         RcptStatus::Refused(Stage::Rcpt, r) if r.code().get() == 552
     ));
+}
+
+/// RFC 8689 §4.2.1: a REQUIRETLS message goes only over an encrypted connection, even
+/// when a plaintext server (wrongly) offers REQUIRETLS; over TLS it is sent.
+#[test]
+fn requiretls_only_over_an_encrypted_connection() {
+    const EHLO_RTLS: &[u8] = b"250-mx.example\r\n250 REQUIRETLS\r\n";
+    let with_requiretls = || {
+        let mut e = env(&["<b@y.org>"]);
+        e.mail_params.requiretls = true;
+        e
+    };
+    let mut s = Scripted::new(EHLO_RTLS, |_| {});
+    s.send(with_requiretls());
+    assert_eq!(s.sent(), "", "nothing sent in plaintext");
+    assert_eq!(
+        usage(&s.outcome()),
+        Some(&UsageError::RequireTlsUnencrypted)
+    );
+
+    let mut s = Scripted::implicit_tls(EHLO_RTLS);
+    s.send(with_requiretls());
+    assert_eq!(s.sent(), "MAIL FROM:<a@x.org> REQUIRETLS\r\n");
 }
 
 /// RFC 4954 §5: the AUTH= MAIL parameter only when the server offers AUTH; otherwise the

@@ -246,6 +246,7 @@ impl Client {
         let caps = self.caps.clone();
         let helo_only = self.helo_only;
         let drop_dsn = self.cfg.drop_unsupported_dsn;
+        let encrypted = self.encrypted;
         let tx = &mut self.txs[ti];
         let env = &mut tx.env;
         let has = |f: fn(&Capabilities) -> bool| caps.as_ref().is_some_and(f);
@@ -306,8 +307,15 @@ impl Client {
                 p.orcpt = None;
             }
         }
-        if env.mail_params.requiretls && !has(Capabilities::require_tls) {
-            return Err(UsageError::NotAdvertised("REQUIRETLS"));
+        if env.mail_params.requiretls {
+            if !has(Capabilities::require_tls) {
+                return Err(UsageError::NotAdvertised("REQUIRETLS"));
+            }
+            // RFC 8689 §4.2.1: a REQUIRETLS message travels only over TLS, even if a
+            // plaintext server (wrongly) offers the extension.
+            if !encrypted {
+                return Err(UsageError::RequireTlsUnencrypted);
+            }
         }
         // RFC 4954 §5: no AUTH= on MAIL unless the server offers AUTH.
         if env.mail_params.auth.is_some() && !has(Capabilities::auth) {
