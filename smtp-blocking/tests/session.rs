@@ -864,3 +864,19 @@ fn refused_plaintext_login_keeps_the_session_and_quit_follows() {
     );
     assert_eq!(server.messages().len(), 1);
 }
+
+/// RFC 5321 §4.1.1.1, §4.1.4: with no HELO name set, EHLO carries
+/// `default_client_name` for the connection's local address (this host's FQDN, else that
+/// address literal, else `localhost.localdomain`).
+#[test]
+fn ehlo_sends_the_default_client_name() {
+    let server = TestServer::start(Script::default());
+    let opts = plain();
+    assert!(opts.helo_name.is_none());
+    let mut c = connect(&server, opts).unwrap();
+    c.quit().unwrap();
+    let log = &server.sessions()[0];
+    let local = log.peer.expect("a TCP peer").ip();
+    let want = smtp_blocking::default_client_name(Some(local));
+    assert_eq!(log.commands[0], format!("EHLO {want}"));
+}
