@@ -880,3 +880,19 @@ fn ehlo_sends_the_default_client_name() {
     let want = smtp_blocking::default_client_name(Some(local));
     assert_eq!(log.commands[0], format!("EHLO {want}"));
 }
+
+/// RFC 5321 §4.4: `send_message` originates the message, so an existing `Return-Path`
+/// header field is not transmitted (the delivering server adds its own).
+#[test]
+fn send_message_does_not_transmit_return_path() {
+    let server = TestServer::start(Script::default());
+    let mut c = connect(&server, plain()).unwrap();
+    let msg = b"Return-Path: <bounce@example.org>\r\nFrom: alice@example.org\r\nTo: bob@example.net\r\nSubject: hi\r\n\r\nHello.\r\n";
+    c.send_message(msg, None, None).unwrap();
+    let got = &server.messages()[0];
+    assert_eq!(got.from, "alice@example.org");
+    assert_eq!(
+        got.data,
+        b"From: alice@example.org\r\nTo: bob@example.net\r\nSubject: hi\r\n\r\nHello.\r\n"
+    );
+}
