@@ -864,3 +864,98 @@ fn refused_plaintext_login_keeps_the_session_and_quit_follows() {
     );
     assert_eq!(server.messages().len(), 1);
 }
+
+/// RFC 5321 §4.1.1.1, §4.1.4: with no HELO name set, EHLO carries
+/// `default_client_name` for the connection's local address (this host's FQDN, else that
+/// address literal, else `localhost.localdomain`).
+#[test]
+fn ehlo_sends_the_default_client_name() {
+    let server = TestServer::start(Script::default());
+    let opts = plain();
+    assert!(opts.helo_name.is_none());
+    let mut c = connect(&server, opts).unwrap();
+    c.quit().unwrap();
+    let log = &server.sessions()[0];
+    let local = log.peer.expect("a TCP peer").ip();
+    let want = smtp_blocking::default_client_name(Some(local));
+    assert_eq!(log.commands[0], format!("EHLO {want}"));
+}
+
+/// RFC 5321 §4.4: `send_message` originates the message, so an existing `Return-Path`
+/// header field is not transmitted (the delivering server adds its own).
+#[test]
+fn send_message_does_not_transmit_return_path() {
+    let server = TestServer::start(Script::default());
+    let mut c = connect(&server, plain()).unwrap();
+    let msg = b"Return-Path: <bounce@example.org>\r\nFrom: alice@example.org\r\nTo: bob@example.net\r\nSubject: hi\r\n\r\nHello.\r\n";
+    c.send_message(msg, None, None).unwrap();
+    let got = &server.messages()[0];
+    assert_eq!(got.from, "alice@example.org");
+    assert_eq!(
+        got.data,
+        b"From: alice@example.org\r\nTo: bob@example.net\r\nSubject: hi\r\n\r\nHello.\r\n"
+    );
+}
+
+/// RFC 2920 §3.1: no deadlock when the server stops reading. It takes the pipelined
+/// MAIL/RCPT/DATA, answers them, then never reads again while the client writes a
+/// 32 MiB body: the socket buffers fill, and the write deadline ends the send with a
+/// timeout instead of blocking for ever.
+#[test]
+fn server_that_stops_reading_times_out_instead_of_deadlocking() {
+    use std::io::{Read, Write};
+    use std::time::Instant;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut seen = Vec::new();
+        let mut read_until = |s: &mut std::net::TcpStream, what: &[u8]| {
+            let mut buf = [0u8; 4096];
+            while !seen.windows(what.len()).any(|w| w == what) {
+                let n = s.read(&mut buf).unwrap();
+                assert!(n > 0, "the client went away early");
+                seen.extend_from_slice(&buf[..n]);
+            }
+        };
+        s.write_all(b"220 mx.example ESMTP\r\n").unwrap();
+        read_until(&mut s, b"EHLO ");
+        read_until(&mut s, b"\r\n");
+        s.write_all(b"250-mx.example\r\n250 PIPELINING\r\n")
+            .unwrap();
+        read_until(&mut s, b"DATA\r\n");
+        s.write_all(b"250 ok\r\n250 ok\r\n354 go ahead\r\n")
+            .unwrap();
+        // Never read again; keep the connection open until the test is over.
+        let _ = done_rx.recv_timeout(Duration::from_secs(60));
+        drop(s);
+    });
+    let opts = plain().with_timeout(Duration::from_millis(500));
+    let mut c = SmtpClient::connect(&addr.to_string(), opts).unwrap();
+    let line = [b'x'; 78];
+    let mut body = b"Subject: big\r\n\r\n".to_vec();
+    while body.len() < 32 << 20 {
+        body.extend_from_slice(&line);
+        body.extend_from_slice(b"\r\n");
+    }
+    let start = Instant::now();
+    let err = c
+        .sendmail(
+            "a@example.org",
+            &["b@example.net"],
+            &body,
+            Default::default(),
+            Default::default(),
+        )
+        .unwrap_err();
+    let took = start.elapsed();
+    assert!(
+        matches!(err, Error::Timeout(TimeoutPhase::Smtp(Phase::DataBlock))),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(c.is_closed());
+    done_tx.send(()).unwrap();
+    server.join().unwrap();
+}

@@ -91,7 +91,7 @@ pub fn message_envelope_with(
 
 /// smtplib's `send_message` envelope and content: the envelope from the headers of
 /// `message` (see [`extract_envelope`](crate::extract_envelope)) unless `from` / `to` are
-/// given, and the content without `Bcc`/`Resent-Bcc`.
+/// given, and the content without `Bcc`/`Resent-Bcc` and `Return-Path` (RFC 5321 §4.4).
 pub fn message_envelope(
     message: &[u8],
     from: Option<&str>,

@@ -13,13 +13,15 @@ pub struct ExtractedEnvelope {
     /// Every address of `To`, `Cc` and `Bcc` (or their `Resent-` counterparts), in order,
     /// duplicates removed.
     pub recipients: Vec<String>,
-    /// The message with `Bcc` and `Resent-Bcc` removed.
+    /// The message with `Bcc`, `Resent-Bcc` and `Return-Path` removed.
     pub content: Vec<u8>,
 }
 
 /// Extracts the envelope of `raw` the way Python's `smtplib.send_message` does: when the
 /// message has exactly one `Resent-Date` block, the `Resent-` headers are used; more than
-/// one block is an error; `Bcc`/`Resent-Bcc` are stripped from the content.
+/// one block is an error; `Bcc`/`Resent-Bcc` are stripped from the content, and so is any
+/// `Return-Path` (RFC 5321 §4.4: the final delivery server adds it; a client originating
+/// a message SHOULD NOT send one).
 pub fn extract_envelope(raw: &[u8]) -> Result<ExtractedEnvelope, Error> {
     let bad = |m: &str| Error::InvalidInput(format!("message: {m}"));
     let msg = MessageParser::new()
@@ -65,7 +67,7 @@ pub fn extract_envelope(raw: &[u8]) -> Result<ExtractedEnvelope, Error> {
     Ok(ExtractedEnvelope {
         from,
         recipients,
-        content: strip_headers(raw, &["bcc", "resent-bcc"]),
+        content: strip_headers(raw, &["bcc", "resent-bcc", "return-path"]),
     })
 }
 
@@ -109,4 +111,26 @@ pub fn strip_headers(raw: &[u8], names: &[&str]) -> Vec<u8> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 5321 §4.4: an originated message carries no `Return-Path` (it is stripped like
+    /// `Bcc`, continuation lines included); the other header fields and the body stay.
+    #[test]
+    fn return_path_and_bcc_are_stripped() {
+        let raw = b"Return-Path: <old@example.org>\r\nFrom: a@example.org\r\n\
+To: b@example.net\r\nBcc: c@example.net\r\nreturn-path:\r\n <x@example.org>\r\n\
+Subject: t\r\n\r\nReturn-Path: <body@example.org>\r\n";
+        let x = extract_envelope(raw).unwrap();
+        assert_eq!(x.from, "a@example.org");
+        assert_eq!(x.recipients, ["b@example.net", "c@example.net"]);
+        assert_eq!(
+            x.content,
+            b"From: a@example.org\r\nTo: b@example.net\r\nSubject: t\r\n\r\n\
+Return-Path: <body@example.org>\r\n"
+        );
+    }
 }

@@ -437,9 +437,23 @@ pub fn sasl_nonce() -> Result<String, Error> {
 /// reply when at least one was accepted; otherwise [`Error::SenderRefused`],
 /// [`Error::RecipientsRefused`], [`Error::DataRefused`], [`Error::DeliveryUnknown`] or
 /// the session's error.
+///
+/// Recipients deferred at RCPT because the transaction has too many (RFC 5321
+/// §4.5.3.1.8, §4.5.3.1.10: `452 4.5.3`, or `552 5.5.3`) while others were accepted are
+/// sent the same in-memory body in follow-up transactions on the same connection, as
+/// long as each one gets at least one more recipient accepted; the report merges them
+/// (the first transaction's MAIL and DATA replies, each recipient's latest verdict).
+/// A streamed body ([`Body::Reader`]) cannot be sent twice: its deferred recipients stay
+/// `Deferred` in the report.
 pub struct SendOne<'b, R: ?Sized> {
     msg: Option<(Envelope, Body<'b, R>)>,
     batch: Batch,
+    /// The envelope and in-memory body, for follow-up transactions.
+    resend: Option<(Envelope, &'b [u8])>,
+    /// The merged report while a follow-up transaction is under way.
+    merged: Option<SendReport>,
+    /// For the follow-up under way: the index in `merged` of each of its recipients.
+    pending: Vec<usize>,
 }
 
 impl<R: ?Sized> std::fmt::Debug for SendOne<'_, R> {
@@ -455,6 +469,9 @@ impl<'b, R: ?Sized> SendOne<'b, R> {
         SendOne {
             msg: Some((env, body)),
             batch: Batch::new(),
+            resend: None,
+            merged: None,
+            pending: Vec::new(),
         }
     }
 }
@@ -466,6 +483,8 @@ impl<'b, R: ?Sized> Operation<'b, R> for SendOne<'b, R> {
         let (env, body) = self.msg.take().ok_or(Error::Usage(UsageError::WrongState(
             "the message was already sent",
         )))?;
+        s.check_requiretls(&env).map_err(|e| s.usage(e))?;
+        self.resend = body.bytes().map(|b| (env.clone(), b));
         let tx = self
             .batch
             .queue(s.core_mut(), 0, env, body.bytes())
@@ -478,18 +497,107 @@ impl<'b, R: ?Sized> Operation<'b, R> for SendOne<'b, R> {
         &mut self,
         ev: Event,
         s: &mut Session,
-        _: &mut Feeds<'b, R>,
+        feeds: &mut Feeds<'b, R>,
     ) -> Option<Result<SendReport, Error>> {
         let Event::TransactionDone(o) = ev else {
             return None;
         };
         let (_, _, r) = self.batch.settle(&o, s.core().close_reason(), s.cause())?;
-        Some(r)
+        let Some(mut merged) = self.merged.take() else {
+            // The first transaction: an error ends it, a report may need a follow-up.
+            return match r {
+                Ok(report) => self.follow_up(report, s, feeds),
+                Err(e) => Some(Err(e)),
+            };
+        };
+        // A follow-up: its verdicts replace the deferred ones.
+        let part = match &r {
+            Ok(report) => Some(report),
+            Err(
+                Error::SenderRefused { report, .. }
+                | Error::RecipientsRefused(report)
+                | Error::DataRefused { report, .. }
+                | Error::DeliveryUnknown { report, .. },
+            ) => Some(&**report),
+            Err(_) => None,
+        };
+        let progress = part.is_some_and(SendReport::any_accepted);
+        if let Some(part) = part {
+            for (k, &i) in self.pending.iter().enumerate() {
+                if let Some(rr) = part.recipients.get(k) {
+                    merged.recipients[i] = rr.clone();
+                }
+            }
+        }
+        if progress {
+            self.follow_up(merged, s, feeds)
+        } else {
+            Some(Ok(merged))
+        }
     }
 
     fn finish(&mut self, s: &mut Session) -> Result<SendReport, Error> {
-        Err(s.closed_error())
+        match self.merged.take() {
+            // The session ended during a follow-up: the first delivery stands.
+            Some(merged) => Ok(merged),
+            None => Err(s.closed_error()),
+        }
     }
+}
+
+impl<'b, R: ?Sized> SendOne<'b, R> {
+    /// Queues a follow-up transaction for the recipients of `report` deferred for "too
+    /// many recipients", if the body is in memory and some were accepted; else `report`
+    /// is the result.
+    fn follow_up(
+        &mut self,
+        report: SendReport,
+        s: &mut Session,
+        feeds: &mut Feeds<'b, R>,
+    ) -> Option<Result<SendReport, Error>> {
+        let Some((env, bytes)) = &self.resend else {
+            return Some(Ok(report));
+        };
+        let deferred: Vec<usize> = report
+            .recipients
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| too_many_recipients(&r.status))
+            .map(|(i, _)| i)
+            .collect();
+        if deferred.is_empty() || !report.any_accepted() || s.core().is_closed() {
+            return Some(Ok(report));
+        }
+        let mut next = env.clone();
+        next.recipients = deferred
+            .iter()
+            .map(|&i| env.recipients[i].clone())
+            .collect();
+        let bytes = *bytes;
+        match self.batch.queue(s.core_mut(), 0, next, Some(bytes)) {
+            Ok(tx) => {
+                feeds.push(tx, Body::Bytes(bytes));
+                self.pending = deferred;
+                self.merged = Some(report);
+                None
+            }
+            Err(_) => Some(Ok(report)),
+        }
+    }
+}
+
+/// A recipient deferred at RCPT because the transaction has too many recipients:
+/// `452 4.5.3`, or `552 5.5.3` (which the core reports as deferred).
+fn too_many_recipients(status: &smtp_proto::session::RcptStatus) -> bool {
+    use smtp_proto::session::{RcptStatus, Stage};
+    let RcptStatus::Deferred(Stage::Rcpt, reply) = status else {
+        return false;
+    };
+    let code = reply.code().get();
+    reply.enhanced().is_some_and(|e| {
+        (code == 452 && (e.class, e.subject, e.detail) == (4, 5, 3))
+            || (code == 552 && (e.class, e.subject, e.detail) == (5, 5, 3))
+    })
 }
 
 /// Many messages over one connection, pipelined: the next transaction is queued before
@@ -536,6 +644,10 @@ where
             let Some((i, (env, body))) = self.messages.next() else {
                 return;
             };
+            if let Err(e) = s.check_requiretls(&env) {
+                (self.on_done)(i, Err(e.into()));
+                continue;
+            }
             match self.batch.queue(s.core_mut(), i, env, body.bytes()) {
                 Ok(tx) => feeds.push(tx, body),
                 // The session is over: settle what is queued, then stop.

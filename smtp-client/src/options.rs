@@ -121,7 +121,14 @@ fn placeholder_name() -> Domain {
 /// `localhost.localdomain`.
 pub fn default_client_name(local: Option<IpAddr>) -> Domain {
     let host = gethostname::gethostname();
-    if let Some(h) = host.to_str()
+    client_name_for(host.to_str(), local)
+}
+
+/// [`default_client_name`] for the host name `host` (RFC 5321 §4.1.1.1, §4.1.4): `host`
+/// when it is a fully qualified domain name (it has a dot and is not an address), else
+/// the address literal of `local`, else `localhost.localdomain`.
+fn client_name_for(host: Option<&str>, local: Option<IpAddr>) -> Domain {
+    if let Some(h) = host
         && h.contains('.')
         && let Ok(d) = Domain::parse(h)
         && !d.is_address_literal()
@@ -131,5 +138,33 @@ pub fn default_client_name(local: Option<IpAddr>) -> Domain {
     match local {
         Some(ip) => Domain::from_ip(ip),
         None => placeholder_name(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    /// RFC 5321 §4.1.1.1, §4.1.4: the FQDN when the host name is one, else the address
+    /// literal of the local address, else `localhost.localdomain`.
+    #[test]
+    fn default_client_name_is_fqdn_else_address_literal_else_placeholder() {
+        let v4 = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)));
+        let v6 = Some(IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1)));
+        let name = |host, local| client_name_for(host, local).to_string();
+        assert_eq!(name(Some("mail.example.org"), v4), "mail.example.org");
+        assert_eq!(name(Some("mail.example.org"), None), "mail.example.org");
+        // Not fully qualified, not a name, or an address: the local address literal.
+        assert_eq!(name(Some("mail"), v4), "[192.0.2.7]");
+        assert_eq!(name(Some("bad_name.example"), v4), "[192.0.2.7]");
+        assert_eq!(name(Some("[192.0.2.1]"), v4), "[192.0.2.7]");
+        assert_eq!(name(None, v6), "[IPv6:2001:db8::1]");
+        // Nothing better: the placeholder.
+        assert_eq!(name(Some("mail"), None), "localhost.localdomain");
+        assert_eq!(name(None, None), "localhost.localdomain");
+        // The public function asks this host's name.
+        let host = gethostname::gethostname();
+        assert_eq!(default_client_name(v4), client_name_for(host.to_str(), v4));
     }
 }

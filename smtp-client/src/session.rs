@@ -164,6 +164,20 @@ impl Session {
         self.cause.as_ref()
     }
 
+    /// RFC 8689 §4.2.1: a REQUIRETLS message only with a validated server certificate;
+    /// refused with [`UsageError::RequireTlsUnverified`](smtp_proto::session::UsageError)
+    /// when certificate checks are off. (The core itself refuses it without TLS.)
+    pub fn check_requiretls(
+        &self,
+        env: &smtp_proto::session::Envelope,
+    ) -> Result<(), smtp_proto::session::UsageError> {
+        if env.mail_params.requiretls && !self.tls.verifies_certificates() {
+            Err(smtp_proto::session::UsageError::RequireTlsUnverified)
+        } else {
+            Ok(())
+        }
+    }
+
     /// A usage error from the core as the caller sees it: "closed" says why.
     pub(crate) fn usage(&self, e: smtp_proto::session::UsageError) -> Error {
         match e {

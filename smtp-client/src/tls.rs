@@ -96,6 +96,12 @@ impl TlsOptions {
         self
     }
 
+    /// Whether the server's certificate is verified (false after
+    /// [`dangerous_accept_invalid_certs`](Self::dangerous_accept_invalid_certs)).
+    pub fn verifies_certificates(&self) -> bool {
+        !self.dangerous_no_verify
+    }
+
     /// The name to verify the server's certificate against (and send as SNI): the
     /// [`with_server_name`](Self::with_server_name) override, else `host`.
     pub fn server_name(&self, host: &str) -> Result<ServerName<'static>, Error> {

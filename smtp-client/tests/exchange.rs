@@ -224,3 +224,160 @@ fn streamed_body_with_nul_is_refused_during_content_and_not_delivered() {
     );
     assert!(s.core().is_closed(), "closed without ending the message");
 }
+
+/// RFC 8689 §4.2.1: a REQUIRETLS message is refused before MAIL when certificate checks
+/// are off (`TlsOptions::dangerous_accept_invalid_certs`), with a typed caller error.
+#[test]
+fn requiretls_is_refused_when_certificate_checks_are_off() {
+    use smtp_client::TlsOptions;
+    use smtp_proto::session::UsageError;
+    let mut opts = Options::new().with_tls(TlsPolicy::Never);
+    opts.tls_options = TlsOptions::new().dangerous_accept_invalid_certs();
+    let mut s = Session::new(&opts, "localhost", None, Instant::now()).unwrap();
+    let mut env = envelope("a@example.org", &["b@example.net"]).unwrap();
+    env.mail_params.requiretls = true;
+    let body: Body<'_, dyn std::io::Read> = Body::Bytes(b"Subject: x\r\n\r\nhi\r\n");
+    // Refused as the operation starts, before anything is queued.
+    let err = Exchange::new(&mut s, SendOne::new(env, body)).unwrap_err();
+    assert!(
+        matches!(err, Error::Usage(UsageError::RequireTlsUnverified)),
+        "{err}"
+    );
+    let out = String::from_utf8_lossy(s.core().pending_output()).into_owned();
+    assert!(!out.contains("MAIL"), "{out}");
+}
+
+/// Sends `body` to `env` through a fresh plaintext session; the server answers with
+/// `replies` in turn (then EOF). Returns the result and what was written.
+fn send_env(
+    env: smtp_proto::session::Envelope,
+    body: &[u8],
+    replies: &[&str],
+) -> (Result<SendReport, Error>, String) {
+    let opts = Options::new().with_tls(TlsPolicy::Never);
+    let mut s = Session::new(&opts, "localhost", None, Instant::now()).unwrap();
+    let mut wire = Vec::new();
+    let body: Body<'_, dyn std::io::Read> = Body::Bytes(body);
+    let mut x = Exchange::new(&mut s, SendOne::new(env, body)).unwrap();
+    let mut replies = replies.iter();
+    for _ in 0..1000 {
+        let now = Instant::now();
+        match x.step() {
+            Step::Done(r) => return (r, String::from_utf8_lossy(&wire).into_owned()),
+            Step::Write => {
+                let mut iov = [IoSlice::new(&[]); smtp_client::Segments::MAX_IOV];
+                let k = x.io_slices(&mut iov);
+                for s in &iov[..k] {
+                    wire.extend_from_slice(s);
+                }
+                let n = iov[..k].iter().map(|s| s.len()).sum();
+                x.wrote(n, now);
+            }
+            Step::Read => match replies.next() {
+                Some(r) => x.received(r.as_bytes(), now),
+                None => x.eof(now),
+            },
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    panic!("the exchange did not finish");
+}
+
+/// RFC 5321 §4.5.3.1.8, §4.5.3.1.10: recipients deferred at RCPT for "too many
+/// recipients" (`452 4.5.3`, `552 5.5.3`) get the same message in follow-up transactions
+/// while each one makes progress; the report merges every recipient's last verdict.
+#[test]
+fn recipients_deferred_for_too_many_recipients_are_sent_in_follow_up_transactions() {
+    let env = envelope(
+        "a@example.org",
+        &[
+            "b@example.net",
+            "c@example.net",
+            "d@example.net",
+            "e@example.net",
+        ],
+    )
+    .unwrap();
+    let (r, wire) = send_env(
+        env,
+        b"Subject: x\r\n\r\nhi\r\n",
+        &with(&[
+            // First transaction: b accepted, c and d too many, e refused for good.
+            "250 2.1.0 ok\r\n",
+            "250 2.1.5 ok\r\n",
+            "452 4.5.3 too many recipients\r\n",
+            "552 5.5.3 too many recipients\r\n",
+            "550 5.1.1 no such user\r\n",
+            "354 go on\r\n",
+            "250 2.0.0 queued as 1\r\n",
+            // Follow-up for c and d: c accepted, d still too many.
+            "250 2.1.0 ok\r\n",
+            "250 2.1.5 ok\r\n",
+            "452 4.5.3 too many recipients\r\n",
+            "354 go on\r\n",
+            "250 2.0.0 queued as 2\r\n",
+            // Follow-up for d.
+            "250 2.1.0 ok\r\n",
+            "250 2.1.5 ok\r\n",
+            "354 go on\r\n",
+            "250 2.0.0 queued as 3\r\n",
+        ]),
+    );
+    let report = r.unwrap();
+    let got: Vec<_> = report
+        .recipients
+        .iter()
+        .map(|r| (r.recipient.as_str(), r.accepted))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("b@example.net", true),
+            ("c@example.net", true),
+            ("d@example.net", true),
+            ("e@example.net", false)
+        ]
+    );
+    let queued = |i: usize| report.recipients[i].reply.as_ref().unwrap().to_string();
+    assert_eq!(queued(0), "250 2.0.0 queued as 1");
+    assert_eq!(queued(1), "250 2.0.0 queued as 2");
+    assert_eq!(queued(2), "250 2.0.0 queued as 3");
+    assert_eq!(
+        wire.matches("MAIL FROM:<a@example.org>").count(),
+        3,
+        "{wire}"
+    );
+    assert_eq!(wire.matches("RCPT TO:<d@example.net>").count(), 3, "{wire}");
+    assert_eq!(wire.matches("RCPT TO:<e@example.net>").count(), 1, "{wire}");
+    assert_eq!(wire.matches("\r\nhi\r\n.\r\n").count(), 3, "{wire}");
+}
+
+/// A follow-up that gets no recipient accepted ends the resending: the deferred
+/// recipients stay `Deferred` in the report, and the first delivery stands.
+#[test]
+fn follow_up_without_progress_stops_and_keeps_the_first_delivery() {
+    use smtp_proto::session::{RcptStatus, Stage};
+    let env = envelope("a@example.org", &["b@example.net", "c@example.net"]).unwrap();
+    let (r, wire) = send_env(
+        env,
+        b"Subject: x\r\n\r\nhi\r\n",
+        &with(&[
+            "250 2.1.0 ok\r\n",
+            "250 2.1.5 ok\r\n",
+            "452 4.5.3 too many recipients\r\n",
+            "354 go on\r\n",
+            "250 2.0.0 queued\r\n",
+            "250 2.1.0 ok\r\n",
+            "452 4.5.3 too many recipients\r\n",
+            "250 2.0.0 reset\r\n",
+        ]),
+    );
+    let report = r.unwrap();
+    assert!(report.recipients[0].accepted);
+    assert!(matches!(
+        &report.recipients[1].status,
+        RcptStatus::Deferred(Stage::Rcpt, rep) if rep.code().get() == 452
+    ));
+    assert_eq!(wire.matches("MAIL FROM:").count(), 2, "{wire}");
+    assert_eq!(wire.matches("\r\nhi\r\n.\r\n").count(), 1, "{wire}");
+}

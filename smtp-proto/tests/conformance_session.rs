@@ -36,6 +36,26 @@ impl Scripted {
         s
     }
 
+    /// As [`Scripted::new`], but over implicit TLS (the handshake is done at once).
+    fn implicit_tls(ehlo: &[u8]) -> Self {
+        let mut cfg = Config::new(Domain::parse("client.example").unwrap());
+        cfg.tls = TlsPolicy::Implicit;
+        let now = Instant::now();
+        let mut s = Scripted {
+            c: Client::new(cfg, now),
+            now,
+            wire: Vec::new(),
+            events: Vec::new(),
+        };
+        s.c.handle_tls_established(now).unwrap();
+        s.server(b"220 mx.example ESMTP\r\n");
+        assert_eq!(s.sent(), "EHLO client.example\r\n");
+        s.server(ehlo);
+        s.sent();
+        assert!(s.c.is_encrypted());
+        s
+    }
+
     fn drain(&mut self) {
         loop {
             while let Some(e) = self.c.poll_event() {
@@ -178,4 +198,77 @@ fn rcpt_452_is_deferred_and_the_others_are_delivered() {
         &o.recipients[1].status,
         RcptStatus::Deferred(Stage::Rcpt, r) if r.code().get() == 452
     ));
+}
+
+/// RFC 5321 §4.5.3.1.10: a 552 at RCPT with enhanced status 5.5.3 ("too many
+/// recipients", RFC 3463) is temporary: the recipient is deferred, not refused. Any other
+/// 552 at RCPT stays a permanent refusal.
+#[test]
+fn rcpt_552_too_many_recipients_is_deferred() {
+    let mut s = Scripted::new(EHLO_PIPE, |_| {});
+    s.send(env(&["<b@y.org>", "<c@y.org>", "<d@y.org>"]));
+    s.sent();
+    s.server(
+        b"250 ok\r\n250 ok\r\n552 5.5.3 too many recipients\r\n552 5.2.2 mailbox full\r\n354 go\r\n",
+    );
+    s.c.write_body(b"hi\r\n").unwrap();
+    s.c.finish_body().unwrap();
+    s.drain();
+    assert_eq!(s.sent(), "hi\r\n.\r\n");
+    s.server(b"250 queued\r\n");
+    let o = s.outcome();
+    assert!(matches!(o.recipients[0].status, RcptStatus::Accepted(_)));
+    assert!(matches!(
+        &o.recipients[1].status,
+        RcptStatus::Deferred(Stage::Rcpt, r) if r.code().get() == 552
+    ));
+    assert!(matches!(
+        &o.recipients[2].status,
+        RcptStatus::Refused(Stage::Rcpt, r) if r.code().get() == 552
+    ));
+}
+
+/// RFC 8689 §4.2.1: a REQUIRETLS message goes only over an encrypted connection, even
+/// when a plaintext server (wrongly) offers REQUIRETLS; over TLS it is sent.
+#[test]
+fn requiretls_only_over_an_encrypted_connection() {
+    const EHLO_RTLS: &[u8] = b"250-mx.example\r\n250 REQUIRETLS\r\n";
+    let with_requiretls = || {
+        let mut e = env(&["<b@y.org>"]);
+        e.mail_params.requiretls = true;
+        e
+    };
+    let mut s = Scripted::new(EHLO_RTLS, |_| {});
+    s.send(with_requiretls());
+    assert_eq!(s.sent(), "", "nothing sent in plaintext");
+    assert_eq!(
+        usage(&s.outcome()),
+        Some(&UsageError::RequireTlsUnencrypted)
+    );
+
+    let mut s = Scripted::implicit_tls(EHLO_RTLS);
+    s.send(with_requiretls());
+    assert_eq!(s.sent(), "MAIL FROM:<a@x.org> REQUIRETLS\r\n");
+}
+
+/// RFC 4954 §5: the AUTH= MAIL parameter only when the server offers AUTH; otherwise the
+/// transaction fails before MAIL.
+#[test]
+fn auth_param_needs_auth() {
+    let with_auth = || {
+        let mut e = env(&["<b@y.org>"]);
+        e.mail_params.auth = Some(ReversePath::parse("<a@x.org>").unwrap());
+        e
+    };
+    let mut s = Scripted::new(EHLO_BARE, |_| {});
+    s.send(with_auth());
+    assert_eq!(s.sent(), "", "nothing sent");
+    assert_eq!(
+        usage(&s.outcome()),
+        Some(&UsageError::NotAdvertised("AUTH"))
+    );
+
+    let mut s = Scripted::new(b"250-mx.example\r\n250 AUTH PLAIN\r\n", |_| {});
+    s.send(with_auth());
+    assert_eq!(s.sent(), "MAIL FROM:<a@x.org> AUTH=a@x.org\r\n");
 }

@@ -19,9 +19,12 @@ pub(super) struct AuthRun {
 impl Client {
     /// Queues AUTH with this mechanism (RFC 4954). The result comes as
     /// [`Event::AuthDone`]. Credentials never leave over plaintext unless
-    /// [`Config::allow_plaintext_auth`] is set.
+    /// [`Config::allow_plaintext_auth`] is set. After a successful AUTH, another one is
+    /// refused with [`UsageError::AlreadyAuthenticated`] (RFC 4954 §4). AUTH asked for
+    /// while a transaction is under way waits for its end (never sent inside it).
     pub fn authenticate(&mut self, mech: Box<dyn SaslMechanism>) -> Result<(), UsageError> {
         self.check_open()?;
+        self.check_not_authenticated()?;
         self.check_plaintext_auth()?;
         self.ops.push_back(Op::Auth(mech));
         self.pump();
@@ -31,7 +34,8 @@ impl Client {
     /// Queues AUTH with the strongest mechanism that the server offers, `allowed` permits
     /// and the credentials fit (see [`crate::sasl::choose_mechanism`]). After a refusal,
     /// weaker mechanisms are tried only when `fallback` is set. `nonce` is SCRAM's client
-    /// nonce: 24+ random bytes, base64-encoded, fresh for every call.
+    /// nonce: 24+ random bytes, base64-encoded, fresh for every call. Refused as
+    /// [`Client::authenticate`] after a successful AUTH.
     pub fn login(
         &mut self,
         credentials: Credentials,
@@ -40,6 +44,7 @@ impl Client {
         fallback: bool,
     ) -> Result<(), UsageError> {
         self.check_open()?;
+        self.check_not_authenticated()?;
         self.check_plaintext_auth()?;
         self.ops.push_back(Op::Login {
             credentials,
@@ -49,6 +54,14 @@ impl Client {
         });
         self.pump();
         Ok(())
+    }
+
+    fn check_not_authenticated(&self) -> Result<(), UsageError> {
+        if self.authenticated {
+            Err(UsageError::AlreadyAuthenticated)
+        } else {
+            Ok(())
+        }
     }
 
     pub(super) fn check_plaintext_auth(&self) -> Result<(), UsageError> {
@@ -67,6 +80,11 @@ impl Client {
 
     /// Starts an `Op::Auth` or `Op::Login` (the pipeline is empty).
     pub(super) fn start_auth(&mut self, op: Op) {
+        if self.authenticated {
+            // Queued before the first AUTH succeeded: the server must refuse it (503).
+            let err = AuthError::Usage(UsageError::AlreadyAuthenticated);
+            return self.auth_done(String::new(), Err(err));
+        }
         if !self.encrypted && !self.cfg.allow_plaintext_auth {
             return self.auth_done(String::new(), Err(AuthError::Plaintext));
         }
@@ -177,7 +195,10 @@ impl Client {
         }
         if code.is_positive() {
             match run.mech.finish() {
-                Ok(()) => self.auth_done(name, Ok(reply)),
+                Ok(()) => {
+                    self.authenticated = true;
+                    self.auth_done(name, Ok(reply));
+                }
                 Err(e) => {
                     // The server accepted without proving it knows the password (SCRAM):
                     // it may be an impostor. Report and end the session.

@@ -67,6 +67,19 @@ pub enum UsageError {
     /// The transaction needs an extension the server did not advertise.
     #[error("the server does not advertise {0}")]
     NotAdvertised(&'static str),
+    /// `REQUIRETLS` (RFC 8689 §4.2.1) was asked for on a connection that is not
+    /// encrypted: the message is not sent.
+    #[error("REQUIRETLS needs an encrypted connection")]
+    RequireTlsUnencrypted,
+    /// `REQUIRETLS` (RFC 8689 §4.2.1) was asked for on a connection whose server
+    /// certificate is not validated (the caller turned certificate checks off): the
+    /// message is not sent. Refused by the I/O layer, which knows the TLS settings.
+    #[error("REQUIRETLS needs a validated server certificate, but certificate checks are off")]
+    RequireTlsUnverified,
+    /// AUTH (RFC 4954 §4) after a successful AUTH on this session: the server must refuse
+    /// it with 503, so it is not sent.
+    #[error("already authenticated: AUTH may succeed only once per session")]
+    AlreadyAuthenticated,
     /// The message is larger than the server's SIZE limit.
     #[error("the message of {size} octets exceeds the server's limit of {limit} octets")]
     TooLarge {

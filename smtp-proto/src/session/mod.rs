@@ -134,6 +134,8 @@ pub struct Client {
     caps: Option<Capabilities>,
     helo_only: bool,
     encrypted: bool,
+    /// AUTH succeeded (235) on this session (since the last STARTTLS).
+    authenticated: bool,
     need_rset: bool,
     encoder: BodyEncoder,
     /// Last write progress (consumed output), or when the output last became non-empty
@@ -174,6 +176,7 @@ impl Client {
             caps: None,
             helo_only: false,
             encrypted: false,
+            authenticated: false,
             need_rset: false,
             encoder: BodyEncoder::Data(DataEncoder::new()),
             write_progress: now,
@@ -203,6 +206,11 @@ impl Client {
     /// Whether the TLS handshake is done (STARTTLS or implicit).
     pub fn is_encrypted(&self) -> bool {
         self.encrypted
+    }
+
+    /// Whether AUTH succeeded on this session (RFC 4954 §4: it may succeed only once).
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
     }
 
     /// Whether the session is over.
@@ -263,6 +271,8 @@ impl Client {
             }
             State::Handshake => {
                 self.encrypted = true;
+                // RFC 3207 §4.2: the server forgets what it knew, an AUTH included.
+                self.authenticated = false;
                 self.reader = ReplyReader::with_limits(self.cfg.reply_limits);
                 self.caps = None;
                 self.state = State::Opening;

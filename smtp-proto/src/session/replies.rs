@@ -200,7 +200,7 @@ impl Client {
                             tx.accepted += 1;
                         }
                     } else if tx.status[i].is_none() {
-                        tx.status[i] = Some(Self::refusal(Stage::Rcpt, &reply));
+                        tx.status[i] = Some(Self::rcpt_refusal(&reply));
                     }
                     tx.rcpt_replies[i] = Some(reply);
                 }

@@ -246,6 +246,7 @@ impl Client {
         let caps = self.caps.clone();
         let helo_only = self.helo_only;
         let drop_dsn = self.cfg.drop_unsupported_dsn;
+        let encrypted = self.encrypted;
         let tx = &mut self.txs[ti];
         let env = &mut tx.env;
         let has = |f: fn(&Capabilities) -> bool| caps.as_ref().is_some_and(f);
@@ -306,8 +307,19 @@ impl Client {
                 p.orcpt = None;
             }
         }
-        if env.mail_params.requiretls && !has(Capabilities::require_tls) {
-            return Err(UsageError::NotAdvertised("REQUIRETLS"));
+        if env.mail_params.requiretls {
+            if !has(Capabilities::require_tls) {
+                return Err(UsageError::NotAdvertised("REQUIRETLS"));
+            }
+            // RFC 8689 §4.2.1: a REQUIRETLS message travels only over TLS, even if a
+            // plaintext server (wrongly) offers the extension.
+            if !encrypted {
+                return Err(UsageError::RequireTlsUnencrypted);
+            }
+        }
+        // RFC 4954 §5: no AUTH= on MAIL unless the server offers AUTH.
+        if env.mail_params.auth.is_some() && !has(Capabilities::auth) {
+            return Err(UsageError::NotAdvertised("AUTH"));
         }
         if let Some(size) = env.size_hint
             && let Some(limit) = caps.as_ref().and_then(Capabilities::size)
@@ -366,6 +378,21 @@ impl Client {
             if s.is_none() {
                 *s = Some(status());
             }
+        }
+    }
+
+    /// A refusal at RCPT: as [`Self::refusal`], but a 552 with enhanced status 5.5.3
+    /// ("too many recipients", RFC 3463) is temporary (RFC 5321 §4.5.3.1.10): the
+    /// recipient is deferred, to be sent in another transaction.
+    pub(super) fn rcpt_refusal(reply: &Reply) -> RcptStatus {
+        let too_many = reply.code().get() == 552
+            && reply
+                .enhanced()
+                .is_some_and(|e| e.class == 5 && e.subject == 5 && e.detail == 3);
+        if too_many {
+            RcptStatus::Deferred(Stage::Rcpt, reply.clone())
+        } else {
+            Self::refusal(Stage::Rcpt, reply)
         }
     }
 

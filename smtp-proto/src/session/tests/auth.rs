@@ -391,3 +391,81 @@ fn refused_plaintext_credentials_leave_the_session_healthy() {
     h.drain();
     assert_eq!(h.sent(), "QUIT\r\n");
 }
+
+/// RFC 4954 §4: after a successful AUTH no other AUTH is sent: a new request is refused
+/// with `AlreadyAuthenticated`, and one queued before the 235 fails without being sent.
+#[test]
+fn second_auth_after_success_is_refused() {
+    let mut h = ready_plain_auth(b"250-mx\r\n250 AUTH PLAIN\r\n");
+    let creds = || Credentials::password("tim", "tanstaaftanstaaf");
+    h.c.login(creds(), &ALL, "n0nce", false).unwrap();
+    // Queued while the first is still waiting for its reply.
+    h.c.login(creds(), &ALL, "n0nce", false).unwrap();
+    h.drain();
+    assert_eq!(h.sent(), "AUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm\r\n");
+    assert!(!h.c.is_authenticated());
+    h.server(b"235 2.7.0 Authentication successful\r\n");
+    assert!(h.c.is_authenticated());
+    assert_eq!(h.sent(), "", "the second AUTH is not sent");
+    let results: Vec<_> = h
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::AuthDone { result, .. } => Some(result),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(results.len(), 2);
+    assert!(results[0].is_ok());
+    assert_eq!(
+        results[1],
+        Err(AuthError::Usage(UsageError::AlreadyAuthenticated))
+    );
+    // Asked for after the success: refused at once, nothing queued.
+    assert_eq!(
+        h.c.login(creds(), &ALL, "n0nce", false),
+        Err(UsageError::AlreadyAuthenticated)
+    );
+    assert_eq!(
+        h.c.authenticate(Box::new(Plain::new("tim", "tanstaaftanstaaf"))),
+        Err(UsageError::AlreadyAuthenticated)
+    );
+    h.drain();
+    assert_eq!(h.sent(), "");
+    assert!(h.c.is_idle());
+}
+
+/// RFC 4954 §4: AUTH is never sent during a mail transaction: asked for while one is under
+/// way (commands pipelined, content still to come), it waits for the end of the
+/// transaction.
+#[test]
+fn auth_during_a_transaction_waits_for_its_end() {
+    let mut h = ready_plain_auth(b"250-mx\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n");
+    h.c.send_mail(env("<a@x.org>", &["<b@y.org>"])).unwrap();
+    h.drain();
+    assert_eq!(
+        h.sent(),
+        "MAIL FROM:<a@x.org>\r\nRCPT TO:<b@y.org>\r\nDATA\r\n"
+    );
+    h.c.login(
+        Credentials::password("tim", "tanstaaftanstaaf"),
+        &ALL,
+        "n0nce",
+        false,
+    )
+    .unwrap();
+    h.drain();
+    assert_eq!(h.sent(), "", "no AUTH inside the transaction");
+    h.server(b"250 ok\r\n250 ok\r\n354 go\r\n");
+    assert_eq!(h.sent(), "");
+    h.body(b"hi\r\n");
+    assert_eq!(h.sent(), "hi\r\n.\r\n");
+    h.server(b"250 queued\r\n");
+    assert!(matches!(
+        h.outcome().recipients[0].status,
+        RcptStatus::Accepted(_)
+    ));
+    assert_eq!(h.sent(), "AUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm\r\n");
+    h.server(b"235 2.7.0 ok\r\n");
+    assert!(matches!(auth_result(&h), Some(("PLAIN", Ok(_)))));
+}
