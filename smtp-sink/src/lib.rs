@@ -16,7 +16,7 @@
 //! closes without `close_notify`.
 //!
 //! ```no_run
-//! let sink = smtp_bench_sink::Sink::start(smtp_bench_sink::Config::default())?;
+//! let sink = smtp_sink::Sink::start(smtp_sink::Config::default())?;
 //! println!("listening on {}", sink.addr());
 //! # Ok::<(), std::io::Error>(())
 //! ```

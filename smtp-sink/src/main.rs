@@ -13,7 +13,7 @@
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 
-use smtp_bench_sink::{Config, Sink, TlsMode};
+use smtp_sink::{Config, Sink, TlsMode};
 
 fn die(msg: &str) -> ! {
     let _ = writeln!(std::io::stderr(), "smtp-bench-sink: {msg}");

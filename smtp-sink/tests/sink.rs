@@ -4,9 +4,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use smtp_bench_sink::{Config, FaultAction, FaultPlan, FaultPoint, Sink, TlsMode};
 use smtp_blocking::proto::session::RcptStatus;
 use smtp_blocking::{Body, Dialect, Options, SmtpClient, TlsOptions, TlsPolicy, envelope};
+use smtp_sink::{Config, FaultAction, FaultPlan, FaultPoint, Sink, TlsMode};
 
 fn message(id: &str, body_lines: usize) -> Vec<u8> {
     let mut m =
