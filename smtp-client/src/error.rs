@@ -6,6 +6,7 @@ use std::io;
 use smtp_proto::Reply;
 use smtp_proto::session::{AuthError, CloseReason, PeerError, Phase, UsageError};
 
+use crate::proxy::ProxyError;
 use crate::report::SendReport;
 
 /// Whose fault an [`Error`] is.
@@ -17,6 +18,8 @@ pub enum Fault {
     Caller,
     /// The network or the local system failed (includes timeouts).
     Io,
+    /// The proxy (`Options::proxy`) refused or misbehaved; the mail server was not reached.
+    Proxy,
 }
 
 /// What was going on when a deadline passed.
@@ -24,6 +27,8 @@ pub enum Fault {
 pub enum TimeoutPhase {
     /// Establishing the TCP connection.
     Connect,
+    /// Opening the tunnel through the proxy (bounded by the connect deadline).
+    ProxyHandshake,
     /// The TLS handshake (implicit TLS or after STARTTLS).
     TlsHandshake,
     /// Waiting for a reply or writing content, in this SMTP phase.
@@ -34,6 +39,7 @@ impl fmt::Display for TimeoutPhase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TimeoutPhase::Connect => f.write_str("connect"),
+            TimeoutPhase::ProxyHandshake => f.write_str("proxy handshake"),
             TimeoutPhase::TlsHandshake => f.write_str("TLS handshake"),
             TimeoutPhase::Smtp(p) => write!(f, "{p}"),
         }
@@ -52,6 +58,15 @@ pub enum Error {
         target: String,
         /// The last connection error.
         source: io::Error,
+    },
+    /// The proxy did not open the tunnel to the mail server (its fault, the network's or
+    /// the caller's: [`ProxyError::fault`]). Nothing reached the mail server.
+    #[error("proxy {proxy}: {source}")]
+    Proxy {
+        /// The proxy URL, credentials redacted.
+        proxy: String,
+        /// What went wrong.
+        source: ProxyError,
     },
     /// A deadline passed (I/O).
     #[error("timed out during {0}")]
@@ -168,6 +183,7 @@ impl Error {
     pub fn fault(&self) -> Fault {
         match self {
             Error::DeliveryUnknown { source, .. } => source.fault(),
+            Error::Proxy { source, .. } => source.fault(),
             Error::Connect { .. } | Error::Timeout(_) | Error::Io(_) => Fault::Io,
             Error::Usage(_)
             | Error::InvalidInput(_)
@@ -200,6 +216,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::DeliveryUnknown { source, .. } => source.is_transient(),
+            Error::Proxy { source, .. } => source.is_transient(),
             Error::RecipientsRefused(rep) => rep
                 .recipients
                 .iter()
@@ -239,8 +256,11 @@ impl Error {
             }
             Error::ServiceClosing(r) => CloseReason::ServiceClosing(r.clone()).is_retry_safe(),
             Error::Timeout(TimeoutPhase::Smtp(p)) => CloseReason::Timeout(*p).is_retry_safe(),
-            Error::Timeout(TimeoutPhase::Connect | TimeoutPhase::TlsHandshake) => true,
-            Error::Io(_) | Error::Connect { .. } => true,
+            Error::Timeout(
+                TimeoutPhase::Connect | TimeoutPhase::ProxyHandshake | TimeoutPhase::TlsHandshake,
+            ) => true,
+            // The mail server was not reached.
+            Error::Io(_) | Error::Connect { .. } | Error::Proxy { .. } => true,
             _ => false,
         }
     }
@@ -255,6 +275,10 @@ impl Error {
             Error::Connect { target, source } => Error::Connect {
                 target: target.clone(),
                 source: io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::Proxy { proxy, source } => Error::Proxy {
+                proxy: proxy.clone(),
+                source: source.copy(),
             },
             _ => Error::Usage(UsageError::Closed),
         }

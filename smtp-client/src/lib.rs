@@ -10,8 +10,9 @@
 //!   its own I/O through an [`Exchange`] over a [`Session`];
 //! - what a driver needs beyond moving bytes: the envelope from a message's headers
 //!   ([`extract_envelope`]), zero-copy body [`Segments`], the pipelined [`Batch`], the
-//!   transcript, the TLS configuration ([`TlsOptions`]), server addresses ([`Target`])
-//!   and the TCP socket set-up ([`tcp_socket`]).
+//!   transcript, the TLS configuration ([`TlsOptions`]), server addresses ([`Target`]),
+//!   the TCP socket set-up ([`tcp_socket`]) and proxies ([`Proxy`], driven through the
+//!   sans-IO [`ProxyHandshake`]).
 //!
 //! Nothing here reads a socket or a clock: time comes in as `now`.
 //!
@@ -42,6 +43,7 @@ mod message;
 pub mod oauth;
 pub mod ops;
 mod options;
+mod proxy;
 mod report;
 mod retry;
 mod session;
@@ -59,6 +61,9 @@ pub use oauth::{
     AsyncTokenProvider, OAuthFlow, OAuthNext, TokenFuture, TokenProvider, is_token_refused,
 };
 pub use options::{Options, default_client_name};
+pub use proxy::{
+    MAX_HTTP_HEAD, Proxy, ProxyError, ProxyHandshake, ProxyKind, ProxyRefusal, ProxyStep,
+};
 pub use report::{RecipientResult, SendReport};
 pub use retry::{RateLimit, RetryPolicy};
 pub use session::{

@@ -7,6 +7,7 @@ use smtp_proto::command::Domain;
 use smtp_proto::session::{Config, Dialect, Timeouts, TlsPolicy};
 
 use crate::error::Error;
+use crate::proxy::Proxy;
 use crate::tls::TlsOptions;
 
 /// Connection settings. Start from [`Options::new`] (or `default()`) and adjust.
@@ -40,6 +41,10 @@ pub struct Options {
     pub tls_handshake_timeout: Duration,
     /// Local address to bind before connecting (smtplib's `source_address`).
     pub source_address: Option<SocketAddr>,
+    /// Reach the server through this SOCKS5 or HTTP CONNECT proxy (default none). The
+    /// proxy handshake is bounded by [`connect_timeout`](Self::connect_timeout); TLS still
+    /// runs end to end with the mail server and checks its name.
+    pub proxy: Option<Proxy>,
     /// Keep the transcript for `take_transcript` (it always goes to `tracing` at debug
     /// level under [`TRANSCRIPT_TARGET`](crate::TRANSCRIPT_TARGET)).
     pub record_transcript: bool,
@@ -63,6 +68,7 @@ impl Options {
             connect_timeout: Duration::from_secs(60),
             tls_handshake_timeout: Duration::from_secs(60),
             source_address: None,
+            proxy: None,
             record_transcript: false,
         }
     }
@@ -72,6 +78,13 @@ impl Options {
         self.core.timeouts = Timeouts::all(d);
         self.connect_timeout = d;
         self.tls_handshake_timeout = d;
+        self
+    }
+
+    /// Connects through `proxy` ([`proxy`](Self::proxy)), e.g.
+    /// `"socks5h://127.0.0.1:1080".parse()?`.
+    pub fn with_proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = Some(proxy);
         self
     }
 

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use crate::error::Error;
 
 /// A server address: host (name or IP literal) and port.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Target {
     /// Host name or IP address (without brackets).
     pub host: String,
