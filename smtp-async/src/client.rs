@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 
 use futures_io::AsyncRead;
 use smtp_client::ops::{Data, Login, Quit, Ready, SendAll, SendOne, Simple};
-use smtp_client::{AsyncTokenProvider, Exchange, OAuthFlow, OAuthNext, Operation, Session, Step};
+use smtp_client::{
+    AsyncTokenProvider, Exchange, OAuthFlow, OAuthNext, Operation, ProxyError, ProxyHandshake,
+    ProxyStep, Session, Step,
+};
 use smtp_proto::Capabilities;
 use smtp_proto::command::{MailParams, Mechanism, RcptParams};
 use smtp_proto::sasl::{Credentials, SaslMechanism};
@@ -719,9 +722,79 @@ fn after(d: Duration) -> Option<Instant> {
     Instant::now().checked_add(d)
 }
 
+/// Connects to `target` as `opts` say: directly, or through [`Options::proxy`] (the proxy
+/// handshake bounded by the connect timeout). Returns the stream and, for a direct
+/// connection, its local address (through a proxy the server sees the proxy's).
+async fn connect_tcp(
+    rt: &'static dyn Runtime,
+    target: &Target,
+    opts: &Options,
+) -> Result<(BoxStream, Option<IpAddr>), Error> {
+    let Some(proxy) = &opts.proxy else {
+        return connect_direct(rt, target, opts).await;
+    };
+    let deadline = after(opts.connect_timeout);
+    let host = if proxy.resolves_locally(&target.host) {
+        let mut resolve = rt.resolve(target.host.clone(), target.port);
+        let addrs = match timed(rt, deadline, |cx| resolve.as_mut().poll(cx)).await {
+            Timed::Done(r) => r.map_err(|source| Error::Connect {
+                target: target.to_string(),
+                source,
+            })?,
+            Timed::TimedOut => return Err(Error::Timeout(TimeoutPhase::Connect)),
+        };
+        match smtp_client::connect_order(addrs, None).first() {
+            Some(a) => a.ip().to_string(),
+            None => return Err(smtp_client::ConnectFailures::new().into_error(target)),
+        }
+    } else {
+        target.host.clone()
+    };
+    let mut hs = ProxyHandshake::new(proxy, &host, target.port)?;
+    let (mut stream, _) = connect_direct(rt, proxy.target(), opts)
+        .await
+        .map_err(|e| proxy.connect_failed(e))?;
+    let mut buf = [0u8; 512];
+    let fail = |e: io::Error| proxy.error(ProxyError::Io(e));
+    loop {
+        let s = &mut *stream;
+        match hs.step() {
+            ProxyStep::Done => break,
+            ProxyStep::Write(b) => {
+                match timed(rt, deadline, |cx| Pin::new(&mut *s).poll_write(cx, b)).await {
+                    Timed::Done(Ok(0)) => return Err(fail(io::ErrorKind::WriteZero.into())),
+                    Timed::Done(Ok(n)) => hs.wrote(n),
+                    Timed::Done(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Timed::Done(Err(e)) => return Err(fail(e)),
+                    Timed::TimedOut => return Err(Error::Timeout(TimeoutPhase::ProxyHandshake)),
+                }
+            }
+            ProxyStep::Read(n) => {
+                let b = &mut buf[..n.min(512)];
+                match timed(rt, deadline, |cx| Pin::new(&mut *s).poll_read(cx, b)).await {
+                    Timed::Done(Ok(0)) => return Err(proxy.error(hs.eof())),
+                    Timed::Done(Ok(k)) => {
+                        hs.received(&buf[..k]).map_err(|e| proxy.error(e))?;
+                    }
+                    Timed::Done(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Timed::Done(Err(e)) => return Err(fail(e)),
+                    Timed::TimedOut => return Err(Error::Timeout(TimeoutPhase::ProxyHandshake)),
+                }
+            }
+        }
+    }
+    // Flush whatever a buffering stream may hold (plain TCP holds nothing).
+    if let Timed::Done(Err(e)) =
+        timed(rt, deadline, |cx| Pin::new(&mut *stream).poll_flush(cx)).await
+    {
+        return Err(fail(e));
+    }
+    Ok((stream, None))
+}
+
 /// Resolves `target` and connects to every address in turn, each bounded by the connect
 /// timeout; returns the stream and the local address.
-async fn connect_tcp(
+async fn connect_direct(
     rt: &'static dyn Runtime,
     target: &Target,
     opts: &Options,

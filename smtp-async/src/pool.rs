@@ -112,7 +112,7 @@ static NEXT_AUTH_ID: AtomicU64 = AtomicU64::new(0);
 
 /// Where and how a pool connects: server, [`Options`] and optional authentication.
 /// Connections are pooled per endpoint key: host, port, dialect, TLS policy and trust
-/// settings, EHLO name and identity (user and password; for a mechanism factory or a
+/// settings, proxy (with its credentials), EHLO name and identity (user and password; for a mechanism factory or a
 /// token provider, the endpoint it was given to and its clones), so a connection is
 /// never reused for an endpoint with other security settings (a plaintext one where TLS
 /// is required) or another identity.
@@ -225,10 +225,21 @@ impl Endpoint {
                 format!("oauth:{user:?}:{}", auth_id.unwrap_or_default())
             }
         };
+        // The proxy shows in the options' `Debug` with its credentials redacted: they
+        // enter as a hash, so that two identities at one proxy never share a connection.
+        let proxy_identity = match self.options.proxy.as_ref().and_then(|p| p.credentials()) {
+            None => String::new(),
+            Some(creds) => {
+                let mut h = DefaultHasher::new();
+                creds.hash(&mut h);
+                format!("proxy:{}", h.finish())
+            }
+        };
         self.key = format!(
-            "{}|{:?}|{}",
+            "{}|{:?}|{}|{}",
             self.server.to_ascii_lowercase(),
             self.options,
+            proxy_identity,
             identity,
         );
     }
@@ -612,4 +623,38 @@ fn random_unit() -> f64 {
 /// Locks a mutex, recovering from a poisoned one (the data is a list of connections).
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(proxy: Option<&str>) -> Endpoint {
+        let mut opts = Options::new();
+        opts.proxy = proxy.map(|p| p.parse().unwrap());
+        Endpoint::new("mx.example.org:25", opts).unwrap()
+    }
+
+    /// The key includes the proxy, its credentials too (though `Debug` redacts them).
+    #[test]
+    fn pool_key_includes_the_proxy_and_its_credentials() {
+        let keys = [
+            ep(None).key,
+            ep(Some("socks5h://127.0.0.1:1080")).key,
+            ep(Some("socks5://127.0.0.1:1080")).key,
+            ep(Some("socks5h://127.0.0.1:1081")).key,
+            ep(Some("http://127.0.0.1:1080")).key,
+            ep(Some("socks5h://alice:secret-1@127.0.0.1:1080")).key,
+            ep(Some("socks5h://alice:secret-2@127.0.0.1:1080")).key,
+            ep(Some("socks5h://bob:secret-1@127.0.0.1:1080")).key,
+        ];
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+            assert!(!a.contains("secret") && !a.contains("alice"), "{a}");
+        }
+        let same = ep(Some("socks5h://alice:secret-1@127.0.0.1:1080")).key;
+        assert_eq!(same, keys[5]);
+    }
 }

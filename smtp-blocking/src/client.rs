@@ -11,7 +11,7 @@ use smtp_proto::Capabilities;
 use smtp_proto::command::{MailParams, Mechanism, RcptParams};
 use smtp_proto::sasl::{Credentials, SaslMechanism};
 
-use crate::transport::{Socket, Transport, connect_tcp};
+use crate::transport::{Socket, Transport, connect};
 use crate::{Envelope, Error, Options, Reply, SendReport, Target};
 
 /// A message body: bytes in memory or any reader (streamed in constant memory).
@@ -45,8 +45,7 @@ impl SmtpClient {
     /// then [`close`](Self::close)).
     pub fn open(server: &str, opts: Options) -> Result<SmtpClient, Error> {
         let target = Target::parse(server, opts.default_port())?;
-        let tcp = connect_tcp(&target, opts.connect_timeout, opts.source_address)?;
-        let local = tcp.local_addr().ok().map(|a| a.ip());
+        let (tcp, local) = connect(&target, &opts)?;
         Self::wrap(
             Transport::Plain(Socket::Tcp(tcp)),
             &target.host,
@@ -64,8 +63,7 @@ impl SmtpClient {
 
     /// [`connect`](Self::connect) to a parsed target.
     pub fn connect_to(target: Target, opts: Options) -> Result<SmtpClient, Error> {
-        let tcp = connect_tcp(&target, opts.connect_timeout, opts.source_address)?;
-        let local = tcp.local_addr().ok().map(|a| a.ip());
+        let (tcp, local) = connect(&target, &opts)?;
         Self::start(
             Transport::Plain(Socket::Tcp(tcp)),
             &target.host,

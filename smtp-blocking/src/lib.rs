@@ -66,8 +66,8 @@ pub use smtp_client::{
     message_envelope_with,
 };
 pub use smtp_client::{
-    BodyType, Dialect, Envelope, Error, ExtractedEnvelope, Fault, Options, Phase, RateLimit,
-    RecipientResult, Reply, RetryPolicy, SendReport, TRANSCRIPT_TARGET, Target, TimeoutPhase,
-    Timeouts, TlsOptions, TlsPolicy, default_client_name, envelope, extract_envelope,
-    strip_headers,
+    BodyType, Dialect, Envelope, Error, ExtractedEnvelope, Fault, Options, Phase, Proxy,
+    ProxyError, ProxyKind, ProxyRefusal, RateLimit, RecipientResult, Reply, RetryPolicy,
+    SendReport, TRANSCRIPT_TARGET, Target, TimeoutPhase, Timeouts, TlsOptions, TlsPolicy,
+    default_client_name, envelope, extract_envelope, strip_headers,
 };

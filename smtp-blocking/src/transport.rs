@@ -2,14 +2,17 @@
 //! Unix sockets, and the TLS upgrade. No read-ahead buffering anywhere.
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
-use smtp_client::{ConnectFailures, Error, Target, TimeoutPhase, connect_order};
+use smtp_client::{
+    ConnectFailures, Error, Options, Proxy, ProxyError, ProxyHandshake, ProxyStep, Target,
+    TimeoutPhase, connect_order,
+};
 
 /// A plain socket.
 #[derive(Debug)]
@@ -183,8 +186,95 @@ impl Transport {
     }
 }
 
+/// Connects to `target` as `opts` say: directly, or through [`Options::proxy`] (the proxy
+/// handshake bounded by the connect timeout). Returns the stream and, for a direct
+/// connection, its local address (through a proxy the server sees the proxy's).
+pub(crate) fn connect(
+    target: &Target,
+    opts: &Options,
+) -> Result<(TcpStream, Option<IpAddr>), Error> {
+    let Some(proxy) = &opts.proxy else {
+        let tcp = connect_tcp(target, opts.connect_timeout, opts.source_address)?;
+        let local = tcp.local_addr().ok().map(|a| a.ip());
+        return Ok((tcp, local));
+    };
+    let deadline = Instant::now().checked_add(opts.connect_timeout);
+    let host = if proxy.resolves_locally(&target.host) {
+        let resolved = (target.host.as_str(), target.port)
+            .to_socket_addrs()
+            .map_err(|source| Error::Connect {
+                target: target.to_string(),
+                source,
+            })?;
+        match connect_order(resolved, None).first() {
+            Some(a) => a.ip().to_string(),
+            None => return Err(ConnectFailures::new().into_error(target)),
+        }
+    } else {
+        target.host.clone()
+    };
+    let mut hs = ProxyHandshake::new(proxy, &host, target.port)?;
+    let mut tcp = connect_tcp(proxy.target(), opts.connect_timeout, opts.source_address)
+        .map_err(|e| proxy.connect_failed(e))?;
+    proxy_handshake(&mut tcp, &mut hs, proxy, deadline)?;
+    Ok((tcp, None))
+}
+
+/// Runs `hs` over `tcp` until the tunnel is open, reading no more than it asks for.
+fn proxy_handshake(
+    tcp: &mut TcpStream,
+    hs: &mut ProxyHandshake,
+    proxy: &Proxy,
+    deadline: Option<Instant>,
+) -> Result<(), Error> {
+    let mut buf = [0u8; 512];
+    let fail = |e: io::Error| {
+        if matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ) {
+            Error::Timeout(TimeoutPhase::ProxyHandshake)
+        } else {
+            proxy.error(ProxyError::Io(e))
+        }
+    };
+    loop {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) && !hs.is_done() {
+            return Err(Error::Timeout(TimeoutPhase::ProxyHandshake));
+        }
+        match hs.step() {
+            ProxyStep::Done => break,
+            ProxyStep::Write(b) => {
+                tcp.set_write_timeout(left).map_err(fail)?;
+                match tcp.write(b) {
+                    Ok(0) => return Err(fail(io::ErrorKind::WriteZero.into())),
+                    Ok(n) => hs.wrote(n),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(fail(e)),
+                }
+            }
+            ProxyStep::Read(n) => {
+                tcp.set_read_timeout(left).map_err(fail)?;
+                let n = n.min(buf.len());
+                match tcp.read(&mut buf[..n]) {
+                    Ok(0) => return Err(proxy.error(hs.eof())),
+                    Ok(k) => {
+                        hs.received(&buf[..k]).map_err(|e| proxy.error(e))?;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(fail(e)),
+                }
+            }
+        }
+    }
+    tcp.set_read_timeout(None).map_err(fail)?;
+    tcp.set_write_timeout(None).map_err(fail)?;
+    Ok(())
+}
+
 /// Connects to every resolved address in turn, each bounded by `timeout`.
-pub(crate) fn connect_tcp(
+fn connect_tcp(
     target: &Target,
     timeout: Duration,
     source: Option<SocketAddr>,
