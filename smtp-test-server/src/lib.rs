@@ -20,6 +20,7 @@
 #![forbid(unsafe_code)]
 
 pub mod flaky;
+pub mod proxy;
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
