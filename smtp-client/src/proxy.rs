@@ -3,27 +3,7 @@
 //! username/password per RFC 1929) or HTTP/1.1 CONNECT (RFC 9110 §9.3.6, with optional
 //! Basic authentication).
 //!
-//! Nothing here touches a socket: a driver connects to [`Proxy::target`], then answers the
-//! handshake's [`ProxyStep`]s with its own byte-moving code (write, read at most the bytes
-//! asked for) until [`ProxyStep::Done`], under its connect deadline. The handshake never
-//! asks for a byte past the proxy's reply, so whatever follows (the mail server's greeting,
-//! or TLS) is left in the socket for the SMTP session. `smtp-blocking` and `smtp-async`
-//! both drive it when [`Options::proxy`](crate::Options::proxy) is set.
-//!
-//! ```
-//! use smtp_client::{Proxy, ProxyHandshake, ProxyStep};
-//!
-//! let proxy: Proxy = "socks5h://alice:secret@127.0.0.1:1080".parse()?;
-//! assert_eq!(proxy.to_string(), "socks5h://***@127.0.0.1:1080"); // credentials redacted
-//! let mut hs = ProxyHandshake::new(&proxy, "mx.example.org", 25)?;
-//! // Offer no authentication and username/password.
-//! assert!(matches!(hs.step(), ProxyStep::Write(b"\x05\x02\x00\x02")));
-//! hs.wrote(4);
-//! assert!(matches!(hs.step(), ProxyStep::Read(2)));
-//! hs.received(b"\x05\x02")?; // the proxy picks username/password
-//! assert!(matches!(hs.step(), ProxyStep::Write(b"\x01\x05alice\x06secret")));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! Nothing here touches a socket: see [`ProxyHandshake`] for the driving loop.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr};
@@ -218,7 +198,7 @@ impl FromStr for Proxy {
         if target.port == 0 {
             return Err(bad("port 0"));
         }
-        if !target.host.parse::<Ipv6Addr>().is_ok() && !valid_host(&target.host) {
+        if target.host.parse::<Ipv6Addr>().is_err() && !valid_host(&target.host) {
             return Err(bad("bad host name"));
         }
         let mut proxy = Proxy::new(kind, target);
@@ -459,7 +439,40 @@ enum Phase {
 /// The sans-IO client side of a proxy handshake: opens a tunnel to `host:port` through a
 /// [`Proxy`]. Bounded memory (at most [`MAX_HTTP_HEAD`] octets of reply), never reads
 /// past the proxy's reply, and any input (truncated, oversized, hostile) ends in a
-/// [`ProxyError`], never a panic. See the [module docs](self) for a driving loop.
+/// [`ProxyError`], never a panic.
+///
+/// A driver connects to [`Proxy::target`], then answers the [`ProxyStep`]s with its own
+/// byte-moving code (write, read at most the bytes asked for) until [`ProxyStep::Done`],
+/// under its connect deadline. Since it never asks for a byte past the proxy's reply,
+/// whatever follows (the mail server's greeting, or TLS) stays in the socket for the SMTP
+/// session. `smtp-blocking` and `smtp-async` both drive it when
+/// [`Options::proxy`](crate::Options::proxy) is set; a blocking loop:
+///
+/// ```no_run
+/// use std::io::{Read, Write};
+/// use smtp_client::{Proxy, ProxyHandshake, ProxyStep};
+///
+/// let proxy: Proxy = "socks5h://127.0.0.1:1080".parse()?;
+/// let mut sock = std::net::TcpStream::connect(proxy.target().to_string())?;
+/// let mut hs = ProxyHandshake::new(&proxy, "mx.example.org", 25)?;
+/// let mut buf = [0; 512];
+/// loop {
+///     match hs.step() {
+///         ProxyStep::Write(b) => {
+///             let n = sock.write(b)?;
+///             hs.wrote(n);
+///         }
+///         ProxyStep::Read(n) => match sock.read(&mut buf[..n.min(512)])? {
+///             0 => return Err(proxy.error(hs.eof()).into()),
+///             k => {
+///                 hs.received(&buf[..k]).map_err(|e| proxy.error(e))?;
+///             }
+///         },
+///         ProxyStep::Done => break, // `sock` now leads to mx.example.org:25
+///     }
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct ProxyHandshake {
     phase: Phase,
@@ -973,7 +986,8 @@ mod tests {
 
     #[test]
     fn http_refusals() {
-        let cases: [(&[u8], fn(&ProxyError) -> bool); 5] = [
+        type Check = fn(&ProxyError) -> bool;
+        let cases: [(&[u8], Check); 5] = [
             (
                 b"HTTP/1.1 403 Forbidden\r\n",
                 |e| matches!(e, ProxyError::Refused { refusal: ProxyRefusal::Http { status: 403, reason }, .. } if reason == "Forbidden"),
@@ -1034,7 +1048,7 @@ mod tests {
         let n = b.len();
         hs.wrote(n);
         let used = hs
-            .received(b"\x05\x00\x00\x01\0\0\0\0\0\0220 hi\r\n")
+            .received(b"\x05\x00\x00\x01\0\0\0\0\0\x00220 hi\r\n")
             .unwrap();
         assert_eq!(used, 10);
         assert!(hs.is_done());

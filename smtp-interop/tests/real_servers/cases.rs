@@ -20,8 +20,8 @@ use smtp_blocking::proto::command::MailParams;
 use smtp_blocking::proto::sasl::Credentials;
 use smtp_blocking::proto::session::{AuthError, RcptStatus, Stage, UsageError};
 use smtp_blocking::{
-    BodyType, Dialect, Error, Fault, Options, Phase, SendReport, TimeoutPhase, TlsOptions,
-    TlsPolicy, envelope,
+    BodyType, Dialect, Error, Fault, Options, Phase, ProxyError, ProxyRefusal, SendReport,
+    TimeoutPhase, TlsOptions, TlsPolicy, envelope,
 };
 
 // The client under test: smtp-blocking's, or the async client on tokio or smol; the
@@ -948,6 +948,196 @@ fn postfix_sees_the_source_address() {
     c.quit().unwrap();
     let prepended = assert_intact(&delivered("alice", &t), &msg);
     assert!(prepended.contains("[127.0.0.3]"), "{prepended}");
+}
+
+// ---------------------------------------------------------------- through proxies
+
+/// `opts` through the proxy whose URL is in `SMTP_TEST_PROXY_<name>`.
+fn via(name: &str, opts: Options) -> Options {
+    let url = var(&format!("PROXY_{name}"));
+    let proxy = url
+        .parse()
+        .unwrap_or_else(|e| panic!("SMTP_TEST_PROXY_{name}: {e}"));
+    opts.with_proxy(proxy)
+}
+
+/// Sends one message from `from` to `rcpt` (`user`'s mailbox) over `c`, checks it was
+/// stored intact and returns the trace headers Postfix prepended.
+fn send_through(c: &mut SmtpClient, tag: &str, from: &str, rcpt: &str, user: &str) -> String {
+    let t = token(tag);
+    let msg = message(&t, from, rcpt);
+    let r = send(c, from, &[rcpt], &msg).unwrap();
+    assert!(r.recipients[0].accepted, "{r:?}");
+    c.quit().unwrap();
+    assert_intact(&delivered(user, &t), &msg)
+}
+
+#[test]
+#[ignore = "needs real servers (scripts/test-all starts them)"]
+fn proxy_socks5_plain_to_mx() {
+    // microsocks, no authentication, the name resolved by the proxy (socks5h).
+    let mut c = connect(&var("POSTFIX_MX"), via("SOCKS5", plain()));
+    assert!(!c.is_encrypted());
+    let prepended = send_through(
+        &mut c,
+        "socks5-plain",
+        "sender@example.org",
+        &var("RCPT"),
+        "alice",
+    );
+    assert!(prepended.contains("with ESMTP id"), "{prepended}");
+}
+
+#[test]
+#[ignore = "needs real servers (scripts/test-all starts them)"]
+fn proxy_socks5_resolving_here_sends_an_address() {
+    // socks5:// (not socks5h): "localhost" is resolved by the client, the proxy gets an
+    // address.
+    let url = var("PROXY_SOCKS5").replacen("socks5h://", "socks5://", 1);
+    let port = var("POSTFIX_MX").rsplit_once(':').unwrap().1.to_owned();
+    let o = plain().with_proxy(url.parse().unwrap());
+    let mut c = connect(&format!("localhost:{port}"), o);
+    send_through(
+        &mut c,
+        "socks5-local",
+        "sender@example.org",
+        &var("RCPT"),
+        "alice",
+    );
+}
+
+#[test]
+#[ignore = "needs real servers (scripts/test-all starts them)"]
+fn proxy_socks5_auth_starttls_submission() {
+    // microsocks with username/password; STARTTLS and AUTH end to end with Postfix.
+    let mut c = connect(
+        &var("POSTFIX_SUBMISSION"),
+        via("SOCKS5_AUTH", tls(TlsPolicy::Required)),
+    );
+    assert!(c.is_encrypted());
+    transcript_has(&mut c, "C: STARTTLS");
+    assert_eq!(c.login(&var("USER"), &var("PASSWORD")).unwrap().code(), 235);
+    let prepended = send_through(&mut c, "socks5-sub", &var("RCPT"), &var("RCPT2"), "bob");
+    assert!(prepended.contains("with ESMTPSA id"), "{prepended}");
+}
+
+#[test]
+#[ignore = "needs real servers (scripts/test-all starts them)"]
+fn proxy_http_connect_implicit_tls_smtps() {
+    // tinyproxy, no authentication; implicit TLS with Postfix through the tunnel.
+    let mut c = connect(&var("POSTFIX_SMTPS"), via("HTTP", tls(TlsPolicy::Implicit)));
+    assert!(c.is_encrypted());
+    assert_eq!(c.login(&var("USER"), &var("PASSWORD")).unwrap().code(), 235);
+    let prepended = send_through(&mut c, "http-smtps", &var("RCPT"), &var("RCPT2"), "bob");
+    assert!(prepended.contains("with ESMTPSA id"), "{prepended}");
+}
+
+#[test]
+#[ignore = "needs real servers (scripts/test-all starts them)"]
+fn proxy_http_connect_basic_auth_starttls_mx() {
+    // tinyproxy with Basic authentication; STARTTLS on the mx port.
+    let mut c = connect(
+        &var("POSTFIX_MX"),
+        via("HTTP_AUTH", tls(TlsPolicy::Required)),
+    );
+    assert!(c.is_encrypted());
+    let prepended = send_through(
+        &mut c,
+        "http-auth",
+        "sender@example.org",
+        &var("RCPT"),
+        "alice",
+    );
+    assert!(prepended.contains("with ESMTPS id"), "{prepended}");
+}
+
+#[test]
+#[ignore = "needs real servers (scripts/test-all starts them)"]
+fn proxy_tls_checks_the_mail_servers_name() {
+    // The proxies listen on 127.0.0.1, which the test certificate names: checking the
+    // proxy's name would pass. The mail server's name is checked, so a wrong one fails,
+    // as a TLS error (not a proxy error), on STARTTLS and on implicit TLS.
+    let wrong = |p, proxy| {
+        let mut o = via(proxy, tls(p));
+        o.tls_options = o.tls_options.with_server_name("wrong.example");
+        o
+    };
+    for proxy in ["SOCKS5", "HTTP"] {
+        assert_tls_refused(&var("POSTFIX_MX"), wrong(TlsPolicy::Required, proxy));
+        assert_tls_refused(&var("POSTFIX_SMTPS"), wrong(TlsPolicy::Implicit, proxy));
+    }
+    // With no name given, the mail server's address is checked (the certificate has
+    // 127.0.0.1 as an IP address).
+    let mut o = via("SOCKS5", tls(TlsPolicy::Implicit));
+    o.tls_options = TlsOptions::new().with_ca_file(var("CA")).unwrap();
+    let c = connect(&var("POSTFIX_SMTPS"), o);
+    assert!(c.is_encrypted());
+}
+
+#[test]
+#[ignore = "needs real servers (scripts/test-all starts them)"]
+fn proxy_refusals_are_typed() {
+    // Wrong or missing credentials: the caller's fault, nothing reached Postfix.
+    let wrong = var("PROXY_SOCKS5_AUTH").replacen(":proxy-password@", ":wrong@", 1);
+    let opts = plain().with_proxy(wrong.parse().unwrap());
+    let Err(err) = SmtpClient::connect(&var("POSTFIX_MX"), opts) else {
+        panic!("wrong credentials accepted");
+    };
+    assert!(
+        matches!(
+            &err,
+            Error::Proxy {
+                source: ProxyError::AuthRejected,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.fault(), Fault::Caller);
+    assert!(!err.to_string().contains("wrong"), "{err}");
+    let url = var("PROXY_HTTP_AUTH");
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let bare = format!("{scheme}://{}", rest.rsplit_once('@').unwrap().1);
+    let opts = plain().with_proxy(bare.parse().unwrap());
+    let Err(err) = SmtpClient::connect(&var("POSTFIX_MX"), opts) else {
+        panic!("no credentials accepted");
+    };
+    assert!(
+        matches!(
+            &err,
+            Error::Proxy {
+                source: ProxyError::AuthRequired,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // A port nothing listens on: each proxy says it could not connect.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    for proxy in ["SOCKS5", "HTTP"] {
+        let Err(err) = SmtpClient::connect(&closed, via(proxy, plain())) else {
+            panic!("{proxy}: connected to a closed port");
+        };
+        match &err {
+            Error::Proxy {
+                source: ProxyError::Refused { target, refusal },
+                ..
+            } => {
+                assert_eq!(target, &closed);
+                match refusal {
+                    ProxyRefusal::Socks(code) => assert_eq!(*code, 5, "{err}"),
+                    ProxyRefusal::Http { status, .. } => assert!(*status >= 500, "{err}"),
+                    r => panic!("{r:?}"),
+                }
+            }
+            e => panic!("{proxy}: expected a refusal, got {e:?}"),
+        }
+        assert!(err.is_transient() && err.is_retry_safe(), "{err}");
+    }
 }
 
 // ---------------------------------------------------------------- Dovecot LMTP
