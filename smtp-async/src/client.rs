@@ -547,12 +547,15 @@ impl SmtpClient {
         self.execute(Login::named(mechanism, credentials)?).await
     }
 
-    /// Authenticates with any [`SaslMechanism`], your own included (see the blocking
-    /// crate's `auth_with` for a custom mechanism, and [`Endpoint::with_auth`] for a
-    /// pool).
+    /// Authenticates with any [`SaslMechanism`], your own included, by value or boxed
+    /// (`Box<dyn SaslMechanism>` is one too; see the blocking crate's `auth_with` for a
+    /// custom mechanism, and [`Endpoint::with_auth`] for a pool).
     ///
     /// [`Endpoint::with_auth`]: crate::Endpoint::with_auth
-    pub async fn auth_with(&mut self, mechanism: Box<dyn SaslMechanism>) -> Result<Reply, Error> {
+    pub async fn auth_with(
+        &mut self,
+        mechanism: impl SaslMechanism + 'static,
+    ) -> Result<Reply, Error> {
         self.execute(Login::mechanism(mechanism)).await
     }
 

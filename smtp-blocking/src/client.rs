@@ -345,7 +345,8 @@ impl SmtpClient {
         self.execute(Login::named(mechanism, credentials)?)
     }
 
-    /// Authenticates with any [`SaslMechanism`], your own included.
+    /// Authenticates with any [`SaslMechanism`], your own included, by value or boxed
+    /// (`Box<dyn SaslMechanism>` is one too).
     ///
     /// ```no_run
     /// use smtp_blocking::{Options, SmtpClient};
@@ -368,13 +369,17 @@ impl SmtpClient {
     /// }
     ///
     /// let mut client = SmtpClient::connect("mail.example.org:587", Options::new())?;
-    /// client.auth_with(Box::new(Toy("alice".into())))?;
+    /// client.auth_with(Toy("alice".into()))?;
+    /// // Or boxed, chosen at run time:
+    /// let m: Box<dyn SaslMechanism> = Box::new(Toy("alice".into()));
+    /// # let mut client = SmtpClient::connect("mail.example.org:587", Options::new())?;
+    /// client.auth_with(m)?;
     /// # Ok::<(), smtp_blocking::Error>(())
     /// ```
     ///
     /// (The `smtp_client::ops` documentation runs such a mechanism against a scripted
     /// exchange.)
-    pub fn auth_with(&mut self, mechanism: Box<dyn SaslMechanism>) -> Result<Reply, Error> {
+    pub fn auth_with(&mut self, mechanism: impl SaslMechanism + 'static) -> Result<Reply, Error> {
         self.execute(Login::mechanism(mechanism))
     }
 
