@@ -48,6 +48,7 @@ both_runtimes!(
     pool_endpoint_with_oauth_reconnects_when_the_refusal_closed_the_connection,
     pool_endpoint_with_a_mechanism_factory,
     ehlo_as_and_send_message_with,
+    dropping_a_client_closes_without_quit,
 );
 
 fn plain() -> Options {
@@ -324,4 +325,18 @@ async fn ehlo_as_and_send_message_with(rt: &'static dyn Runtime) {
             .any(|l| l.starts_with("MAIL FROM:<a@example.org>") && l.contains("RET=FULL")),
         "{cmds:?}"
     );
+}
+
+/// The documented drop behaviour: dropping an async client closes the connection without
+/// QUIT (a drop cannot await).
+async fn dropping_a_client_closes_without_quit(rt: &'static dyn Runtime) {
+    let server = TestServer::start(Script::default());
+    let c = SmtpClient::connect_on(rt, &server.addr().to_string(), plain())
+        .await
+        .unwrap();
+    drop(c);
+    std::thread::sleep(Duration::from_millis(200));
+    let cmds = &server.sessions()[0].commands;
+    assert!(cmds.iter().any(|l| l.starts_with("EHLO")), "{cmds:?}");
+    assert!(!cmds.iter().any(|l| l == "QUIT"), "{cmds:?}");
 }
