@@ -74,7 +74,7 @@ pub(crate) fn build_message(buf: &mut Vec<u8>, seed: u64, i: u64, id: &str, from
             let x = rng.next();
             buf.push(ALPHA[(x % ALPHA.len() as u64) as usize]);
         }
-        if r % 16 == 0 {
+        if r.is_multiple_of(16) {
             buf[start] = b'.';
         }
         buf.extend_from_slice(b"\r\n");

@@ -46,11 +46,7 @@ fn main() {
         let seed = num(args.get(1).cloned());
         let stall: u64 = num(args.get(2).cloned());
         let ca = args.get(3).cloned().unwrap_or_else(|| usage());
-        std::process::exit(sink::child_main(
-            seed,
-            Duration::from_millis(stall),
-            &ca,
-        ));
+        std::process::exit(sink::child_main(seed, Duration::from_millis(stall), &ca));
     }
     if args.first().map(String::as_str) == Some("postfix") {
         let mut s = postfix::Settings {

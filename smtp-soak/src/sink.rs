@@ -180,7 +180,9 @@ impl SinkChild {
         let _ = self.child.wait();
         match stats {
             Some(stats) if ended => Ok(SinkReport { stats, delivered }),
-            _ => Err(std::io::Error::other("the sink child's record was cut short")),
+            _ => Err(std::io::Error::other(
+                "the sink child's record was cut short",
+            )),
         }
     }
 }

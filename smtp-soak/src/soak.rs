@@ -257,14 +257,20 @@ pub(crate) fn run(s: &Settings) -> bool {
     println!();
 
     let mut c = Checks::default();
-    c.check(sum(all, 0) == 0, "every message has an outcome in the reports");
+    c.check(
+        sum(all, 0) == 0,
+        "every message has an outcome in the reports",
+    );
     c.check(lost == 0, "every delivered message was received (lost = 0)");
     c.check(dup == 0, "no message was received twice (duplicated = 0)");
     c.check(
         refused_got == 0,
         "no refused or not-delivered message was received",
     );
-    c.check(unexpected == 0, "the sink received nothing that was not sent");
+    c.check(
+        unexpected == 0,
+        "the sink received nothing that was not sent",
+    );
     c.check(
         sum(all, 5) == 0,
         "every failure is a refusal, retry-safe or may-have-been-delivered",
