@@ -38,6 +38,7 @@ mod check;
 mod data;
 mod decode;
 mod scan;
+mod scanned;
 
 pub use bdat::BdatEncoder;
 pub use check::{
@@ -45,6 +46,7 @@ pub use check::{
     quick_scan,
 };
 pub use data::DataEncoder;
+pub use scanned::{BodySegment, FrameHeader, ScannedBody, ScannedEncoder};
 pub use decode::{BdatDecoded, BodyDecodeError, DataDecoded, decode_bdat, decode_data};
 
 /// What an encoder has seen and produced so far.
