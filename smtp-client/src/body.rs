@@ -43,7 +43,7 @@ pub const BODY_CHUNK: usize = 64 * 1024;
 
 /// A body being fed to the core: scanned in memory, or a reader.
 enum Source<'a, R: ?Sized> {
-    Scanned(ScannedBody<'a>),
+    Scanned(Box<ScannedBody<'a>>),
     Reader(&'a mut R),
 }
 
@@ -94,7 +94,7 @@ impl<'a, R: ?Sized> Feeds<'a, R> {
     /// [`push_scanned`](Self::push_scanned) for one scanned already).
     pub fn push(&mut self, tx: TxId, body: Body<'a, R>) {
         let body = match body {
-            Body::Bytes(b) => Source::Scanned(ScannedBody::new(b)),
+            Body::Bytes(b) => Source::Scanned(Box::new(ScannedBody::new(b))),
             Body::Reader(r) => Source::Reader(r),
         };
         self.add(tx, body);
@@ -103,7 +103,7 @@ impl<'a, R: ?Sized> Feeds<'a, R> {
     /// Adds the in-memory body of transaction `tx`, scanned by
     /// [`Batch::queue_scanned`](crate::Batch::queue_scanned) or [`ScannedBody::new`].
     pub fn push_scanned(&mut self, tx: TxId, body: ScannedBody<'a>) {
-        self.add(tx, Source::Scanned(body));
+        self.add(tx, Source::Scanned(Box::new(body)));
     }
 
     fn add(&mut self, tx: TxId, body: Source<'a, R>) {

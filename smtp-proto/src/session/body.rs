@@ -105,7 +105,9 @@ impl Client {
     /// copying, appending nothing to `segments`, where segments would not pay: with BDAT,
     /// while `pending_output` is not empty, and for parts of `chunk` where segments would
     /// be short (many bare line endings or leading dots); what it copies then goes after
-    /// the segments, in order.
+    /// the segments, in order. A whole body in memory goes without copying over BDAT too,
+    /// and without being scanned again, with
+    /// [`write_scanned_body`](Self::write_scanned_body).
     pub fn write_body_segments<'a>(
         &mut self,
         chunk: &'a [u8],
