@@ -205,7 +205,10 @@ fn data(body: &[u8], pieces: &[&[u8]], mix: bool) {
     let scanned = ScannedBody::new(body);
     assert_eq!(scanned.data_stats(), stats, "scanned DATA stats");
     let mut enc3 = ScannedEncoder::data(&scanned);
-    assert!(scanned_wire(&mut enc3, &scanned, pieces) == whole, "scanned DATA output");
+    assert!(
+        scanned_wire(&mut enc3, &scanned, pieces) == whole,
+        "scanned DATA output"
+    );
 
     // A finished encoder starts a new message.
     let mut again = Vec::new();
@@ -269,7 +272,10 @@ fn bdat(body: &[u8], pieces: &[&[u8]], size: usize, binary: bool) {
     let scanned = ScannedBody::new(body);
     assert_eq!(scanned.bdat_stats(binary), stats, "scanned BDAT stats");
     let mut enc3 = ScannedEncoder::bdat(&scanned, size, binary);
-    assert!(scanned_wire(&mut enc3, &scanned, pieces) == whole, "scanned BDAT output");
+    assert!(
+        scanned_wire(&mut enc3, &scanned, pieces) == whole,
+        "scanned BDAT output"
+    );
 
     // Frames, parsed here: `BDAT n\r\n` + n octets, `BDAT n LAST\r\n` + n octets at the end.
     let wire = &whole;

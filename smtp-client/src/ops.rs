@@ -23,10 +23,10 @@ use smtp_proto::session::{CloseReason, Envelope, Event, HealthProbe, UsageError}
 
 use crate::batch::Batch;
 use crate::body::{Body, Feeds};
-use smtp_proto::body::ScannedBody;
 use crate::error::Error;
 use crate::report::SendReport;
 use crate::session::{Operation, Session};
+use smtp_proto::body::ScannedBody;
 
 /// Makes sure the session is ready: greeting, EHLO/LHLO (or HELO after a refused EHLO)
 /// and STARTTLS per policy. Completes when the core is idle; an error when the session
@@ -580,7 +580,10 @@ impl<'b, R: ?Sized> SendOne<'b, R> {
             .collect();
         let bytes = *bytes;
         let scanned = ScannedBody::new(bytes);
-        match self.batch.queue_scanned(s.core_mut(), 0, next, Some(&scanned)) {
+        match self
+            .batch
+            .queue_scanned(s.core_mut(), 0, next, Some(&scanned))
+        {
             Ok(tx) => {
                 feeds.push_scanned(tx, scanned);
                 self.pending = deferred;

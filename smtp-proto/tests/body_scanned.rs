@@ -130,7 +130,12 @@ proptest! {
 #[test]
 fn clean_body_is_the_callers_slices_plus_the_end() {
     let line = b"0123456789012345678901234567890123456789012345678901234567890123456789012\r\n";
-    let input: Vec<u8> = line.iter().copied().cycle().take(line.len() * 4000).collect();
+    let input: Vec<u8> = line
+        .iter()
+        .copied()
+        .cycle()
+        .take(line.len() * 4000)
+        .collect();
     let body = ScannedBody::new(&input);
     assert!(body.is_crlf_clean() && !body.has_dot_lines() && !body.is_dense());
     let mut enc = ScannedEncoder::data(&body);
@@ -158,14 +163,23 @@ fn clean_body_is_the_callers_slices_plus_the_end() {
     for s in &segs {
         if let BodySegment::Slice(s) = s {
             let p = s.as_ptr() as usize - input.as_ptr() as usize;
-            assert!(p + s.len() <= input.len(), "payload not borrowed from the body");
+            assert!(
+                p + s.len() <= input.len(),
+                "payload not borrowed from the body"
+            );
         }
     }
 }
 
 #[test]
 fn smuggling_endings_are_never_the_end() {
-    for input in [&b"a\n.\nb"[..], b"a\r.\rb", b"a\r\n.\nb", b"a\n.\r\nb", b".\r\n"] {
+    for input in [
+        &b"a\n.\nb"[..],
+        b"a\r.\rb",
+        b"a\r\n.\nb",
+        b"a\n.\r\nb",
+        b".\r\n",
+    ] {
         let body = ScannedBody::new(input);
         let mut enc = ScannedEncoder::data(&body);
         let mut segs = Vec::new();
@@ -188,11 +202,17 @@ fn dense_bodies_are_scanned_again_and_match() {
         assert_eq!(run(&mut enc, &body, takes), reference_data(&input).0);
         for chunk in [1, 100, 65536] {
             let mut enc = ScannedEncoder::bdat(&body, chunk, false);
-            assert_eq!(run(&mut enc, &body, takes), reference_bdat(&input, chunk, false).0);
+            assert_eq!(
+                run(&mut enc, &body, takes),
+                reference_bdat(&input, chunk, false).0
+            );
             // Binary BDAT needs no edit: never dense.
             let mut enc = ScannedEncoder::bdat(&body, chunk, true);
             assert!(!enc.is_dense());
-            assert_eq!(run(&mut enc, &body, takes), reference_bdat(&input, chunk, true).0);
+            assert_eq!(
+                run(&mut enc, &body, takes),
+                reference_bdat(&input, chunk, true).0
+            );
         }
     }
 }

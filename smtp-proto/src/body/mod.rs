@@ -51,8 +51,8 @@ pub use check::{
     quick_scan,
 };
 pub use data::DataEncoder;
-pub use scanned::{BodySegment, FrameHeader, ScannedBody, ScannedEncoder};
 pub use decode::{BdatDecoded, BodyDecodeError, DataDecoded, decode_bdat, decode_data};
+pub use scanned::{BodySegment, FrameHeader, ScannedBody, ScannedEncoder};
 
 /// What an encoder has seen and produced so far.
 ///

@@ -176,12 +176,7 @@ impl Scanner {
     /// `input` or of static storage. Pending input is flushed at least every `flush_at`
     /// bytes (a copying sink wants the run to still be in cache).
     #[inline(always)]
-    pub(super) fn feed<'a, F: Emit<'a>>(
-        &mut self,
-        input: &'a [u8],
-        flush_at: usize,
-        emit: &mut F,
-    ) {
+    pub(super) fn feed<'a, F: Emit<'a>>(&mut self, input: &'a [u8], flush_at: usize, emit: &mut F) {
         let len = input.len();
         if len == 0 {
             return;

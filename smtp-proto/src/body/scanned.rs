@@ -236,7 +236,11 @@ impl FrameHeader {
 
 impl std::fmt::Debug for FrameHeader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "FrameHeader({:?})", String::from_utf8_lossy(self.as_bytes()))
+        write!(
+            f,
+            "FrameHeader({:?})",
+            String::from_utf8_lossy(self.as_bytes())
+        )
     }
 }
 

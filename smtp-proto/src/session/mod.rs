@@ -68,9 +68,7 @@ pub use types::{
     Stage, TranscriptLine, TxId, TxOutcome,
 };
 
-use crate::body::{
-    BdatEncoder, BodySegment, BodyStats, DataEncoder, ScannedBody, ScannedEncoder,
-};
+use crate::body::{BdatEncoder, BodySegment, BodyStats, DataEncoder, ScannedBody, ScannedEncoder};
 use crate::command::{Body, Command, RawCommand, SmtpString, Verb};
 use crate::command::{Domain, Mechanism};
 use crate::ehlo::Capabilities;
