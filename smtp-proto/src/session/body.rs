@@ -248,6 +248,11 @@ impl Client {
     /// `pending_output` instead, with nothing appended to `segments`, while that holds
     /// output already, or when the body is [dense](ScannedBody::is_dense).
     ///
+    /// Each call takes at most [`Config::max_output`] minus what is unsent of the body
+    /// (so output is bounded as with `write_body`); the segments it appends are those
+    /// octets plus the inserts and frame headers (a `BDAT` header per
+    /// [`Config::bdat_chunk_size`] octets: with tiny chunks, mostly headers).
+    ///
     /// The body must be given from its start (nothing written with `write_body` before)
     /// and the same `body` on every call; `write_body` and `finish_body` refuse while it
     /// is being written.
