@@ -13,7 +13,8 @@
 //!   [`UsageError`]): [`send_mail`](Client::send_mail) (a whole transaction), its content
 //!   with [`write_body`](Client::write_body) (or the zero-copy
 //!   [`write_body_segments`](Client::write_body_segments)) and
-//!   [`finish_body`](Client::finish_body); [`authenticate`](Client::authenticate) and
+//!   [`finish_body`](Client::finish_body), or a whole scanned in-memory body with
+//!   [`write_scanned_body`](Client::write_scanned_body) (zero-copy DATA and BDAT); [`authenticate`](Client::authenticate) and
 //!   [`login`](Client::login) (AUTH); [`check_health`](Client::check_health);
 //!   [`vrfy`](Client::vrfy), [`expn`](Client::expn), [`help`](Client::help),
 //!   [`noop`](Client::noop), [`rset`](Client::rset), [`raw`](Client::raw) and
@@ -67,7 +68,7 @@ pub use types::{
     Stage, TranscriptLine, TxId, TxOutcome,
 };
 
-use crate::body::{BdatEncoder, BodyStats, DataEncoder};
+use crate::body::{BdatEncoder, BodySegment, BodyStats, DataEncoder, ScannedBody, ScannedEncoder};
 use crate::command::{Body, Command, RawCommand, SmtpString, Verb};
 use crate::command::{Domain, Mechanism};
 use crate::ehlo::Capabilities;
