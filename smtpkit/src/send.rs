@@ -71,8 +71,8 @@ pub(crate) struct Args {
     /// The connection.
     #[command(flatten)]
     pub(crate) conn: ConnArgs,
-    /// The envelope sender (MAIL FROM). Default: the message's Sender/From header, or
-    /// sender@example.test with the embedded server.
+    /// The envelope sender (MAIL FROM). Default: the message's Sender/From header, else
+    /// sender@example.test.
     #[arg(long, value_name = "ADDR")]
     pub(crate) from: Option<String>,
     /// An envelope recipient (RCPT TO), repeatable; required with --server/--unix.
@@ -232,6 +232,17 @@ pub(crate) fn has_header(raw: &[u8], name: &str) -> bool {
     false
 }
 
+/// The message's `Sender`, else its first `From` address (as smtplib's `send_message`).
+pub(crate) fn header_sender(raw: &[u8]) -> Option<String> {
+    let msg = mail_parser::MessageParser::new().parse_headers(raw)?;
+    let first = |a: Option<&mail_parser::Address<'_>>| {
+        a.and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .map(str::to_owned)
+    };
+    first(msg.sender()).or_else(|| first(msg.from()))
+}
+
 /// A new `Message-ID` value in the domain of `from` (`smtpkit.localhost` when it has none).
 pub(crate) fn new_message_id(from: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -353,20 +364,10 @@ pub(crate) fn run(args: Args) -> ExitCode {
         Ok(None) => sample_message(&from0, &to),
         Err(e) => return usage_error("send", &e),
     };
-    // Without --from: the message's own sender (smtplib's send_message), else the default
-    // (embedded server only).
+    // Without --from: the message's own sender (smtplib's send_message), else the default.
     let from = match (&args.from, header_from) {
         (Some(f), _) => f.clone(),
-        (None, true) => match smtp_client::extract_envelope(&message) {
-            Ok(x) if !x.from.is_empty() => x.from,
-            _ if !server_given => DEFAULT_FROM.to_owned(),
-            _ => {
-                return usage_error(
-                    "send",
-                    &"--from is required (the message has no From or Sender header)",
-                );
-            }
-        },
+        (None, true) => header_sender(&message).unwrap_or_else(|| DEFAULT_FROM.to_owned()),
         (None, false) => from0,
     };
     let to_refs: Vec<&str> = to.iter().map(String::as_str).collect();
@@ -395,9 +396,21 @@ pub(crate) fn run(args: Args) -> ExitCode {
     let show_transcript = args.conn.verbose || embedded || args.quit_after.is_some();
 
     let mut client = None;
-    let result = session(&prepared, &args, &mut client, &from, &to, env, &message);
-    if show_transcript && let Some(c) = &mut client {
-        for line in c.take_transcript() {
+    let mut transcript = Vec::new();
+    let result = session(
+        &prepared,
+        &args,
+        &mut client,
+        &mut transcript,
+        (&from, &to),
+        env,
+        &message,
+    );
+    if let Some(c) = &mut client {
+        transcript.extend(c.take_transcript());
+    }
+    if show_transcript {
+        for line in transcript {
             let _ = writeln!(err, "{line}");
         }
     }
@@ -455,13 +468,15 @@ pub(crate) fn run(args: Args) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// The session: connect, the steps up to `--quit-after`, or the whole message.
+/// The session: connect, the steps up to `--quit-after`, or the whole message. The
+/// transcript of what `--quit-after` cut short goes to `transcript`; the rest stays in
+/// the client.
 fn session(
     prepared: &Prepared,
     args: &Args,
     client: &mut Option<SmtpClient>,
-    from: &str,
-    to: &[String],
+    transcript: &mut Vec<String>,
+    (from, to): (&str, &[String]),
     env: smtp_client::Envelope,
     message: &[u8],
 ) -> Result<Outcome, Error> {
@@ -475,11 +490,24 @@ fn session(
     let c = client.insert(prepared.open_blocking_with(opts)?);
     match quit_after {
         Some(QuitAfter::Connect) => {
+            transcript.push(format!("=== connected to {}; closing", prepared.describe()));
             c.close();
+            // Closing logs a QUIT that is never written: the server has not spoken yet.
+            let _ = c.take_transcript();
             return stopped();
         }
         Some(QuitAfter::Greeting) => {
             c.execute(UntilGreeting)?;
+            // The core queued EHLO on the greeting (and logged it), but it is not written:
+            // QUIT replaces it.
+            let mut t = c.take_transcript();
+            while t
+                .last()
+                .is_some_and(|l| l.starts_with("C: EHLO") || l.starts_with("C: LHLO"))
+            {
+                t.pop();
+            }
+            transcript.extend(t);
             c.execute(QuitNow)?;
             return stopped();
         }
