@@ -17,7 +17,9 @@ use smtp_async::{Body, Endpoint, Pool, PoolConfig};
 use smtp_client::{Envelope, Error, SendReport};
 
 use crate::conn::{ConnArgs, UsageError};
-use crate::send::{MessageArgs, complete_headers, new_message_id};
+use crate::send::{
+    DEFAULT_FROM, DEFAULT_TO, MessageArgs, complete_headers, header_sender, new_message_id,
+};
 use crate::{EXIT_FAILED, EXIT_OK, one_line, usage_error};
 
 /// `bulk`'s arguments.
@@ -26,8 +28,8 @@ pub(crate) struct Args {
     /// The connection.
     #[command(flatten)]
     pub(crate) conn: ConnArgs,
-    /// The envelope sender. Default: each message's Sender/From header, or
-    /// sender@example.test with the embedded server.
+    /// The envelope sender. Default: each message's Sender/From header, else
+    /// sender@example.test.
     #[arg(long, value_name = "ADDR")]
     pub(crate) from: Option<String>,
     /// An envelope recipient, repeatable. Default: each message's To/Cc/Bcc headers, or
@@ -103,21 +105,27 @@ impl Outcome {
 
 /// The messages to send, from the flags.
 fn jobs(args: &Args, embedded: bool) -> Result<Vec<Job>, UsageError> {
-    let from = args
-        .from
-        .clone()
-        .or_else(|| embedded.then(|| "sender@example.test".to_owned()));
     let to = match (args.to.is_empty(), embedded) {
         (false, _) => Some(args.to.clone()),
-        (true, true) => Some(vec!["rcpt@example.test".to_owned()]),
+        (true, true) => Some(vec![DEFAULT_TO.to_owned()]),
         (true, false) => None,
     };
+    // The sender: --from, else the message's Sender/From, else the default (as `send`).
+    let sender_of = |content: &[u8]| {
+        args.from
+            .clone()
+            .or_else(|| header_sender(content))
+            .unwrap_or_else(|| DEFAULT_FROM.to_owned())
+    };
+    // The recipients: --to (the message as is), else its To/Cc/Bcc (Bcc then stripped).
     let envelope_of = |content: &[u8], name: &str| -> Result<(Envelope, Vec<u8>), UsageError> {
-        let to_refs: Option<Vec<&str>> =
-            to.as_ref().map(|t| t.iter().map(String::as_str).collect());
-        let (mut env, content) = match (&from, &to_refs) {
-            (Some(f), Some(t)) => smtp_client::envelope(f, t).map(|e| (e, content.to_vec())),
-            _ => smtp_client::message_envelope(content, from.as_deref(), to_refs.as_deref()),
+        let from = sender_of(content);
+        let (mut env, content) = match &to {
+            Some(t) => {
+                let t: Vec<&str> = t.iter().map(String::as_str).collect();
+                smtp_client::envelope(&from, &t).map(|e| (e, content.to_vec()))
+            }
+            None => smtp_client::message_envelope(content, Some(&from), None),
         }
         .map_err(|e| UsageError(format!("{name}: {e}")))?;
         env.prefer_bdat = args.bdat;
@@ -143,7 +151,7 @@ fn jobs(args: &Args, embedded: bool) -> Result<Vec<Job>, UsageError> {
         for p in paths {
             let name = p.display().to_string();
             let raw = std::fs::read(&p).map_err(|e| UsageError(format!("{name}: {e}")))?;
-            let raw = complete_headers(&raw, from.as_deref().unwrap_or_default());
+            let raw = complete_headers(&raw, &sender_of(&raw));
             let (env, content) = envelope_of(&raw, &name)?;
             out.push(Job {
                 name,
@@ -157,7 +165,7 @@ fn jobs(args: &Args, embedded: bool) -> Result<Vec<Job>, UsageError> {
     if count == 0 {
         return Err(UsageError::new("--count must be at least 1"));
     }
-    let sender = from.clone().unwrap_or_default();
+    let sender = args.from.clone().unwrap_or_else(|| DEFAULT_FROM.to_owned());
     let rcpts = to.clone().unwrap_or_default();
     let base = match args.message.load(&sender, &rcpts, false)? {
         Some(m) => m,
@@ -170,7 +178,7 @@ fn jobs(args: &Args, embedded: bool) -> Result<Vec<Job>, UsageError> {
     };
     // Each copy gets its own Message-ID: a copy is a message of its own.
     let base = smtp_client::strip_headers(&base, &["message-id"]);
-    let (env, _) = envelope_of(&base, "the message")?;
+    let (env, base) = envelope_of(&base, "the message")?;
     let mut out = Vec::with_capacity(count);
     for i in 0..count {
         let mut content = format!("Message-ID: {}\r\n", new_message_id(&sender)).into_bytes();

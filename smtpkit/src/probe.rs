@@ -28,7 +28,9 @@ pub(crate) fn run(args: Args) -> ExitCode {
     let client = match result {
         Ok(c) => Some(c),
         Err((mut c, e)) => {
-            if let Some(c) = &mut c {
+            if let Some(c) = &mut c
+                && args.conn.verbose
+            {
                 for line in c.take_transcript() {
                     let _ = writeln!(err, "{line}");
                 }

@@ -21,9 +21,9 @@ use crate::conn::{ConnArgs, Prepared, Target, UsageError};
 use crate::{EXIT_FAILED, EXIT_OK, one_line, usage_error};
 
 /// The sender used with the embedded server when none is given.
-const DEFAULT_FROM: &str = "sender@example.test";
+pub(crate) const DEFAULT_FROM: &str = "sender@example.test";
 /// The recipient used with the embedded server when none is given.
-const DEFAULT_TO: &str = "rcpt@example.test";
+pub(crate) const DEFAULT_TO: &str = "rcpt@example.test";
 
 /// Where `--quit-after` stops (swaks' stop points), in session order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
