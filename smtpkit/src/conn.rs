@@ -1,6 +1,6 @@
 //! The connection flags every subcommand shares ([`ConnArgs`], flattened into each
 //! subcommand's arguments), and what they turn into: the client's
-//! [`Options`](smtp_client::Options), where to connect ([`Target`]), how to authenticate
+//! [`smtp_client::Options`], where to connect ([`Target`]), how to authenticate
 //! ([`AuthPlan`]), and, with no `--server`, the embedded loopback server.
 //!
 //! The API a subcommand uses:
@@ -89,7 +89,7 @@ impl AuthMech {
 /// The connection flags shared by every subcommand (`#[command(flatten)]`).
 #[derive(Clone, Debug, Default, clap::Args)]
 pub(crate) struct ConnArgs {
-    /// The server, HOST[:PORT] (default port 25; 465 with --tls, 24 with --lmtp). Without
+    /// The server, HOST or HOST:PORT (default port 25; 465 with --tls, 24 with --lmtp). Without
     /// it (and without --unix), an embedded server is started on 127.0.0.1 for this run.
     #[arg(long, value_name = "HOST[:PORT]", conflicts_with = "unix")]
     pub(crate) server: Option<String>,
@@ -426,14 +426,31 @@ impl ConnArgs {
     /// [`prepare`](Self::prepare), then connect, greeting, EHLO, TLS per policy, and AUTH
     /// when asked for. On failure the client (when it got that far) is returned beside the
     /// error, so its transcript can still be shown.
-    #[allow(dead_code)] // The API for subcommands (probe's replacement uses it).
-    pub(crate) fn connect_blocking(
-        &self,
-    ) -> Result<(Prepared, Result<SmtpClient, (Option<SmtpClient>, Error)>), UsageError> {
+    pub(crate) fn connect_blocking(&self) -> Result<Connection, UsageError> {
         let prepared = self.prepare(false)?;
         let client = prepared.connect_blocking();
-        Ok((prepared, client))
+        Ok(Connection { prepared, client })
     }
+}
+
+/// What [`ConnArgs::connect_blocking`] gives: the prepared settings (keep them: they own
+/// the embedded server) and the connected client, or why it is not.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    /// The checked settings, and the embedded server if any.
+    pub(crate) prepared: Prepared,
+    /// The ready (and authenticated) client.
+    pub(crate) client: Result<SmtpClient, ConnectFailure>,
+}
+
+/// A connection that failed after flags were checked: the error, and the client when the
+/// connection was made (its transcript shows how far the session got).
+#[derive(Debug)]
+pub(crate) struct ConnectFailure {
+    /// The client, when the connection was made.
+    pub(crate) client: Option<Box<SmtpClient>>,
+    /// What went wrong.
+    pub(crate) error: Error,
 }
 
 /// Checked flags, ready to connect: options, target, authentication, and the embedded
@@ -531,11 +548,17 @@ impl Prepared {
 
     /// Opens, readies and authenticates a blocking client. On failure, the client (if the
     /// connection was made) comes back with the error, for its transcript.
-    pub(crate) fn connect_blocking(&self) -> Result<SmtpClient, (Option<SmtpClient>, Error)> {
-        let mut c = self.open_blocking().map_err(|e| (None, e))?;
+    pub(crate) fn connect_blocking(&self) -> Result<SmtpClient, ConnectFailure> {
+        let mut c = self.open_blocking().map_err(|error| ConnectFailure {
+            client: None,
+            error,
+        })?;
         match self.login_blocking(&mut c) {
             Ok(_) => Ok(c),
-            Err(e) => Err((Some(c), e)),
+            Err(error) => Err(ConnectFailure {
+                client: Some(Box::new(c)),
+                error,
+            }),
         }
     }
 

@@ -19,48 +19,38 @@ pub(crate) struct Args {
 
 /// Runs `probe`; returns the exit status.
 pub(crate) fn run(args: Args) -> ExitCode {
-    let prepared = match args.conn.prepare(false) {
-        Ok(p) => p,
+    // `conn.prepared` owns the embedded server: it lives until the end.
+    let conn = match args.conn.connect_blocking() {
+        Ok(c) => c,
         Err(e) => return usage_error("probe", &e),
     };
-    let result = prepared.connect_blocking();
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
-    let client = match result {
-        Ok(c) => Some(c),
-        Err((mut c, e)) => {
-            if let Some(c) = &mut c
+    let mut c = match conn.client {
+        Ok(c) => c,
+        Err(mut f) => {
+            if let Some(c) = f.client.as_deref_mut()
                 && args.conn.verbose
             {
                 for line in c.take_transcript() {
                     let _ = writeln!(err, "{line}");
                 }
             }
-            let _ = writeln!(err, "smtpkit probe: {}", one_line(&e.to_string()));
+            let _ = writeln!(err, "smtpkit probe: {}", one_line(&f.error.to_string()));
             return ExitCode::from(EXIT_FAILED);
         }
     };
-    let Some(mut c) = client else {
-        return ExitCode::from(EXIT_FAILED);
-    };
-    let _ = writeln!(out, "server: {}", prepared.describe());
+    let _ = writeln!(out, "server: {}", conn.prepared.describe());
     if let Some(g) = c.greeting() {
         let _ = writeln!(out, "greeting: {}", one_line(&g.to_string()));
     }
-    let _ = writeln!(
-        out,
-        "encrypted: {}",
-        if c.is_encrypted() { "yes" } else { "no" }
-    );
+    let encrypted = if c.is_encrypted() { "yes" } else { "no" };
+    let _ = writeln!(out, "encrypted: {encrypted}");
     if c.is_helo_only() {
         let _ = writeln!(out, "extensions: none (HELO only)");
     }
     for (k, v) in c.esmtp_features() {
-        let _ = writeln!(
-            out,
-            "extension: {}{}{v}",
-            k.to_uppercase(),
-            if v.is_empty() { "" } else { " " }
-        );
+        let sep = if v.is_empty() { "" } else { " " };
+        let _ = writeln!(out, "extension: {}{sep}{v}", k.to_uppercase());
     }
     let _ = c.quit();
     if args.conn.verbose {
