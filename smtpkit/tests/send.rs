@@ -630,6 +630,21 @@ fn explicit_mechanisms_and_secrets_from_env_and_files() {
         pw.to_str().unwrap(),
     ]);
     assert_eq!(r.code, 0, "{r:?}");
+    // SCRAM-SHA-1 by name: the embedded server does not know it (504), so exit 1 with the
+    // reply; the client's first message is redacted in the transcript.
+    let r = run(&[
+        "send",
+        "--starttls",
+        "--auth",
+        "SCRAM-SHA-1",
+        "--user",
+        "alice",
+        "--password-file",
+        pw.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.err.contains("C: AUTH SCRAM-SHA-1 <redacted>"), "{r:?}");
+    assert!(r.err.lines().last().unwrap().contains("504 5.5.4"), "{r:?}");
     // OAuth: the embedded server takes the token given.
     for (args, mech) in [
         (&["--auth", "XOAUTH2"][..], "XOAUTH2"),
