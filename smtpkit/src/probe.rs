@@ -49,6 +49,8 @@ pub(crate) fn run(args: Args) -> ExitCode {
         let _ = writeln!(out, "extensions: none (HELO only)");
     }
     for (k, v) in c.esmtp_features() {
+        // smtplib keeps AUTH's parameters with a leading space.
+        let v = v.trim();
         let sep = if v.is_empty() { "" } else { " " };
         let _ = writeln!(out, "extension: {}{sep}{v}", k.to_uppercase());
     }
