@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
-use smtp_client::{ConnectFailures, Error, Target, TimeoutPhase, connect_order};
+use smtp_client::{ConnectFailures, Error, Target, TimeoutPhase, TlsInfo, connect_order};
 
 /// A plain socket.
 #[derive(Debug)]
@@ -130,13 +130,14 @@ impl Transport {
         }
     }
 
-    /// Runs the TLS handshake on the plain socket, bounded by `deadline` overall.
+    /// Runs the TLS handshake on the plain socket, bounded by `deadline` overall; returns
+    /// what it established.
     pub(crate) fn start_tls(
         &mut self,
         config: Arc<ClientConfig>,
         name: ServerName<'static>,
         deadline: Option<Instant>,
-    ) -> Result<(), Error> {
+    ) -> Result<TlsInfo, Error> {
         let Transport::Plain(sock) = std::mem::replace(self, Transport::Closed) else {
             return Err(Error::Usage(smtp_proto::session::UsageError::WrongState(
                 "TLS is already established",
@@ -164,8 +165,9 @@ impl Transport {
                 Err(e) => return Err(Error::tls(e)),
             }
         }
+        let info = TlsInfo::from_rustls(&tls.conn);
         *self = Transport::Tls(Box::new(tls));
-        Ok(())
+        Ok(info)
     }
 
     /// Closes the connection (sending TLS close_notify when possible).
