@@ -188,12 +188,16 @@ impl SmtpClient {
                 }
                 Step::StartTls => {
                     let now = Instant::now();
-                    let done = x
-                        .tls_params(now)
-                        .and_then(|(cfg, name, deadline)| io.start_tls(cfg, name, deadline));
-                    match done {
-                        Ok(info) => x.tls_established_with(info, Instant::now()),
-                        Err(e) => x.tls_failed(e, Instant::now()),
+                    let mut seen = None;
+                    let done = x.tls_params(now).and_then(|(cfg, name, deadline)| {
+                        io.start_tls(cfg, name, deadline, &mut seen)
+                    });
+                    let now = Instant::now();
+                    match (done, seen) {
+                        (Ok(()), Some(info)) => x.tls_established_with(info, now),
+                        (Ok(()), None) => x.tls_established(now),
+                        (Err(e), Some(info)) => x.tls_failed_with(e, info, now),
+                        (Err(e), None) => x.tls_failed(e, now),
                     }
                 }
                 Step::ReadBody => {

@@ -130,14 +130,15 @@ impl Transport {
         }
     }
 
-    /// Runs the TLS handshake on the plain socket, bounded by `deadline` overall; returns
-    /// what it established.
+    /// Runs the TLS handshake on the plain socket, bounded by `deadline` overall. What the
+    /// connection negotiated goes to `seen`, also when the handshake fails.
     pub(crate) fn start_tls(
         &mut self,
         config: Arc<ClientConfig>,
         name: ServerName<'static>,
         deadline: Option<Instant>,
-    ) -> Result<TlsInfo, Error> {
+        seen: &mut Option<TlsInfo>,
+    ) -> Result<(), Error> {
         let Transport::Plain(sock) = std::mem::replace(self, Transport::Closed) else {
             return Err(Error::Usage(smtp_proto::session::UsageError::WrongState(
                 "TLS is already established",
@@ -146,6 +147,17 @@ impl Transport {
         let conn =
             ClientConnection::new(config, name).map_err(|e| Error::tls(io::Error::other(e)))?;
         let mut tls = StreamOwned::new(conn, sock);
+        let r = Self::handshake(&mut tls, deadline);
+        *seen = Some(TlsInfo::from_rustls(&tls.conn));
+        r?;
+        *self = Transport::Tls(Box::new(tls));
+        Ok(())
+    }
+
+    fn handshake(
+        tls: &mut StreamOwned<ClientConnection, Socket>,
+        deadline: Option<Instant>,
+    ) -> Result<(), Error> {
         while tls.conn.is_handshaking() {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if left.is_some_and(|l| l.is_zero()) {
@@ -165,9 +177,7 @@ impl Transport {
                 Err(e) => return Err(Error::tls(e)),
             }
         }
-        let info = TlsInfo::from_rustls(&tls.conn);
-        *self = Transport::Tls(Box::new(tls));
-        Ok(info)
+        Ok(())
     }
 
     /// Closes the connection (sending TLS close_notify when possible).

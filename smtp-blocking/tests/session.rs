@@ -1014,6 +1014,8 @@ fn refused_certificate_chain_is_kept_with_why() {
     assert!(matches!(e, Error::Tls(_)), "{e}");
     let info = c.tls_info().expect("the refused chain");
     assert!(!info.peer_certificates().is_empty());
+    // The blocking driver still holds the connection: what it had negotiated is kept.
+    assert!(info.protocol_version().is_some() && info.cipher_suite().is_some());
     let why = info.verification().to_string();
     assert!(
         why.starts_with("not verified, because it is not signed by a trusted authority"),

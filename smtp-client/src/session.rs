@@ -592,13 +592,33 @@ impl<'s, 'b, R: ?Sized, O: Operation<'b, R>> Exchange<'s, 'b, R, O> {
     /// outcome (verified, or not checked when certificate checks are off) and keeps it
     /// ([`Session::tls_info`]).
     pub fn tls_established_with(&mut self, info: TlsInfo, now: Instant) {
-        let v = if self.s.tls.verifies_certificates() {
+        self.s.tls_info = Some(info.with_verification(self.checked()));
+        self.tls_established(now);
+    }
+
+    /// The verification outcome of a chain the verifier accepted.
+    fn checked(&self) -> Verification {
+        if self.s.tls.verifies_certificates() {
             Verification::Verified
         } else {
             Verification::Disabled
-        };
-        self.s.tls_info = Some(info.with_verification(v));
-        self.tls_established(now);
+        }
+    }
+
+    /// [`tls_failed`](Self::tls_failed), with what the failed connection had negotiated
+    /// ([`TlsInfo::from_rustls`], for a driver that still holds it): the protocol version
+    /// and cipher suite join a refused chain; after a chain the verifier accepted (the
+    /// handshake failed later, say for want of a client certificate),
+    /// [`Session::tls_info`] is that chain, verified.
+    pub fn tls_failed_with(&mut self, e: Error, info: TlsInfo, now: Instant) {
+        self.tls_failed(e, now);
+        match &mut self.s.tls_info {
+            Some(refused) => refused.negotiated_from(info),
+            None if !info.peer_certificates().is_empty() => {
+                self.s.tls_info = Some(info.with_verification(self.checked()));
+            }
+            None => {}
+        }
     }
 
     /// The TLS handshake failed (or timed out): the session is over. When it failed

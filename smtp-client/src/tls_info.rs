@@ -44,8 +44,9 @@ impl std::fmt::Display for Verification {
 /// ([`Session::tls_info`](crate::Session::tls_info)).
 ///
 /// After a handshake that failed because the server's certificate was refused, it holds
-/// the chain the server presented and [`Verification::Failed`] (no protocol version or
-/// cipher suite: the session never got that far).
+/// the chain the server presented and [`Verification::Failed`] (and the protocol version
+/// and cipher suite when the driver reported them with
+/// [`Exchange::tls_failed_with`](crate::Exchange::tls_failed_with)).
 ///
 /// ```
 /// use smtp_client::{TlsInfo, Verification};
@@ -102,6 +103,13 @@ impl TlsInfo {
             verification: Verification::Failed(why),
             ..TlsInfo::default()
         }
+    }
+
+    /// Takes the protocol version, cipher suite and ALPN of `other`.
+    pub(crate) fn negotiated_from(&mut self, other: TlsInfo) {
+        self.protocol = other.protocol;
+        self.suite = other.suite;
+        self.alpn = other.alpn;
     }
 
     pub(crate) fn with_verification(mut self, v: Verification) -> TlsInfo {

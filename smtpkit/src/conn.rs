@@ -99,7 +99,9 @@ impl ConnArgs {
 }
 
 fn parse_secs(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s.parse().map_err(|_| format!("not a number of seconds: {s:?}"))?;
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("not a number of seconds: {s:?}"))?;
     if secs > 0.0 && secs.is_finite() {
         Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
     } else {

@@ -155,7 +155,9 @@ pub(crate) struct Extension {
 /// The TLS session.
 #[derive(Debug, Serialize)]
 pub(crate) struct Tls {
-    /// `TLSv1.3`, `TLSv1.2` (`null` when the handshake failed).
+    /// Whether the handshake completed.
+    pub(crate) completed: bool,
+    /// `TLSv1.3`, `TLSv1.2` (`null` when not negotiated).
     pub(crate) version: Option<&'static str>,
     /// The cipher suite's IANA name.
     pub(crate) cipher_suite: Option<&'static str>,
@@ -244,7 +246,7 @@ pub(crate) fn probe(server: &str, opts: Options) -> (Report, Vec<String>) {
     if encrypted {
         report.ehlo_tls = c.capabilities().map(ehlo);
     }
-    report.tls = c.tls_info().map(tls);
+    report.tls = c.tls_info().map(|t| tls(t, encrypted));
     report.timings_ms = phases(c.timings());
     match opened {
         Ok(()) => {
@@ -280,7 +282,7 @@ fn ehlo(caps: &Capabilities) -> Ehlo {
     }
 }
 
-fn tls(info: &TlsInfo) -> Tls {
+fn tls(info: &TlsInfo, completed: bool) -> Tls {
     let certificates = info
         .peer_certificates()
         .iter()
@@ -288,6 +290,7 @@ fn tls(info: &TlsInfo) -> Tls {
         .map(|(der, s)| cert(der.len(), s))
         .collect();
     Tls {
+        completed,
         version: info.protocol_version(),
         cipher_suite: info.cipher_suite(),
         alpn: info.alpn().map(|a| String::from_utf8_lossy(a).into_owned()),
@@ -344,7 +347,11 @@ fn phases(t: Timings) -> Phases {
 
 /// The report as text; `now` (seconds since the Unix epoch) for "expires in".
 pub(crate) fn write_text(w: &mut impl Write, r: &Report, now: i64) -> std::io::Result<()> {
-    let embedded = if r.embedded { " (embedded smtp-sink)" } else { "" };
+    let embedded = if r.embedded {
+        " (embedded smtp-sink)"
+    } else {
+        ""
+    };
     writeln!(
         w,
         "server      {}{embedded}, {}, TLS mode {}",
@@ -362,13 +369,18 @@ pub(crate) fn write_text(w: &mut impl Write, r: &Report, now: i64) -> std::io::R
     if let Some(t) = &r.tls {
         writeln!(
             w,
-            "TLS         {}, {}{}",
-            t.version.unwrap_or("handshake not completed"),
+            "TLS         {}, {}{}{}",
+            t.version.unwrap_or("no version negotiated"),
             t.cipher_suite.unwrap_or("no cipher suite"),
             t.alpn
                 .as_deref()
                 .map(|a| format!(", ALPN {a}"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            if t.completed {
+                ""
+            } else {
+                " (handshake failed)"
+            }
         )?;
         writeln!(w, "certificate {}", t.verification)?;
         for (i, c) in t.certificates.iter().enumerate() {
@@ -485,6 +497,7 @@ mod tests {
                 starttls: true,
             }),
             tls: Some(Tls {
+                completed: false,
                 version: None,
                 cipher_suite: None,
                 alpn: None,
@@ -518,7 +531,7 @@ mod tests {
             "  -> SIZE: 10485760 octets (10.0 MiB)",
             "  -> AUTH: none offered",
             "  -> STARTTLS: offered",
-            "TLS         handshake not completed, no cipher suite",
+            "TLS         no version negotiated, no cipher suite (handshake failed)\n",
             "certificate not verified, because it has expired",
             "  [0] the server's certificate could not be parsed",
             "timings     connect 1.2 ms, greeting 2.0 ms",

@@ -102,10 +102,14 @@ fn json_report_of_a_trusted_starttls_server() {
         .iter()
         .map(|x| x["keyword"].as_str().unwrap())
         .collect();
-    assert!(kw.contains(&"PIPELINING") && kw.contains(&"STARTTLS"), "{kw:?}");
+    assert!(
+        kw.contains(&"PIPELINING") && kw.contains(&"STARTTLS"),
+        "{kw:?}"
+    );
     assert_eq!(v["ehlo_tls"]["starttls"], false);
     let tls = &v["tls"];
     assert_eq!(tls["verified"], true);
+    assert_eq!(tls["completed"], true);
     assert_eq!(tls["verification"], "verified");
     assert!(tls["version"].as_str().unwrap().starts_with("TLSv1."));
     assert!(tls["cipher_suite"].as_str().unwrap().starts_with("TLS"));
@@ -115,7 +119,14 @@ fn json_report_of_a_trusted_starttls_server() {
     assert_eq!(chain[0]["is_ca"], false);
     assert_eq!(chain[1]["is_ca"], true);
     assert!(chain[0]["not_after_unix"].as_i64() > chain[0]["not_before_unix"].as_i64());
-    for phase in ["connect", "greeting", "ehlo", "starttls", "tls_handshake", "ehlo_after_tls"] {
+    for phase in [
+        "connect",
+        "greeting",
+        "ehlo",
+        "starttls",
+        "tls_handshake",
+        "ehlo_after_tls",
+    ] {
         assert!(v["timings_ms"][phase].as_f64().is_some(), "{phase}: {v}");
     }
     assert!(v["error"].is_null());
@@ -131,7 +142,8 @@ fn untrusted_ca_shows_the_chain_and_why_it_is_not_verified() {
     assert_eq!(o.status.code(), Some(1), "{text}");
     for want in [
         "EHLO (plaintext): sink.example.test",
-        "TLS         handshake not completed",
+        "TLS         TLSv1.3, TLS13_",
+        " (handshake failed)\n",
         "certificate not verified, because it is not signed by a trusted authority",
         "[0] subject   CN=localhost",
         "[1] subject   CN=smtp-bench-sink test CA",
@@ -142,12 +154,16 @@ fn untrusted_ca_shows_the_chain_and_why_it_is_not_verified() {
     assert!(!text.contains("EHLO (TLS)"), "{text}");
     let err = stderr(&o);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("smtpkit probe: ") && err.contains("certificate"), "{err}");
+    assert!(
+        err.starts_with("smtpkit probe: ") && err.contains("certificate"),
+        "{err}"
+    );
 
     let o = smtpkit(&["probe", "--server", &addr, "--starttls", "--json"]);
     assert_eq!(o.status.code(), Some(1));
     let v = json(&o);
     assert_eq!(v["tls"]["verified"], false);
+    assert_eq!(v["tls"]["completed"], false);
     assert_eq!(v["tls"]["certificates"].as_array().unwrap().len(), 2);
     assert!(v["error"].as_str().is_some());
     assert!(v["ehlo_tls"].is_null());
@@ -165,7 +181,15 @@ fn implicit_tls_and_plaintext_servers() {
     let s = sink(TlsMode::Implicit);
     let ca = TempPem::new(s.ca_pem().unwrap());
     let addr = s.addr().to_string();
-    let o = smtpkit(&["probe", "--server", &addr, "--tls", "--ca-file", ca.path(), "--json"]);
+    let o = smtpkit(&[
+        "probe",
+        "--server",
+        &addr,
+        "--tls",
+        "--ca-file",
+        ca.path(),
+        "--json",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v = json(&o);
     assert_eq!(v["tls_mode"], "implicit");
@@ -187,7 +211,13 @@ fn implicit_tls_and_plaintext_servers() {
 
     // --plain never upgrades, even when STARTTLS is offered.
     let s = sink(TlsMode::StartTls);
-    let o = smtpkit(&["probe", "--server", &s.addr().to_string(), "--plain", "--json"]);
+    let o = smtpkit(&[
+        "probe",
+        "--server",
+        &s.addr().to_string(),
+        "--plain",
+        "--json",
+    ]);
     assert_eq!(o.status.code(), Some(0));
     let v = json(&o);
     assert_eq!(v["ehlo"]["starttls"], true);
@@ -233,13 +263,25 @@ fn real_postfix_submission() {
     let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
     let server = var("SMTP_TEST_POSTFIX_SUBMISSION");
     let ca = var("SMTP_TEST_CA");
-    let o = smtpkit(&["probe", "--server", &server, "--starttls", "--ca-file", &ca, "--json"]);
+    let o = smtpkit(&[
+        "probe",
+        "--server",
+        &server,
+        "--starttls",
+        "--ca-file",
+        &ca,
+        "--json",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     let v = json(&o);
     assert_eq!(v["greeting"][0], "mx.test.example ESMTP test");
     let before = &v["ehlo"];
     assert_eq!(before["starttls"], true);
-    assert_eq!(before["auth"].as_array().unwrap().len(), 0, "no AUTH before STARTTLS");
+    assert_eq!(
+        before["auth"].as_array().unwrap().len(),
+        0,
+        "no AUTH before STARTTLS"
+    );
     let after = &v["ehlo_tls"];
     assert_eq!(after["size"], 10485760);
     let auth: Vec<&str> = after["auth"]
@@ -248,7 +290,14 @@ fn real_postfix_submission() {
         .iter()
         .map(|m| m.as_str().unwrap())
         .collect();
-    for m in ["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-256", "XOAUTH2", "OAUTHBEARER"] {
+    for m in [
+        "PLAIN",
+        "LOGIN",
+        "CRAM-MD5",
+        "SCRAM-SHA-256",
+        "XOAUTH2",
+        "OAUTHBEARER",
+    ] {
         assert!(auth.contains(&m), "{m} in {auth:?}");
     }
     let tls = &v["tls"];
@@ -265,7 +314,14 @@ fn real_postfix_submission() {
         assert!(sans.contains(&san), "{san} in {sans:?}");
     }
     assert!(leaf["not_after_unix"].as_i64() > leaf["not_before_unix"].as_i64());
-    for phase in ["connect", "greeting", "ehlo", "starttls", "tls_handshake", "ehlo_after_tls"] {
+    for phase in [
+        "connect",
+        "greeting",
+        "ehlo",
+        "starttls",
+        "tls_handshake",
+        "ehlo_after_tls",
+    ] {
         assert!(v["timings_ms"][phase].as_f64().is_some(), "{phase}: {v}");
     }
 
