@@ -8,7 +8,7 @@ use smtp_client::{Dialect, Options, TlsOptions, TlsPolicy};
 /// Where and how to connect.
 #[derive(Clone, Debug, clap::Args)]
 pub(crate) struct ConnArgs {
-    /// The server, HOST[:PORT] (default port 25; 465 with --tls; 24 with --lmtp).
+    /// The server: HOST or HOST:PORT (default port 25; 465 with --tls; 24 with --lmtp).
     /// Without it, an embedded loopback server is used.
     #[arg(long, value_name = "HOST[:PORT]")]
     pub(crate) server: Option<String>,
