@@ -101,6 +101,35 @@ impl Session {
     /// (`None` without STARTTLS): see
     /// [`Client::capabilities_before_tls`](smtp_proto::session::Client::capabilities_before_tls).
     /// [`capabilities`](Self::capabilities) are those after TLS.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use smtp_client::{Exchange, Options, Session, Step, TlsInfo, TlsPolicy, Verification, ops};
+    ///
+    /// let now = Instant::now();
+    /// let mut s = Session::new(&Options::new().with_tls(TlsPolicy::Required), "mx", None, now)?;
+    /// let mut x: Exchange<'_, '_, dyn std::io::Read, _> = Exchange::new(&mut s, ops::Ready)?;
+    /// for reply in ["220 mx\r\n", "250-mx\r\n250 STARTTLS\r\n", "220 go ahead\r\n"] {
+    ///     assert!(matches!(x.step(), Step::Read));
+    ///     x.received(reply.as_bytes(), now);
+    ///     if let Step::Write = x.step() {
+    ///         let n = x.session().core().pending_output().len();
+    ///         x.wrote(n, now); // EHLO, then STARTTLS
+    ///     }
+    /// }
+    /// assert!(matches!(x.step(), Step::StartTls));
+    /// // The driver's handshake succeeded: it reports what rustls negotiated.
+    /// x.tls_established_with(TlsInfo::default(), now);
+    /// assert!(matches!(x.step(), Step::Write)); // EHLO again
+    /// let n = x.session().core().pending_output().len();
+    /// x.wrote(n, now);
+    /// x.received(b"250-mx\r\n250 AUTH PLAIN\r\n", now);
+    /// assert!(matches!(x.step(), Step::Done(Ok(()))));
+    /// assert!(s.capabilities_before_tls().unwrap().starttls());
+    /// assert!(s.capabilities().unwrap().auth());
+    /// assert_eq!(s.tls_info().unwrap().verification(), &Verification::Verified);
+    /// # Ok::<(), smtp_client::Error>(())
+    /// ```
     pub fn capabilities_before_tls(&self) -> Option<&Capabilities> {
         self.core.capabilities_before_tls()
     }
@@ -127,7 +156,17 @@ impl Session {
     }
 
     /// How long each phase of the opening took (connect, greeting, EHLO, STARTTLS, TLS
-    /// handshake, EHLO after TLS), from the `now`s the driver reported: see [`Timings`].
+    /// handshake, EHLO after TLS), from the `now`s the driver reported: see [`Timings`]
+    /// (whose example drives an opening with chosen instants).
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use smtp_client::{Options, Session};
+    ///
+    /// let s = Session::new(&Options::new(), "mx.example.org", None, Instant::now())?;
+    /// assert_eq!(s.timings().greeting, None); // not greeted yet
+    /// # Ok::<(), smtp_client::Error>(())
+    /// ```
     pub fn timings(&self) -> Timings {
         self.marks.timings()
     }
@@ -135,6 +174,19 @@ impl Session {
     /// The driver began connecting (resolving included) at `started`; the session's
     /// creation (`now` of [`Session::new`]) is when the connection was up. Gives
     /// [`Timings::connect`].
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use smtp_client::{Options, Session};
+    ///
+    /// let started = Instant::now();
+    /// // ... resolve and connect ...
+    /// let connected = started + Duration::from_millis(4);
+    /// let mut s = Session::new(&Options::new(), "mx.example.org", None, connected)?;
+    /// s.record_connect_start(started);
+    /// assert_eq!(s.timings().connect, Some(Duration::from_millis(4)));
+    /// # Ok::<(), smtp_client::Error>(())
+    /// ```
     pub fn record_connect_start(&mut self, started: Instant) {
         self.marks.connect_start = Some(started);
     }
@@ -590,7 +642,24 @@ impl<'s, 'b, R: ?Sized, O: Operation<'b, R>> Exchange<'s, 'b, R, O> {
     /// The TLS handshake succeeded with what `info` says
     /// ([`TlsInfo::from_rustls`] of the connection); the session adds the verification
     /// outcome (verified, or not checked when certificate checks are off) and keeps it
-    /// ([`Session::tls_info`]).
+    /// ([`Session::tls_info`]). The example of
+    /// [`Session::capabilities_before_tls`] shows it in a STARTTLS opening; a driver with
+    /// a rustls stream calls it so:
+    ///
+    /// ```no_run
+    /// # use std::time::Instant;
+    /// # use smtp_client::{Exchange, Operation, TlsInfo};
+    /// # fn step<'b, O: Operation<'b, dyn std::io::Read>>(
+    /// #     x: &mut Exchange<'_, 'b, dyn std::io::Read, O>,
+    /// #     tls: &rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>,
+    /// #     handshake: Result<(), smtp_client::Error>,
+    /// # ) {
+    /// match handshake {
+    ///     Ok(()) => x.tls_established_with(TlsInfo::from_rustls(&tls.conn), Instant::now()),
+    ///     Err(e) => x.tls_failed_with(e, TlsInfo::from_rustls(&tls.conn), Instant::now()),
+    /// }
+    /// # }
+    /// ```
     pub fn tls_established_with(&mut self, info: TlsInfo, now: Instant) {
         self.s.tls_info = Some(info.with_verification(self.checked()));
         self.tls_established(now);
@@ -609,7 +678,8 @@ impl<'s, 'b, R: ?Sized, O: Operation<'b, R>> Exchange<'s, 'b, R, O> {
     /// ([`TlsInfo::from_rustls`], for a driver that still holds it): the protocol version
     /// and cipher suite join a refused chain; after a chain the verifier accepted (the
     /// handshake failed later, say for want of a client certificate),
-    /// [`Session::tls_info`] is that chain, verified.
+    /// [`Session::tls_info`] is that chain, verified. See
+    /// [`tls_established_with`](Self::tls_established_with) for an example.
     pub fn tls_failed_with(&mut self, e: Error, info: TlsInfo, now: Instant) {
         self.tls_failed(e, now);
         match &mut self.s.tls_info {

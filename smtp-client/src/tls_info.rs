@@ -12,7 +12,16 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
-/// The outcome of the server certificate's verification.
+/// The outcome of the server certificate's verification. Its `Display` is the sentence a
+/// tool shows.
+///
+/// ```
+/// use smtp_client::Verification;
+///
+/// let v = Verification::Failed("it has expired".into());
+/// assert_eq!(v.to_string(), "not verified, because it has expired");
+/// assert_eq!(Verification::Verified.to_string(), "verified");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Verification {
@@ -83,6 +92,20 @@ impl TlsInfo {
     /// What the rustls connection `conn` negotiated (a `ClientConnection` derefs to it;
     /// so do the connections inside tokio-rustls' and futures-rustls' streams). The
     /// verification outcome is [`Verification::Unknown`] until the session sets it.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use smtp_client::{TlsInfo, TlsOptions};
+    ///
+    /// let cfg = TlsOptions::new().client_config()?;
+    /// let conn = rustls::ClientConnection::new(cfg, "mx.example.org".try_into().unwrap())
+    ///     .expect("a client connection");
+    /// // Before the handshake, nothing is negotiated yet.
+    /// let info = TlsInfo::from_rustls(&conn);
+    /// assert_eq!(info.protocol_version(), None);
+    /// assert!(info.peer_certificates().is_empty());
+    /// # Ok::<(), smtp_client::Error>(())
+    /// ```
     pub fn from_rustls(conn: &rustls::CommonState) -> TlsInfo {
         TlsInfo {
             protocol: conn.protocol_version(),
@@ -153,6 +176,20 @@ impl TlsInfo {
 
     /// A summary of each certificate of [`peer_certificates`](Self::peer_certificates),
     /// in the same order (`x509` feature).
+    ///
+    /// ```
+    /// use smtp_client::TlsInfo;
+    ///
+    /// fn show(info: &TlsInfo) {
+    ///     for cert in info.certificate_summaries() {
+    ///         match cert {
+    ///             Ok(c) => println!("{} (issuer {}), expires {}", c.subject, c.issuer, c.not_after_text()),
+    ///             Err(e) => println!("{e}"),
+    ///         }
+    ///     }
+    /// }
+    /// show(&TlsInfo::default()); // no chain: nothing to show
+    /// ```
     #[cfg(feature = "x509")]
     pub fn certificate_summaries(&self) -> Vec<Result<CertSummary, CertParseError>> {
         self.chain.iter().map(|c| CertSummary::parse(c)).collect()
@@ -226,6 +263,11 @@ impl ServerCertVerifier for Recording {
 }
 
 /// A certificate that could not be parsed (the server's: a malformed certificate).
+///
+/// ```
+/// let e = smtp_client::CertSummary::parse(b"not DER").unwrap_err();
+/// assert!(e.to_string().starts_with("the server's certificate could not be parsed"));
+/// ```
 #[cfg(feature = "x509")]
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("the server's certificate could not be parsed: {0}")]
@@ -245,7 +287,8 @@ pub struct CertParseError(String);
 /// assert_eq!(cert.subject, "CN=mx.example.org");
 /// assert_eq!(cert.sans, ["DNS:mx.example.org"]);
 /// assert!(cert.not_before < cert.not_after);
-/// println!("expires {}", cert.not_after_text());
+/// assert!(cert.is_valid_at(cert.not_before) && !cert.is_ca && cert.is_self_issued());
+/// println!("valid from {} to {}", cert.not_before_text(), cert.not_after_text());
 /// # Ok::<(), smtp_client::CertParseError>(())
 /// ```
 #[cfg(feature = "x509")]
