@@ -363,8 +363,9 @@ pub(crate) fn write_text(w: &mut impl Write, r: &Report, now: i64) -> std::io::R
             writeln!(w, "{label:<11} {l}")?;
         }
     }
+    let hello = if r.protocol == "LMTP" { "LHLO" } else { "EHLO" };
     if let Some(e) = &r.ehlo {
-        write_ehlo(w, "EHLO (plaintext)", e)?;
+        write_ehlo(w, &format!("{hello} (plaintext)"), e)?;
     }
     if let Some(t) = &r.tls {
         writeln!(
@@ -388,19 +389,25 @@ pub(crate) fn write_text(w: &mut impl Write, r: &Report, now: i64) -> std::io::R
         }
     }
     if let Some(e) = &r.ehlo_tls {
-        write_ehlo(w, "EHLO (TLS)", e)?;
+        write_ehlo(w, &format!("{hello} (TLS)"), e)?;
     }
     let p = &r.timings_ms;
     let parts: Vec<String> = [
         ("connect", p.connect),
         ("greeting", p.greeting),
-        ("EHLO", p.ehlo),
+        (hello, p.ehlo),
         ("STARTTLS", p.starttls),
         ("TLS handshake", p.tls_handshake),
-        ("EHLO after TLS", p.ehlo_after_tls),
+        ("", p.ehlo_after_tls),
     ]
     .iter()
-    .filter_map(|(name, ms)| ms.map(|ms| format!("{name} {ms:.1} ms")))
+    .filter_map(|(name, ms)| {
+        let name = match *name {
+            "" => format!("{hello} after TLS"),
+            n => n.to_owned(),
+        };
+        ms.map(|ms| format!("{name} {ms:.1} ms"))
+    })
     .collect();
     if !parts.is_empty() {
         writeln!(w, "timings     {}", parts.join(", "))?;

@@ -225,6 +225,21 @@ fn implicit_tls_and_plaintext_servers() {
 }
 
 #[test]
+fn embedded_lmtp_server_is_probed_with_lhlo() {
+    let o = smtpkit(&["probe", "--lmtp"]);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}{}", stderr(&o));
+    for want in [
+        ", LMTP, ",
+        "LHLO (plaintext): ",
+        "LHLO (TLS): ",
+        "LHLO after TLS ",
+    ] {
+        assert!(text.contains(want), "{want:?} in\n{text}");
+    }
+}
+
+#[test]
 fn a_closed_port_is_a_server_failure_in_one_line() {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
