@@ -612,12 +612,15 @@ impl SmtpClient {
         self.execute(Login::named(mechanism, credentials)?).await
     }
 
-    /// Authenticates with any [`SaslMechanism`], your own included (see the blocking
-    /// crate's `auth_with` for a custom mechanism, and [`Endpoint::with_auth`] for a
-    /// pool).
+    /// Authenticates with any [`SaslMechanism`], your own included, by value or boxed
+    /// (`Box<dyn SaslMechanism>` is one too; see the blocking crate's `auth_with` for a
+    /// custom mechanism, and [`Endpoint::with_auth`] for a pool).
     ///
     /// [`Endpoint::with_auth`]: crate::Endpoint::with_auth
-    pub async fn auth_with(&mut self, mechanism: Box<dyn SaslMechanism>) -> Result<Reply, Error> {
+    pub async fn auth_with(
+        &mut self,
+        mechanism: impl SaslMechanism + 'static,
+    ) -> Result<Reply, Error> {
         self.execute(Login::mechanism(mechanism)).await
     }
 
@@ -625,12 +628,22 @@ impl SmtpClient {
     /// XOAUTH2 when that is all the server offers); any [`TokenProvider`] is an
     /// [`AsyncTokenProvider`]. When the server refuses the token as invalid or expired
     /// ([`smtp_client::is_token_refused`]), the provider is asked once more with
-    /// `refresh = true` and the login is tried again on this connection. A single client
-    /// cannot open another connection: if the server closed this one, the error that
-    /// called for the retry is returned (a refusal of the token, for which
-    /// [`smtp_client::is_token_refused`] holds, or the disconnection); the pool's
-    /// [`Endpoint::with_oauth`](crate::Endpoint::with_oauth) opens a new one instead.
-    /// Tokens never appear in the transcript.
+    /// `refresh = true` and the login is tried again on this connection; never more than
+    /// that (the decisions are [`OAuthFlow`]'s, shared with the blocking client and the
+    /// pool). Tokens never appear in the transcript.
+    ///
+    /// A single client cannot open another connection. If the server closed this one
+    /// after refusing the token (the client is no longer
+    /// [`is_usable`](Self::is_usable)), the refusal is returned
+    /// ([`smtp_client::is_token_refused`] holds; the provider may or may not have been
+    /// asked to refresh, depending on when the client saw the close): connect again and
+    /// log in once with a provider that refreshes at once (one whose
+    /// [`token_async`](AsyncTokenProvider::token_async) is called with `refresh = true`
+    /// whatever it is given; for a [`TokenProvider`], the closure
+    /// `|user: &str, _: bool| provider.token(user, true)`, as the blocking crate's
+    /// `login_oauth` shows). The pool's
+    /// [`Endpoint::with_oauth`](crate::Endpoint::with_oauth) opens the new connection
+    /// itself.
     ///
     /// [`TokenProvider`]: smtp_client::TokenProvider
     pub async fn login_oauth(

@@ -416,7 +416,8 @@ impl SmtpClient {
         self.execute(Login::named(mechanism, credentials)?)
     }
 
-    /// Authenticates with any [`SaslMechanism`], your own included.
+    /// Authenticates with any [`SaslMechanism`], your own included, by value or boxed
+    /// (`Box<dyn SaslMechanism>` is one too).
     ///
     /// ```no_run
     /// use smtp_blocking::{Options, SmtpClient};
@@ -439,25 +440,49 @@ impl SmtpClient {
     /// }
     ///
     /// let mut client = SmtpClient::connect("mail.example.org:587", Options::new())?;
-    /// client.auth_with(Box::new(Toy("alice".into())))?;
+    /// client.auth_with(Toy("alice".into()))?;
+    /// // Or boxed, chosen at run time:
+    /// let m: Box<dyn SaslMechanism> = Box::new(Toy("alice".into()));
+    /// # let mut client = SmtpClient::connect("mail.example.org:587", Options::new())?;
+    /// client.auth_with(m)?;
     /// # Ok::<(), smtp_blocking::Error>(())
     /// ```
     ///
     /// (The `smtp_client::ops` documentation runs such a mechanism against a scripted
     /// exchange.)
-    pub fn auth_with(&mut self, mechanism: Box<dyn SaslMechanism>) -> Result<Reply, Error> {
+    pub fn auth_with(&mut self, mechanism: impl SaslMechanism + 'static) -> Result<Reply, Error> {
         self.execute(Login::mechanism(mechanism))
     }
 
     /// Authenticates as `user` with an OAuth 2.0 token from `provider` (OAUTHBEARER, or
     /// XOAUTH2 when that is all the server offers). When the server refuses the token as
     /// invalid or expired ([`smtp_client::is_token_refused`]), the provider is asked once
-    /// more with `refresh = true` and the login is tried again on this connection. A
-    /// single client cannot open another connection: if the server closed this one, the
-    /// error that called for the retry is returned (a refusal of the token, for which
-    /// [`smtp_client::is_token_refused`] holds, or the disconnection); connect again and
-    /// have your provider refresh (the pool's `Endpoint::with_oauth` in `smtp-async` does
-    /// it for you). Tokens never appear in the transcript.
+    /// more with `refresh = true` and the login is tried again on this connection; never
+    /// more than that (the decisions are [`OAuthFlow`]'s, shared with the async client
+    /// and its pool). Tokens never appear in the transcript.
+    ///
+    /// A single client cannot open another connection. If the server closed this one
+    /// after refusing the token (the client [`is_closed`](Self::is_closed)), the refusal
+    /// is returned ([`smtp_client::is_token_refused`] holds; the provider may or may not
+    /// have been asked to refresh, depending on when the client saw the close). Then
+    /// connect again and log in with a token refreshed at once, once (the pool's
+    /// `Endpoint::with_oauth` in `smtp-async` does this itself):
+    ///
+    /// ```no_run
+    /// # use smtp_blocking::{Error, Options, SmtpClient, TokenProvider};
+    /// # fn demo(provider: &dyn TokenProvider) -> Result<(), Error> {
+    /// let server = "mail.example.org:587";
+    /// let mut client = SmtpClient::connect(server, Options::new())?;
+    /// if let Err(e) = client.login_oauth("alice@example.org", provider) {
+    ///     if !(smtp_blocking::is_token_refused(&e) && client.is_closed()) {
+    ///         return Err(e);
+    ///     }
+    ///     client = SmtpClient::connect(server, Options::new())?;
+    ///     let refreshing = |user: &str, _: bool| provider.token(user, true);
+    ///     client.login_oauth("alice@example.org", &refreshing)?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn login_oauth(
         &mut self,
         user: &str,

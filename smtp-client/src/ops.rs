@@ -378,8 +378,11 @@ impl Login {
     /// assert!(sent.ends_with("AUTH X-TOY YWxpY2U=\r\nU0VDUkVU\r\n"), "{sent}");
     /// # Ok::<(), smtp_client::Error>(())
     /// ```
-    pub fn mechanism(m: Box<dyn SaslMechanism>) -> Login {
-        Login(LoginKind::Mechanism(m))
+    ///
+    /// Generic: a mechanism by value (`Toy { .. }`) or already boxed
+    /// (`Box<dyn SaslMechanism>`, itself a [`SaslMechanism`]) will do.
+    pub fn mechanism(m: impl SaslMechanism + 'static) -> Login {
+        Login(LoginKind::Mechanism(Box::new(m)))
     }
 }
 

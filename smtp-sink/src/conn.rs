@@ -101,6 +101,8 @@ struct Conn<'a> {
     out: Vec<u8>,
     rng: Rng,
     drip_all: Option<Duration>,
+    /// A fault has fired on this connection.
+    faulted: bool,
     tls: bool,
     greeted: bool,
     /// In a transaction (MAIL accepted).
@@ -124,6 +126,7 @@ pub(crate) fn serve(tcp: TcpStream, shared: &Shared, n: u64) {
         out: Vec::with_capacity(4096),
         rng: Rng(shared.config.faults.seed ^ n.wrapping_mul(0xD6E8_FEB8_6659_FD93)),
         drip_all: None,
+        faulted: false,
         tls: false,
         greeted: false,
         mail: false,
@@ -143,6 +146,8 @@ impl Conn<'_> {
         let rules = &self.shared.config.faults.rules;
         for r in rules.iter().filter(|r| r.point == point) {
             if self.rng.chance(r.probability) {
+                self.shared.record.fault(!self.faulted);
+                self.faulted = true;
                 return Some(r.action);
             }
         }

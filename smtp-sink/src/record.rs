@@ -20,6 +20,10 @@ pub struct Stats {
     /// Messages received whose final reply never reached the client (reset or close
     /// after the end of data, or a stall): "may have been delivered" for the client.
     pub unanswered: u64,
+    /// Faults of the [`FaultPlan`](crate::FaultPlan) that fired.
+    pub faults: u64,
+    /// Connections on which at least one fault fired.
+    pub faulted_sessions: u64,
 }
 
 #[derive(Default)]
@@ -43,6 +47,8 @@ pub struct Record {
     bytes: AtomicU64,
     refused: AtomicU64,
     unanswered: AtomicU64,
+    faults: AtomicU64,
+    faulted_sessions: AtomicU64,
     inner: Mutex<Inner>,
 }
 
@@ -63,6 +69,8 @@ impl Record {
             bytes: self.bytes.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
             unanswered: self.unanswered.load(Ordering::Relaxed),
+            faults: self.faults.load(Ordering::Relaxed),
+            faulted_sessions: self.faulted_sessions.load(Ordering::Relaxed),
         }
     }
 
@@ -112,6 +120,8 @@ impl Record {
             &self.bytes,
             &self.refused,
             &self.unanswered,
+            &self.faults,
+            &self.faulted_sessions,
         ] {
             c.store(0, Ordering::Relaxed);
         }
@@ -120,6 +130,14 @@ impl Record {
 
     pub(crate) fn session(&self) {
         self.sessions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A fault fired; `first` when it is the first on its connection.
+    pub(crate) fn fault(&self, first: bool) {
+        self.faults.fetch_add(1, Ordering::Relaxed);
+        if first {
+            self.faulted_sessions.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn delivered(

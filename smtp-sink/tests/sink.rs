@@ -219,6 +219,8 @@ fn refusals_at_mail_rcpt_and_end_of_data_are_not_delivered() {
         assert!(rec.deliveries().is_empty());
         let refused = u64::from(point == FaultPoint::EndOfData);
         assert_eq!(rec.stats().refused, refused, "{point:?}");
+        // One fault fired, on the one connection.
+        assert_eq!((rec.stats().faults, rec.stats().faulted_sessions), (1, 1));
     }
 }
 
