@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use futures_io::AsyncRead;
 use smtp_client::ops::{Data, Login, Quit, Ready, SendAll, SendOne, Simple};
-use smtp_client::{AsyncTokenProvider, Exchange, OAuthFlow, OAuthNext, Operation, Session, Step};
+use smtp_client::{
+    AsyncTokenProvider, Exchange, OAuthFlow, OAuthNext, Operation, Session, Step, Timings, TlsInfo,
+};
 use smtp_proto::Capabilities;
 use smtp_proto::command::{MailParams, Mechanism, RcptParams};
 use smtp_proto::sasl::{Credentials, SaslMechanism};
@@ -155,8 +157,12 @@ impl SmtpClient {
         target: Target,
         opts: Options,
     ) -> Result<SmtpClient, Error> {
+        let started = Instant::now();
         let (stream, local) = connect_tcp(rt, &target, &opts).await?;
-        Self::start(rt, stream, target.host, local, opts, None).await
+        let mut c = Self::wrap(rt, stream, target.host, local, &opts, None)?;
+        c.session.record_connect_start(started);
+        c.execute(Ready).await?;
+        Ok(c)
     }
 
     /// Opens the connection on runtime `rt` only: no greeting is read yet. The first call
@@ -169,8 +175,11 @@ impl SmtpClient {
         opts: Options,
     ) -> Result<SmtpClient, Error> {
         let target = Target::parse(server, opts.default_port())?;
+        let started = Instant::now();
         let (stream, local) = connect_tcp(rt, &target, &opts).await?;
-        Self::wrap(rt, stream, target.host, local, &opts, None)
+        let mut c = Self::wrap(rt, stream, target.host, local, &opts, None)?;
+        c.session.record_connect_start(started);
+        Ok(c)
     }
 
     /// Runs a session over a stream the caller connected: a proxy tunnel, a Unix socket,
@@ -219,6 +228,7 @@ impl SmtpClient {
         opts: Options,
     ) -> Result<SmtpClient, Error> {
         let path = path.as_ref();
+        let started = Instant::now();
         let stream = rt
             .connect_unix(path.to_owned())
             .await
@@ -226,7 +236,10 @@ impl SmtpClient {
                 target: path.display().to_string(),
                 source,
             })?;
-        Self::start(rt, stream, "localhost".into(), None, opts, None).await
+        let mut c = Self::wrap(rt, stream, "localhost".into(), None, &opts, None)?;
+        c.session.record_connect_start(started);
+        c.execute(Ready).await?;
+        Ok(c)
     }
 
     async fn start(
@@ -377,7 +390,8 @@ impl SmtpClient {
                         Err(e) => Err(e),
                     };
                     match r {
-                        Ok(()) => x.tls_established(Instant::now()),
+                        Ok(Some(info)) => x.tls_established_with(info, Instant::now()),
+                        Ok(None) => x.tls_established(Instant::now()),
                         Err(e) => x.tls_failed(e, Instant::now()),
                     }
                 }
@@ -435,6 +449,57 @@ impl SmtpClient {
     /// The capabilities of the last EHLO/LHLO reply.
     pub fn capabilities(&self) -> Option<&Capabilities> {
         self.session.capabilities()
+    }
+
+    /// The capabilities of the EHLO reply before STARTTLS, kept when the session upgraded
+    /// (`None` without STARTTLS); [`capabilities`](Self::capabilities) are those after.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), smtp_async::Error> {
+    /// use smtp_async::{Options, SmtpClient, TlsPolicy};
+    ///
+    /// let opts = Options::new().with_tls(TlsPolicy::Required);
+    /// let c = SmtpClient::connect("mx.example.org:587", opts).await?;
+    /// let offered_auth_before = c.capabilities_before_tls().is_some_and(|caps| caps.auth());
+    /// println!("AUTH before STARTTLS: {offered_auth_before}");
+    /// # Ok(()) }
+    /// ```
+    pub fn capabilities_before_tls(&self) -> Option<&Capabilities> {
+        self.session.capabilities_before_tls()
+    }
+
+    /// What the TLS handshake established: version, cipher suite, ALPN, the server's
+    /// certificate chain and whether it was verified (see [`Session::tls_info`]); `None`
+    /// with a caller's own [`TlsUpgrade`]. After a refused certificate (a failed
+    /// [`ehlo_or_helo_if_needed`](Self::ehlo_or_helo_if_needed) on an
+    /// [`open_on`](Self::open_on)ed client), the chain and why it was refused.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), smtp_async::Error> {
+    /// use smtp_async::{Options, SmtpClient, TlsPolicy};
+    ///
+    /// let opts = Options::new().with_tls(TlsPolicy::Required);
+    /// let c = SmtpClient::connect("mx.example.org:587", opts).await?;
+    /// if let Some(tls) = c.tls_info() {
+    ///     println!("{:?} {:?}: {}", tls.protocol_version(), tls.cipher_suite(), tls.verification());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn tls_info(&self) -> Option<&TlsInfo> {
+        self.session.tls_info()
+    }
+
+    /// How long each phase of the opening took: connect, greeting, EHLO, STARTTLS, TLS
+    /// handshake, EHLO after TLS (see [`Timings`]).
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), smtp_async::Error> {
+    /// let c = smtp_async::SmtpClient::connect("mx.example.org", smtp_async::Options::new()).await?;
+    /// println!("greeting after {:?}", c.timings().greeting);
+    /// # Ok(()) }
+    /// ```
+    pub fn timings(&self) -> Timings {
+        self.session.timings()
     }
 
     /// Whether the server advertised the extension `name` (case-insensitive).
@@ -678,30 +743,33 @@ impl SmtpClient {
 }
 
 /// Runs the TLS handshake on the plain stream in `io` (the caller's upgrade when given,
-/// else rustls with the session's options), bounded by the handshake deadline.
+/// else rustls with the session's options), bounded by the handshake deadline. Returns
+/// what the handshake established (rustls' own only: a caller's upgrade reports nothing).
 async fn start_tls(
     rt: &'static dyn Runtime,
     io: &mut Option<BoxStream>,
     upgrade: &mut Option<TlsUpgrade>,
     (cfg, name, deadline): TlsParams,
-) -> Result<(), Error> {
+) -> Result<Option<TlsInfo>, Error> {
     let Some(plain) = io.take() else {
         return Err(Error::Io(io::ErrorKind::NotConnected.into()));
     };
-    let mut handshake: BoxFuture<'static, io::Result<BoxStream>> = match upgrade.take() {
-        Some(upgrade) => upgrade(plain),
+    type Upgraded = (BoxStream, Option<TlsInfo>);
+    let mut handshake: BoxFuture<'static, io::Result<Upgraded>> = match upgrade.take() {
+        Some(upgrade) => Box::pin(async move { Ok((upgrade(plain).await?, None)) }),
         None => {
             let connector = futures_rustls::TlsConnector::from(cfg);
             Box::pin(async move {
                 let s = connector.connect(name, plain).await?;
-                Ok(Box::new(s) as BoxStream)
+                let info = TlsInfo::from_rustls(s.get_ref().1);
+                Ok((Box::new(s) as BoxStream, Some(info)))
             })
         }
     };
     match timed(rt, deadline, |cx| handshake.as_mut().poll(cx)).await {
-        Timed::Done(Ok(s)) => {
+        Timed::Done(Ok((s, info))) => {
             *io = Some(s);
-            Ok(())
+            Ok(info)
         }
         Timed::Done(Err(e)) => Err(Error::tls(e)),
         Timed::TimedOut => Err(Error::Timeout(TimeoutPhase::TlsHandshake)),

@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use smtp_client::ops::{Data, Login, Quit, Ready, SendAll, SendOne, Simple};
-use smtp_client::{Exchange, OAuthFlow, OAuthNext, Operation, Session, Step, TokenProvider};
+use smtp_client::{
+    Exchange, OAuthFlow, OAuthNext, Operation, Session, Step, Timings, TlsInfo, TokenProvider,
+};
 use smtp_proto::Capabilities;
 use smtp_proto::command::{MailParams, Mechanism, RcptParams};
 use smtp_proto::sasl::{Credentials, SaslMechanism};
@@ -45,6 +47,7 @@ impl SmtpClient {
     /// then [`close`](Self::close)).
     pub fn open(server: &str, opts: Options) -> Result<SmtpClient, Error> {
         let target = Target::parse(server, opts.default_port())?;
+        let started = Instant::now();
         let tcp = connect_tcp(&target, opts.connect_timeout, opts.source_address)?;
         let local = tcp.local_addr().ok().map(|a| a.ip());
         Self::wrap(
@@ -52,6 +55,7 @@ impl SmtpClient {
             &target.host,
             local,
             &opts,
+            started,
         )
     }
 
@@ -64,6 +68,7 @@ impl SmtpClient {
 
     /// [`connect`](Self::connect) to a parsed target.
     pub fn connect_to(target: Target, opts: Options) -> Result<SmtpClient, Error> {
+        let started = Instant::now();
         let tcp = connect_tcp(&target, opts.connect_timeout, opts.source_address)?;
         let local = tcp.local_addr().ok().map(|a| a.ip());
         Self::start(
@@ -71,6 +76,7 @@ impl SmtpClient {
             &target.host,
             local,
             &opts,
+            started,
         )
     }
 
@@ -83,11 +89,18 @@ impl SmtpClient {
         opts: Options,
     ) -> Result<SmtpClient, Error> {
         let path = path.as_ref();
+        let started = Instant::now();
         let s = std::os::unix::net::UnixStream::connect(path).map_err(|source| Error::Connect {
             target: path.display().to_string(),
             source,
         })?;
-        Self::start(Transport::Plain(Socket::Unix(s)), "localhost", None, &opts)
+        Self::start(
+            Transport::Plain(Socket::Unix(s)),
+            "localhost",
+            None,
+            &opts,
+            started,
+        )
     }
 
     fn start(
@@ -95,8 +108,9 @@ impl SmtpClient {
         host: &str,
         local: Option<IpAddr>,
         opts: &Options,
+        started: Instant,
     ) -> Result<SmtpClient, Error> {
-        let mut c = Self::wrap(io, host, local, opts)?;
+        let mut c = Self::wrap(io, host, local, opts, started)?;
         c.execute(Ready)?;
         Ok(c)
     }
@@ -106,8 +120,10 @@ impl SmtpClient {
         host: &str,
         local: Option<IpAddr>,
         opts: &Options,
+        started: Instant,
     ) -> Result<SmtpClient, Error> {
-        let session = Session::new(opts, host, local, Instant::now())?;
+        let mut session = Session::new(opts, host, local, Instant::now())?;
+        session.record_connect_start(started);
         Ok(SmtpClient {
             session,
             io,
@@ -172,12 +188,16 @@ impl SmtpClient {
                 }
                 Step::StartTls => {
                     let now = Instant::now();
-                    let done = x
-                        .tls_params(now)
-                        .and_then(|(cfg, name, deadline)| io.start_tls(cfg, name, deadline));
-                    match done {
-                        Ok(()) => x.tls_established(Instant::now()),
-                        Err(e) => x.tls_failed(e, Instant::now()),
+                    let mut seen = None;
+                    let done = x.tls_params(now).and_then(|(cfg, name, deadline)| {
+                        io.start_tls(cfg, name, deadline, &mut seen)
+                    });
+                    let now = Instant::now();
+                    match (done, seen) {
+                        (Ok(()), Some(info)) => x.tls_established_with(info, now),
+                        (Ok(()), None) => x.tls_established(now),
+                        (Err(e), Some(info)) => x.tls_failed_with(e, info, now),
+                        (Err(e), None) => x.tls_failed(e, now),
                     }
                 }
                 Step::ReadBody => {
@@ -235,6 +255,57 @@ impl SmtpClient {
     /// The capabilities of the last EHLO/LHLO reply.
     pub fn capabilities(&self) -> Option<&Capabilities> {
         self.session.capabilities()
+    }
+
+    /// The capabilities of the EHLO reply before STARTTLS, kept when the session upgraded
+    /// (`None` without STARTTLS); [`capabilities`](Self::capabilities) are those after.
+    ///
+    /// ```no_run
+    /// use smtp_blocking::{Options, SmtpClient, TlsPolicy};
+    ///
+    /// let c = SmtpClient::connect("mx.example.org:587", Options::new().with_tls(TlsPolicy::Required))?;
+    /// let before = c.capabilities_before_tls().map_or(0, |caps| caps.iter().count());
+    /// let after = c.capabilities().map_or(0, |caps| caps.iter().count());
+    /// println!("{before} extensions before STARTTLS, {after} after");
+    /// # Ok::<(), smtp_blocking::Error>(())
+    /// ```
+    pub fn capabilities_before_tls(&self) -> Option<&Capabilities> {
+        self.session.capabilities_before_tls()
+    }
+
+    /// What the TLS handshake established: version, cipher suite, ALPN, the server's
+    /// certificate chain and whether it was verified (see [`Session::tls_info`]). After a
+    /// refused certificate (a failed [`ehlo_or_helo_if_needed`](Self::ehlo_or_helo_if_needed)
+    /// on an [`open`](Self::open)ed client), the chain and why it was refused.
+    ///
+    /// ```no_run
+    /// use smtp_blocking::{Options, SmtpClient, TlsPolicy};
+    ///
+    /// let mut c = SmtpClient::open("mx.example.org:587", Options::new().with_tls(TlsPolicy::Required))?;
+    /// let opened = c.ehlo_or_helo_if_needed();
+    /// if let Some(tls) = c.tls_info() {
+    ///     println!("{:?} {:?}: {}", tls.protocol_version(), tls.cipher_suite(), tls.verification());
+    ///     println!("{} certificates", tls.peer_certificates().len());
+    /// }
+    /// opened?;
+    /// # Ok::<(), smtp_blocking::Error>(())
+    /// ```
+    pub fn tls_info(&self) -> Option<&TlsInfo> {
+        self.session.tls_info()
+    }
+
+    /// How long each phase of the opening took: connect, greeting, EHLO, STARTTLS, TLS
+    /// handshake, EHLO after TLS (see [`Timings`]).
+    ///
+    /// ```no_run
+    /// use smtp_blocking::{Options, SmtpClient};
+    ///
+    /// let c = SmtpClient::connect("mx.example.org", Options::new())?;
+    /// println!("greeting after {:?}", c.timings().greeting);
+    /// # Ok::<(), smtp_blocking::Error>(())
+    /// ```
+    pub fn timings(&self) -> Timings {
+        self.session.timings()
     }
 
     /// Whether the server advertised the extension `name` (case-insensitive).

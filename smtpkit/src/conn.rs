@@ -422,35 +422,6 @@ impl ConnArgs {
             embedded,
         })
     }
-
-    /// [`prepare`](Self::prepare), then connect, greeting, EHLO, TLS per policy, and AUTH
-    /// when asked for. On failure the client (when it got that far) is returned beside the
-    /// error, so its transcript can still be shown.
-    pub(crate) fn connect_blocking(&self) -> Result<Connection, UsageError> {
-        let prepared = self.prepare(false)?;
-        let client = prepared.connect_blocking();
-        Ok(Connection { prepared, client })
-    }
-}
-
-/// What [`ConnArgs::connect_blocking`] gives: the prepared settings (keep them: they own
-/// the embedded server) and the connected client, or why it is not.
-#[derive(Debug)]
-pub(crate) struct Connection {
-    /// The checked settings, and the embedded server if any.
-    pub(crate) prepared: Prepared,
-    /// The ready (and authenticated) client.
-    pub(crate) client: Result<SmtpClient, ConnectFailure>,
-}
-
-/// A connection that failed after flags were checked: the error, and the client when the
-/// connection was made (its transcript shows how far the session got).
-#[derive(Debug)]
-pub(crate) struct ConnectFailure {
-    /// The client, when the connection was made.
-    pub(crate) client: Option<Box<SmtpClient>>,
-    /// What went wrong.
-    pub(crate) error: Error,
 }
 
 /// Checked flags, ready to connect: options, target, authentication, and the embedded
@@ -501,11 +472,6 @@ impl Prepared {
         }
     }
 
-    /// [`open_blocking_with`](Self::open_blocking_with) these options.
-    pub(crate) fn open_blocking(&self) -> Result<SmtpClient, Error> {
-        self.open_blocking_with(self.options.clone())
-    }
-
     /// Authenticates `client` as planned (nothing without `--user`). Returns the 235.
     pub(crate) fn login_blocking(&self, client: &mut SmtpClient) -> Result<Option<Reply>, Error> {
         client.ehlo_or_helo_if_needed()?;
@@ -543,22 +509,6 @@ impl Prepared {
             } => client
                 .auth(m.name(), Credentials::oauth2(user.as_str(), token.as_str()))
                 .map(Some),
-        }
-    }
-
-    /// Opens, readies and authenticates a blocking client. On failure, the client (if the
-    /// connection was made) comes back with the error, for its transcript.
-    pub(crate) fn connect_blocking(&self) -> Result<SmtpClient, ConnectFailure> {
-        let mut c = self.open_blocking().map_err(|error| ConnectFailure {
-            client: None,
-            error,
-        })?;
-        match self.login_blocking(&mut c) {
-            Ok(_) => Ok(c),
-            Err(error) => Err(ConnectFailure {
-                client: Some(Box::new(c)),
-                error,
-            }),
         }
     }
 
