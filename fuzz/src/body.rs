@@ -1,7 +1,9 @@
 //! `data_encoder`: the DATA (dot-stuffing) and BDAT (chunking) body encoders.
 
 use arbitrary::{Arbitrary, Result, Unstructured};
-use smtp_proto::body::{BdatEncoder, BodyStats, DataEncoder, decode_bdat, decode_data};
+use smtp_proto::body::{
+    BdatEncoder, BodyStats, DataEncoder, ScannedBody, ScannedEncoder, decode_bdat, decode_data,
+};
 
 /// `data_encoder` input: a mode byte, for BDAT a chunk-size byte, a list of split lengths
 /// (each preceded by a continue byte, odd = another follows) and the body (the rest).
@@ -125,6 +127,17 @@ fn chunks<'d>(body: &'d [u8], splits: &[u8]) -> Vec<&'d [u8]> {
     out
 }
 
+/// The octets of `enc` over `body`, taking the lengths of `pieces` in turn (then the rest).
+fn scanned_wire(enc: &mut ScannedEncoder, body: &ScannedBody<'_>, pieces: &[&[u8]]) -> Vec<u8> {
+    let mut segs = Vec::new();
+    for p in pieces {
+        enc.encode(body, p.len(), &mut segs);
+    }
+    enc.encode(body, usize::MAX, &mut segs);
+    assert!(enc.is_done(), "scanned encoder not done");
+    segs.iter().flat_map(|s| s.as_bytes().to_vec()).collect()
+}
+
 /// Checks the stats that follow from the input alone.
 fn check_stats(stats: &BodyStats, body: &[u8], bare_cr: u64, bare_lf: u64, normalized: bool) {
     assert_eq!(stats.bytes_in, body.len() as u64, "bytes_in");
@@ -145,7 +158,9 @@ fn check_stats(stats: &BodyStats, body: &[u8], bare_cr: u64, bare_lf: u64, norma
 /// receiver and an independent one) to the CRLF-normalised body with a final line ending.
 /// BDAT: same output for every split; every frame is `BDAT n\r\n` plus exactly n octets,
 /// full-size but the `LAST` one; the payload is the normalised body (binary mode: the body
-/// itself). Stats agree with the input.
+/// itself). Stats agree with the input. The scanned path ([`ScannedBody`] +
+/// [`ScannedEncoder`], taking the split lengths as its takes) produces the same octets
+/// and stats as the copying encoder.
 pub fn data_encoder(input: BodyInput<'_>) {
     let pieces = chunks(input.body, &input.splits);
     match input.mode % 3 {
@@ -186,6 +201,14 @@ fn data(body: &[u8], pieces: &[&[u8]], mix: bool) {
     let stats2 = enc2.finish(&mut split);
     assert!(whole == split, "DATA output depends on the split");
     assert_eq!(stats, stats2, "DATA stats depend on the split");
+
+    let scanned = ScannedBody::new(body);
+    assert_eq!(scanned.data_stats(), stats, "scanned DATA stats");
+    let mut enc3 = ScannedEncoder::data(&scanned);
+    assert!(
+        scanned_wire(&mut enc3, &scanned, pieces) == whole,
+        "scanned DATA output"
+    );
 
     // A finished encoder starts a new message.
     let mut again = Vec::new();
@@ -245,6 +268,14 @@ fn bdat(body: &[u8], pieces: &[&[u8]], size: usize, binary: bool) {
     let stats2 = enc2.finish(&mut split);
     assert!(whole == split, "BDAT output depends on the split");
     assert_eq!(stats, stats2, "BDAT stats depend on the split");
+
+    let scanned = ScannedBody::new(body);
+    assert_eq!(scanned.bdat_stats(binary), stats, "scanned BDAT stats");
+    let mut enc3 = ScannedEncoder::bdat(&scanned, size, binary);
+    assert!(
+        scanned_wire(&mut enc3, &scanned, pieces) == whole,
+        "scanned BDAT output"
+    );
 
     // Frames, parsed here: `BDAT n\r\n` + n octets, `BDAT n LAST\r\n` + n octets at the end.
     let wire = &whole;

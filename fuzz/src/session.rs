@@ -20,7 +20,7 @@
 //! | 9 | time passes: to the next deadline (or by the next byte in seconds) |
 //! | 10 | TLS handshake done (whether or not it was asked for) |
 //! | 11 | queue a transaction: next byte = recipients (low 3 bits), BDAT (bit 3), body type (bits 4-5), size hint (bit 6), DSN (bit 7) |
-//! | 12 | body: a length byte `n` then `n` octets to `write_body`, or with bit 4 of `t` set to `write_body_segments` (the driver then holds the segments and writes them before the pending output) |
+//! | 12 | body: a length byte `n` then `n` octets to `write_body`, or with bit 4 of `t` set to `write_body_segments` (the driver then holds the segments and writes them before the pending output), or with bit 5 set as a whole scanned body to `write_scanned_body` (again with the same body on later such steps until it is taken whole; it ends the body) |
 //! | 13 | `finish_body` |
 //! | 14 | a caller command: next byte picks NOOP, RSET, VRFY, HELP, QUIT, login, abort, raw, EHLO, HELO, low-level DATA, low-level MAIL, health check (NOOP or RSET), login with a 400-octet password (its initial response deferred to the empty 334) |
 //! | 15 | a read error (`handle_io_error`), or with bit 4 of `t` set a write error (`handle_write_error`) |
@@ -43,7 +43,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use smtp_proto::body::check_body;
+use smtp_proto::body::{ScannedBody, check_body};
 use smtp_proto::command::{Domain, ForwardPath, Mechanism, ReversePath};
 use smtp_proto::sasl::Credentials;
 use smtp_proto::session::{
@@ -132,6 +132,11 @@ pub fn session(data: &[u8]) {
     let mut outcomes: HashMap<TxId, usize> = HashMap::new();
     let mut closed = 0usize;
     let mut chunked = false;
+    // The scanned body being written by `write_scanned_body` (kept until taken whole: the
+    // core knows it by address), and whether one was used (BDAT headers then make the
+    // segments larger than the body octets they carry).
+    let mut scanned_body: Option<Vec<u8>> = None;
+    let mut scanned_used = false;
     let mut write_failed = false;
     let tls_required = matches!(tls, TlsPolicy::Required | TlsPolicy::Implicit);
 
@@ -248,32 +253,72 @@ pub fn session(data: &[u8]) {
                     Action::SupplyBody(tx) => Some(tx),
                     _ => None,
                 };
-                let r = if t & 16 != 0 {
+                if t & 32 != 0 {
+                    scanned_used = true;
+                    let bytes = scanned_body.get_or_insert(body);
+                    let scanned = ScannedBody::new(bytes);
                     let mut segs = Vec::new();
-                    let r = client.write_body_segments(&body, &mut segs);
-                    held.extend(segs.concat());
-                    r
-                } else {
-                    client.write_body(&body)
-                };
-                match (r, supplying) {
-                    (Ok(k), Some(tx)) => content.entry(tx).or_default().extend(&body[..k]),
-                    (Err(UsageError::Body(_)), tx) => {
-                        // The core takes body octets while its output is still pending
-                        // (`next_action` is then `Write`, not `SupplyBody`), so the
-                        // refused transaction is not always known here.
-                        if let Some(tx) = tx {
-                            assert_ne!(
-                                body_types.get(&tx),
-                                Some(&BodyType::BinaryMime),
-                                "BINARYMIME content refused"
-                            );
-                        }
-                        assert!(client.close_reason().is_some(), "refused but not closed");
-                        assert_eq!(client.pending_output(), b"", "refused content kept");
-                        assert_eq!(client.pending_segment_len(), 0, "refused segments kept");
+                    let r = client.write_scanned_body(&scanned, &mut segs);
+                    for seg in &segs {
+                        held.extend_from_slice(seg.as_bytes());
                     }
-                    _ => {}
+                    match (r, supplying) {
+                        (Ok(true), Some(tx)) => {
+                            let whole = scanned_body.take().unwrap_or_default();
+                            if body_types.get(&tx) != Some(&BodyType::BinaryMime) {
+                                let mut taken = content.remove(&tx).unwrap_or_default();
+                                taken.extend_from_slice(&whole);
+                                assert_eq!(
+                                    check_body(&taken),
+                                    Ok(()),
+                                    "a scanned message with NUL or a long line was ended"
+                                );
+                            }
+                        }
+                        (Ok(_), _) => {}
+                        (Err(UsageError::Body(_)), tx) => {
+                            if let Some(tx) = tx {
+                                assert_ne!(
+                                    body_types.get(&tx),
+                                    Some(&BodyType::BinaryMime),
+                                    "BINARYMIME content refused"
+                                );
+                            }
+                            assert!(client.close_reason().is_some(), "refused but not closed");
+                            assert_eq!(client.pending_output(), b"", "refused content kept");
+                            assert_eq!(client.pending_segment_len(), 0, "refused segments kept");
+                            scanned_body = None;
+                        }
+                        (Err(_), _) => scanned_body = None,
+                    }
+                } else {
+                    let r = if t & 16 != 0 {
+                        let mut segs = Vec::new();
+                        let r = client.write_body_segments(&body, &mut segs);
+                        held.extend(segs.concat());
+                        r
+                    } else {
+                        client.write_body(&body)
+                    };
+                    match (r, supplying) {
+                        (Ok(k), Some(tx)) => content.entry(tx).or_default().extend(&body[..k]),
+                        (Err(UsageError::Body(_)), tx) => {
+                            // The core takes body octets while its output is still pending
+                            // (`next_action` is then `Write`, not `SupplyBody`), so the
+                            // refused transaction is not always known here.
+                            if let Some(tx) = tx {
+                                assert_ne!(
+                                    body_types.get(&tx),
+                                    Some(&BodyType::BinaryMime),
+                                    "BINARYMIME content refused"
+                                );
+                            }
+                            assert!(client.close_reason().is_some(), "refused but not closed");
+                            assert_eq!(client.pending_output(), b"", "refused content kept");
+                            assert_eq!(client.pending_segment_len(), 0, "refused segments kept");
+                        }
+                        _ => {}
+                    }
                 }
             }
             13 => {
@@ -345,11 +390,15 @@ pub fn session(data: &[u8]) {
             client.pending_segment_len(),
             "segments out of step"
         );
-        // At most `max_output` octets of input, expanded by at most 2 octets per 512.
-        assert!(
-            held.len() <= max_output + max_output / 128 + 2,
-            "segments unbounded"
-        );
+        // At most `max_output` octets of input, expanded by at most 2 octets per 512 (with
+        // scanned bodies: a BDAT header of at most 32 octets per frame, the frames as
+        // small as 1 octet, and at most 16 + 1/512 edits of 2 octets).
+        let bound = if scanned_used {
+            33 * max_output + 128
+        } else {
+            max_output + max_output / 128 + 2
+        };
+        assert!(held.len() <= bound, "segments unbounded");
         if matches!(client.next_action(), Action::Write | Action::Read) {
             assert!(client.poll_timeout().is_some(), "a wait without a deadline");
         }

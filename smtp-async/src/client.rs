@@ -12,7 +12,7 @@ use futures_io::AsyncRead;
 use smtp_client::ops::{Data, Login, Quit, Ready, SendAll, SendOne, Simple};
 use smtp_client::{
     AsyncTokenProvider, Exchange, OAuthFlow, OAuthNext, Operation, ProxyError, ProxyHandshake,
-    ProxyStep, Session, Step,
+    ProxyStep, Session, Step, Timings, TlsInfo,
 };
 use smtp_proto::Capabilities;
 use smtp_proto::command::{MailParams, Mechanism, RcptParams};
@@ -158,8 +158,12 @@ impl SmtpClient {
         target: Target,
         opts: Options,
     ) -> Result<SmtpClient, Error> {
+        let started = Instant::now();
         let (stream, local) = connect_tcp(rt, &target, &opts).await?;
-        Self::start(rt, stream, target.host, local, opts, None).await
+        let mut c = Self::wrap(rt, stream, target.host, local, &opts, None)?;
+        c.session.record_connect_start(started);
+        c.execute(Ready).await?;
+        Ok(c)
     }
 
     /// Opens the connection on runtime `rt` only: no greeting is read yet. The first call
@@ -172,8 +176,11 @@ impl SmtpClient {
         opts: Options,
     ) -> Result<SmtpClient, Error> {
         let target = Target::parse(server, opts.default_port())?;
+        let started = Instant::now();
         let (stream, local) = connect_tcp(rt, &target, &opts).await?;
-        Self::wrap(rt, stream, target.host, local, &opts, None)
+        let mut c = Self::wrap(rt, stream, target.host, local, &opts, None)?;
+        c.session.record_connect_start(started);
+        Ok(c)
     }
 
     /// Runs a session over a stream the caller connected: a proxy tunnel, a Unix socket,
@@ -222,6 +229,7 @@ impl SmtpClient {
         opts: Options,
     ) -> Result<SmtpClient, Error> {
         let path = path.as_ref();
+        let started = Instant::now();
         let stream = rt
             .connect_unix(path.to_owned())
             .await
@@ -229,7 +237,10 @@ impl SmtpClient {
                 target: path.display().to_string(),
                 source,
             })?;
-        Self::start(rt, stream, "localhost".into(), None, opts, None).await
+        let mut c = Self::wrap(rt, stream, "localhost".into(), None, &opts, None)?;
+        c.session.record_connect_start(started);
+        c.execute(Ready).await?;
+        Ok(c)
     }
 
     async fn start(
@@ -380,7 +391,8 @@ impl SmtpClient {
                         Err(e) => Err(e),
                     };
                     match r {
-                        Ok(()) => x.tls_established(Instant::now()),
+                        Ok(Some(info)) => x.tls_established_with(info, Instant::now()),
+                        Ok(None) => x.tls_established(Instant::now()),
                         Err(e) => x.tls_failed(e, Instant::now()),
                     }
                 }
@@ -438,6 +450,57 @@ impl SmtpClient {
     /// The capabilities of the last EHLO/LHLO reply.
     pub fn capabilities(&self) -> Option<&Capabilities> {
         self.session.capabilities()
+    }
+
+    /// The capabilities of the EHLO reply before STARTTLS, kept when the session upgraded
+    /// (`None` without STARTTLS); [`capabilities`](Self::capabilities) are those after.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), smtp_async::Error> {
+    /// use smtp_async::{Options, SmtpClient, TlsPolicy};
+    ///
+    /// let opts = Options::new().with_tls(TlsPolicy::Required);
+    /// let c = SmtpClient::connect("mx.example.org:587", opts).await?;
+    /// let offered_auth_before = c.capabilities_before_tls().is_some_and(|caps| caps.auth());
+    /// println!("AUTH before STARTTLS: {offered_auth_before}");
+    /// # Ok(()) }
+    /// ```
+    pub fn capabilities_before_tls(&self) -> Option<&Capabilities> {
+        self.session.capabilities_before_tls()
+    }
+
+    /// What the TLS handshake established: version, cipher suite, ALPN, the server's
+    /// certificate chain and whether it was verified (see [`Session::tls_info`]); `None`
+    /// with a caller's own [`TlsUpgrade`]. After a refused certificate (a failed
+    /// [`ehlo_or_helo_if_needed`](Self::ehlo_or_helo_if_needed) on an
+    /// [`open_on`](Self::open_on)ed client), the chain and why it was refused.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), smtp_async::Error> {
+    /// use smtp_async::{Options, SmtpClient, TlsPolicy};
+    ///
+    /// let opts = Options::new().with_tls(TlsPolicy::Required);
+    /// let c = SmtpClient::connect("mx.example.org:587", opts).await?;
+    /// if let Some(tls) = c.tls_info() {
+    ///     println!("{:?} {:?}: {}", tls.protocol_version(), tls.cipher_suite(), tls.verification());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn tls_info(&self) -> Option<&TlsInfo> {
+        self.session.tls_info()
+    }
+
+    /// How long each phase of the opening took: connect, greeting, EHLO, STARTTLS, TLS
+    /// handshake, EHLO after TLS (see [`Timings`]).
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), smtp_async::Error> {
+    /// let c = smtp_async::SmtpClient::connect("mx.example.org", smtp_async::Options::new()).await?;
+    /// println!("greeting after {:?}", c.timings().greeting);
+    /// # Ok(()) }
+    /// ```
+    pub fn timings(&self) -> Timings {
+        self.session.timings()
     }
 
     /// Whether the server advertised the extension `name` (case-insensitive).
@@ -550,12 +613,15 @@ impl SmtpClient {
         self.execute(Login::named(mechanism, credentials)?).await
     }
 
-    /// Authenticates with any [`SaslMechanism`], your own included (see the blocking
-    /// crate's `auth_with` for a custom mechanism, and [`Endpoint::with_auth`] for a
-    /// pool).
+    /// Authenticates with any [`SaslMechanism`], your own included, by value or boxed
+    /// (`Box<dyn SaslMechanism>` is one too; see the blocking crate's `auth_with` for a
+    /// custom mechanism, and [`Endpoint::with_auth`] for a pool).
     ///
     /// [`Endpoint::with_auth`]: crate::Endpoint::with_auth
-    pub async fn auth_with(&mut self, mechanism: Box<dyn SaslMechanism>) -> Result<Reply, Error> {
+    pub async fn auth_with(
+        &mut self,
+        mechanism: impl SaslMechanism + 'static,
+    ) -> Result<Reply, Error> {
         self.execute(Login::mechanism(mechanism)).await
     }
 
@@ -563,12 +629,22 @@ impl SmtpClient {
     /// XOAUTH2 when that is all the server offers); any [`TokenProvider`] is an
     /// [`AsyncTokenProvider`]. When the server refuses the token as invalid or expired
     /// ([`smtp_client::is_token_refused`]), the provider is asked once more with
-    /// `refresh = true` and the login is tried again on this connection. A single client
-    /// cannot open another connection: if the server closed this one, the error that
-    /// called for the retry is returned (a refusal of the token, for which
-    /// [`smtp_client::is_token_refused`] holds, or the disconnection); the pool's
-    /// [`Endpoint::with_oauth`](crate::Endpoint::with_oauth) opens a new one instead.
-    /// Tokens never appear in the transcript.
+    /// `refresh = true` and the login is tried again on this connection; never more than
+    /// that (the decisions are [`OAuthFlow`]'s, shared with the blocking client and the
+    /// pool). Tokens never appear in the transcript.
+    ///
+    /// A single client cannot open another connection. If the server closed this one
+    /// after refusing the token (the client is no longer
+    /// [`is_usable`](Self::is_usable)), the refusal is returned
+    /// ([`smtp_client::is_token_refused`] holds; the provider may or may not have been
+    /// asked to refresh, depending on when the client saw the close): connect again and
+    /// log in once with a provider that refreshes at once (one whose
+    /// [`token_async`](AsyncTokenProvider::token_async) is called with `refresh = true`
+    /// whatever it is given; for a [`TokenProvider`], the closure
+    /// `|user: &str, _: bool| provider.token(user, true)`, as the blocking crate's
+    /// `login_oauth` shows). The pool's
+    /// [`Endpoint::with_oauth`](crate::Endpoint::with_oauth) opens the new connection
+    /// itself.
     ///
     /// [`TokenProvider`]: smtp_client::TokenProvider
     pub async fn login_oauth(
@@ -668,30 +744,33 @@ impl SmtpClient {
 }
 
 /// Runs the TLS handshake on the plain stream in `io` (the caller's upgrade when given,
-/// else rustls with the session's options), bounded by the handshake deadline.
+/// else rustls with the session's options), bounded by the handshake deadline. Returns
+/// what the handshake established (rustls' own only: a caller's upgrade reports nothing).
 async fn start_tls(
     rt: &'static dyn Runtime,
     io: &mut Option<BoxStream>,
     upgrade: &mut Option<TlsUpgrade>,
     (cfg, name, deadline): TlsParams,
-) -> Result<(), Error> {
+) -> Result<Option<TlsInfo>, Error> {
     let Some(plain) = io.take() else {
         return Err(Error::Io(io::ErrorKind::NotConnected.into()));
     };
-    let mut handshake: BoxFuture<'static, io::Result<BoxStream>> = match upgrade.take() {
-        Some(upgrade) => upgrade(plain),
+    type Upgraded = (BoxStream, Option<TlsInfo>);
+    let mut handshake: BoxFuture<'static, io::Result<Upgraded>> = match upgrade.take() {
+        Some(upgrade) => Box::pin(async move { Ok((upgrade(plain).await?, None)) }),
         None => {
             let connector = futures_rustls::TlsConnector::from(cfg);
             Box::pin(async move {
                 let s = connector.connect(name, plain).await?;
-                Ok(Box::new(s) as BoxStream)
+                let info = TlsInfo::from_rustls(s.get_ref().1);
+                Ok((Box::new(s) as BoxStream, Some(info)))
             })
         }
     };
     match timed(rt, deadline, |cx| handshake.as_mut().poll(cx)).await {
-        Timed::Done(Ok(s)) => {
+        Timed::Done(Ok((s, info))) => {
             *io = Some(s);
-            Ok(())
+            Ok(info)
         }
         Timed::Done(Err(e)) => Err(Error::tls(e)),
         Timed::TimedOut => Err(Error::Timeout(TimeoutPhase::TlsHandshake)),

@@ -42,10 +42,13 @@ macro_rules! both_runtimes {
 both_runtimes!(
     login_oauth_refreshes_an_expired_token_once,
     login_oauth_reports_a_refused_token,
+    login_oauth_returns_the_refusal_when_the_server_closed_the_connection,
+    login_oauth_never_loops_on_a_server_refusing_every_token,
     pool_endpoint_with_oauth,
     pool_endpoint_with_oauth_reconnects_when_the_refusal_closed_the_connection,
     pool_endpoint_with_a_mechanism_factory,
     ehlo_as_and_send_message_with,
+    dropping_a_client_closes_without_quit,
 );
 
 fn plain() -> Options {
@@ -134,6 +137,64 @@ async fn login_oauth_reports_a_refused_token(rt: &'static dyn Runtime) {
     assert!(matches!(err, Error::Auth { .. }), "{err}");
     assert_eq!(calls.load(Ordering::Relaxed), 2, "one refresh, no loop");
     assert!(c.is_usable());
+}
+
+/// Always hands out a fresh token, whatever `refresh` says (the documented way to log in
+/// again after the server closed the connection on a refused token).
+struct Refreshing(Arc<Provider>);
+
+impl AsyncTokenProvider for Refreshing {
+    fn token_async<'a>(&'a self, user: &'a str, _refresh: bool) -> TokenFuture<'a> {
+        self.0.token_async(user, true)
+    }
+}
+
+async fn login_oauth_returns_the_refusal_when_the_server_closed_the_connection(
+    rt: &'static dyn Runtime,
+) {
+    let server = TestServer::start(Script {
+        oauth_refusal_closes: true,
+        ..oauth_script()
+    });
+    let mut c = SmtpClient::connect_on(rt, &server.addr().to_string(), plain())
+        .await
+        .unwrap();
+    let p = Provider::new("expired-token", "good-token");
+    let err = c.login_oauth("alice@example.org", &*p).await.unwrap_err();
+    assert!(matches!(err, Error::Auth { .. }), "{err}");
+    assert!(smtp_async::is_token_refused(&err), "{err}");
+    assert!(!c.is_usable());
+    // Asked to refresh only if the client tried the retry before it saw the close.
+    let before = p.calls();
+    assert!(before == [false] || before == [false, true], "{before:?}");
+    // As documented: a new connection, a provider that refreshes at once.
+    let mut c = SmtpClient::connect_on(rt, &server.addr().to_string(), plain())
+        .await
+        .unwrap();
+    let reply = c
+        .login_oauth("alice@example.org", &Refreshing(p.clone()))
+        .await
+        .unwrap();
+    assert_eq!(reply.code(), 235);
+    assert_eq!(p.calls()[before.len()..], [true]);
+    assert_eq!(server.sessions().len(), 2);
+    c.quit().await.unwrap();
+}
+
+async fn login_oauth_never_loops_on_a_server_refusing_every_token(rt: &'static dyn Runtime) {
+    let server = TestServer::start(oauth_script());
+    let mut c = SmtpClient::connect_on(rt, &server.addr().to_string(), plain())
+        .await
+        .unwrap();
+    let p = Provider::new("revoked-1", "revoked-2");
+    for _ in 0..2 {
+        let err = c.login_oauth("alice@example.org", &*p).await.unwrap_err();
+        assert!(smtp_async::is_token_refused(&err), "{err}");
+    }
+    assert_eq!(p.calls(), [false, true, false, true]);
+    assert_eq!(auth_count(&server), 4);
+    assert!(c.is_usable());
+    c.quit().await.unwrap();
 }
 
 async fn send(pool: &Pool, ep: &Endpoint) -> Result<smtp_async::SendReport, Error> {
@@ -264,4 +325,18 @@ async fn ehlo_as_and_send_message_with(rt: &'static dyn Runtime) {
             .any(|l| l.starts_with("MAIL FROM:<a@example.org>") && l.contains("RET=FULL")),
         "{cmds:?}"
     );
+}
+
+/// The documented drop behaviour: dropping an async client closes the connection without
+/// QUIT (a drop cannot await).
+async fn dropping_a_client_closes_without_quit(rt: &'static dyn Runtime) {
+    let server = TestServer::start(Script::default());
+    let c = SmtpClient::connect_on(rt, &server.addr().to_string(), plain())
+        .await
+        .unwrap();
+    drop(c);
+    std::thread::sleep(Duration::from_millis(200));
+    let cmds = &server.sessions()[0].commands;
+    assert!(cmds.iter().any(|l| l.starts_with("EHLO")), "{cmds:?}");
+    assert!(!cmds.iter().any(|l| l == "QUIT"), "{cmds:?}");
 }

@@ -75,6 +75,8 @@ both_runtimes!(
     raw_octets_of_data_and_bdat,
     nul_and_long_lines_are_refused_before_mail_and_when_streamed,
     pool_login_refused_locally_quits,
+    tls_info_timings_and_capabilities_before_starttls,
+    refused_certificate_chain_is_kept_with_why,
 );
 
 fn plain() -> Options {
@@ -1152,4 +1154,62 @@ async fn pool_login_refused_locally_quits(rt: &'static dyn Runtime) {
         "{:?}",
         sessions[0].commands
     );
+}
+
+async fn tls_info_timings_and_capabilities_before_starttls(rt: &'static dyn Runtime) {
+    let mut script = Script {
+        starttls: true,
+        ..Script::default()
+    };
+    script.auth = Some(("alice".into(), "secret".into()));
+    let server = TestServer::start(script);
+    let c = connect(rt, &server, tls(TlsPolicy::Required))
+        .await
+        .unwrap();
+    let info = c.tls_info().expect("rustls' handshake is reported");
+    assert_eq!(info.verification(), &smtp_async::Verification::Verified);
+    assert!(matches!(
+        info.protocol_version(),
+        Some("TLSv1.3" | "TLSv1.2")
+    ));
+    assert!(info.cipher_suite().is_some_and(|s| s.starts_with("TLS")));
+    assert!(!info.peer_certificates().is_empty());
+    let before = c.capabilities_before_tls().expect("EHLO before STARTTLS");
+    assert!(before.starttls());
+    assert!(!c.capabilities().unwrap().starttls());
+    let t = c.timings();
+    for (name, d) in [
+        ("connect", t.connect),
+        ("greeting", t.greeting),
+        ("ehlo", t.ehlo),
+        ("starttls", t.starttls),
+        ("tls_handshake", t.tls_handshake),
+        ("ehlo_after_tls", t.ehlo_after_tls),
+    ] {
+        assert!(d.is_some(), "{name}: {t:?}");
+    }
+}
+
+async fn refused_certificate_chain_is_kept_with_why(rt: &'static dyn Runtime) {
+    let server = TestServer::start(Script {
+        starttls: true,
+        ..Script::default()
+    });
+    let mut o = plain();
+    o.core.tls = TlsPolicy::Required; // built-in roots: the test CA is not trusted
+    let mut c = SmtpClient::open_on(rt, &server.addr().to_string(), o)
+        .await
+        .unwrap();
+    let e = c.ehlo_or_helo_if_needed().await.unwrap_err();
+    assert!(matches!(e, Error::Tls(_)), "{e}");
+    let info = c.tls_info().expect("the refused chain");
+    assert!(!info.peer_certificates().is_empty());
+    assert_eq!(info.protocol_version(), None);
+    let why = info.verification().to_string();
+    assert!(
+        why.starts_with("not verified, because it is not signed by a trusted authority"),
+        "{why}"
+    );
+    assert!(c.capabilities_before_tls().is_some());
+    assert!(c.timings().tls_handshake.is_some());
 }

@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use smtp_client::ops::{Data, Login, Quit, Ready, SendAll, SendOne, Simple};
-use smtp_client::{Exchange, OAuthFlow, OAuthNext, Operation, Session, Step, TokenProvider};
+use smtp_client::{
+    Exchange, OAuthFlow, OAuthNext, Operation, Session, Step, Timings, TlsInfo, TokenProvider,
+};
 use smtp_proto::Capabilities;
 use smtp_proto::command::{MailParams, Mechanism, RcptParams};
 use smtp_proto::sasl::{Credentials, SaslMechanism};
@@ -45,12 +47,14 @@ impl SmtpClient {
     /// then [`close`](Self::close)).
     pub fn open(server: &str, opts: Options) -> Result<SmtpClient, Error> {
         let target = Target::parse(server, opts.default_port())?;
+        let started = Instant::now();
         let (tcp, local) = connect(&target, &opts)?;
         Self::wrap(
             Transport::Plain(Socket::Tcp(tcp)),
             &target.host,
             local,
             &opts,
+            started,
         )
     }
 
@@ -63,12 +67,14 @@ impl SmtpClient {
 
     /// [`connect`](Self::connect) to a parsed target.
     pub fn connect_to(target: Target, opts: Options) -> Result<SmtpClient, Error> {
+        let started = Instant::now();
         let (tcp, local) = connect(&target, &opts)?;
         Self::start(
             Transport::Plain(Socket::Tcp(tcp)),
             &target.host,
             local,
             &opts,
+            started,
         )
     }
 
@@ -81,11 +87,18 @@ impl SmtpClient {
         opts: Options,
     ) -> Result<SmtpClient, Error> {
         let path = path.as_ref();
+        let started = Instant::now();
         let s = std::os::unix::net::UnixStream::connect(path).map_err(|source| Error::Connect {
             target: path.display().to_string(),
             source,
         })?;
-        Self::start(Transport::Plain(Socket::Unix(s)), "localhost", None, &opts)
+        Self::start(
+            Transport::Plain(Socket::Unix(s)),
+            "localhost",
+            None,
+            &opts,
+            started,
+        )
     }
 
     fn start(
@@ -93,8 +106,9 @@ impl SmtpClient {
         host: &str,
         local: Option<IpAddr>,
         opts: &Options,
+        started: Instant,
     ) -> Result<SmtpClient, Error> {
-        let mut c = Self::wrap(io, host, local, opts)?;
+        let mut c = Self::wrap(io, host, local, opts, started)?;
         c.execute(Ready)?;
         Ok(c)
     }
@@ -104,8 +118,10 @@ impl SmtpClient {
         host: &str,
         local: Option<IpAddr>,
         opts: &Options,
+        started: Instant,
     ) -> Result<SmtpClient, Error> {
-        let session = Session::new(opts, host, local, Instant::now())?;
+        let mut session = Session::new(opts, host, local, Instant::now())?;
+        session.record_connect_start(started);
         Ok(SmtpClient {
             session,
             io,
@@ -170,12 +186,16 @@ impl SmtpClient {
                 }
                 Step::StartTls => {
                     let now = Instant::now();
-                    let done = x
-                        .tls_params(now)
-                        .and_then(|(cfg, name, deadline)| io.start_tls(cfg, name, deadline));
-                    match done {
-                        Ok(()) => x.tls_established(Instant::now()),
-                        Err(e) => x.tls_failed(e, Instant::now()),
+                    let mut seen = None;
+                    let done = x.tls_params(now).and_then(|(cfg, name, deadline)| {
+                        io.start_tls(cfg, name, deadline, &mut seen)
+                    });
+                    let now = Instant::now();
+                    match (done, seen) {
+                        (Ok(()), Some(info)) => x.tls_established_with(info, now),
+                        (Ok(()), None) => x.tls_established(now),
+                        (Err(e), Some(info)) => x.tls_failed_with(e, info, now),
+                        (Err(e), None) => x.tls_failed(e, now),
                     }
                 }
                 Step::ReadBody => {
@@ -233,6 +253,57 @@ impl SmtpClient {
     /// The capabilities of the last EHLO/LHLO reply.
     pub fn capabilities(&self) -> Option<&Capabilities> {
         self.session.capabilities()
+    }
+
+    /// The capabilities of the EHLO reply before STARTTLS, kept when the session upgraded
+    /// (`None` without STARTTLS); [`capabilities`](Self::capabilities) are those after.
+    ///
+    /// ```no_run
+    /// use smtp_blocking::{Options, SmtpClient, TlsPolicy};
+    ///
+    /// let c = SmtpClient::connect("mx.example.org:587", Options::new().with_tls(TlsPolicy::Required))?;
+    /// let before = c.capabilities_before_tls().map_or(0, |caps| caps.iter().count());
+    /// let after = c.capabilities().map_or(0, |caps| caps.iter().count());
+    /// println!("{before} extensions before STARTTLS, {after} after");
+    /// # Ok::<(), smtp_blocking::Error>(())
+    /// ```
+    pub fn capabilities_before_tls(&self) -> Option<&Capabilities> {
+        self.session.capabilities_before_tls()
+    }
+
+    /// What the TLS handshake established: version, cipher suite, ALPN, the server's
+    /// certificate chain and whether it was verified (see [`Session::tls_info`]). After a
+    /// refused certificate (a failed [`ehlo_or_helo_if_needed`](Self::ehlo_or_helo_if_needed)
+    /// on an [`open`](Self::open)ed client), the chain and why it was refused.
+    ///
+    /// ```no_run
+    /// use smtp_blocking::{Options, SmtpClient, TlsPolicy};
+    ///
+    /// let mut c = SmtpClient::open("mx.example.org:587", Options::new().with_tls(TlsPolicy::Required))?;
+    /// let opened = c.ehlo_or_helo_if_needed();
+    /// if let Some(tls) = c.tls_info() {
+    ///     println!("{:?} {:?}: {}", tls.protocol_version(), tls.cipher_suite(), tls.verification());
+    ///     println!("{} certificates", tls.peer_certificates().len());
+    /// }
+    /// opened?;
+    /// # Ok::<(), smtp_blocking::Error>(())
+    /// ```
+    pub fn tls_info(&self) -> Option<&TlsInfo> {
+        self.session.tls_info()
+    }
+
+    /// How long each phase of the opening took: connect, greeting, EHLO, STARTTLS, TLS
+    /// handshake, EHLO after TLS (see [`Timings`]).
+    ///
+    /// ```no_run
+    /// use smtp_blocking::{Options, SmtpClient};
+    ///
+    /// let c = SmtpClient::connect("mx.example.org", Options::new())?;
+    /// println!("greeting after {:?}", c.timings().greeting);
+    /// # Ok::<(), smtp_blocking::Error>(())
+    /// ```
+    pub fn timings(&self) -> Timings {
+        self.session.timings()
     }
 
     /// Whether the server advertised the extension `name` (case-insensitive).
@@ -343,7 +414,8 @@ impl SmtpClient {
         self.execute(Login::named(mechanism, credentials)?)
     }
 
-    /// Authenticates with any [`SaslMechanism`], your own included.
+    /// Authenticates with any [`SaslMechanism`], your own included, by value or boxed
+    /// (`Box<dyn SaslMechanism>` is one too).
     ///
     /// ```no_run
     /// use smtp_blocking::{Options, SmtpClient};
@@ -366,25 +438,49 @@ impl SmtpClient {
     /// }
     ///
     /// let mut client = SmtpClient::connect("mail.example.org:587", Options::new())?;
-    /// client.auth_with(Box::new(Toy("alice".into())))?;
+    /// client.auth_with(Toy("alice".into()))?;
+    /// // Or boxed, chosen at run time:
+    /// let m: Box<dyn SaslMechanism> = Box::new(Toy("alice".into()));
+    /// # let mut client = SmtpClient::connect("mail.example.org:587", Options::new())?;
+    /// client.auth_with(m)?;
     /// # Ok::<(), smtp_blocking::Error>(())
     /// ```
     ///
     /// (The `smtp_client::ops` documentation runs such a mechanism against a scripted
     /// exchange.)
-    pub fn auth_with(&mut self, mechanism: Box<dyn SaslMechanism>) -> Result<Reply, Error> {
+    pub fn auth_with(&mut self, mechanism: impl SaslMechanism + 'static) -> Result<Reply, Error> {
         self.execute(Login::mechanism(mechanism))
     }
 
     /// Authenticates as `user` with an OAuth 2.0 token from `provider` (OAUTHBEARER, or
     /// XOAUTH2 when that is all the server offers). When the server refuses the token as
     /// invalid or expired ([`smtp_client::is_token_refused`]), the provider is asked once
-    /// more with `refresh = true` and the login is tried again on this connection. A
-    /// single client cannot open another connection: if the server closed this one, the
-    /// error that called for the retry is returned (a refusal of the token, for which
-    /// [`smtp_client::is_token_refused`] holds, or the disconnection); connect again and
-    /// have your provider refresh (the pool's `Endpoint::with_oauth` in `smtp-async` does
-    /// it for you). Tokens never appear in the transcript.
+    /// more with `refresh = true` and the login is tried again on this connection; never
+    /// more than that (the decisions are [`OAuthFlow`]'s, shared with the async client
+    /// and its pool). Tokens never appear in the transcript.
+    ///
+    /// A single client cannot open another connection. If the server closed this one
+    /// after refusing the token (the client [`is_closed`](Self::is_closed)), the refusal
+    /// is returned ([`smtp_client::is_token_refused`] holds; the provider may or may not
+    /// have been asked to refresh, depending on when the client saw the close). Then
+    /// connect again and log in with a token refreshed at once, once (the pool's
+    /// `Endpoint::with_oauth` in `smtp-async` does this itself):
+    ///
+    /// ```no_run
+    /// # use smtp_blocking::{Error, Options, SmtpClient, TokenProvider};
+    /// # fn demo(provider: &dyn TokenProvider) -> Result<(), Error> {
+    /// let server = "mail.example.org:587";
+    /// let mut client = SmtpClient::connect(server, Options::new())?;
+    /// if let Err(e) = client.login_oauth("alice@example.org", provider) {
+    ///     if !(smtp_blocking::is_token_refused(&e) && client.is_closed()) {
+    ///         return Err(e);
+    ///     }
+    ///     client = SmtpClient::connect(server, Options::new())?;
+    ///     let refreshing = |user: &str, _: bool| provider.token(user, true);
+    ///     client.login_oauth("alice@example.org", &refreshing)?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn login_oauth(
         &mut self,
         user: &str,

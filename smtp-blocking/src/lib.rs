@@ -68,6 +68,8 @@ pub use smtp_client::{
 pub use smtp_client::{
     BodyType, Dialect, Envelope, Error, ExtractedEnvelope, Fault, Options, Phase, Proxy,
     ProxyError, ProxyKind, ProxyRefusal, RateLimit, RecipientResult, Reply, RetryPolicy,
-    SendReport, TRANSCRIPT_TARGET, Target, TimeoutPhase, Timeouts, TlsOptions, TlsPolicy,
-    default_client_name, envelope, extract_envelope, strip_headers,
+    SendReport, TRANSCRIPT_TARGET, Target, TimeoutPhase, Timeouts, Timings, TlsInfo, TlsOptions,
+    TlsPolicy, Verification, default_client_name, envelope, extract_envelope, strip_headers,
 };
+#[cfg(feature = "x509")]
+pub use smtp_client::{CertParseError, CertSummary};

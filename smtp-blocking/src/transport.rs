@@ -11,7 +11,7 @@ use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use smtp_client::{
     ConnectFailures, Error, Options, Proxy, ProxyError, ProxyHandshake, ProxyStep, Target,
-    TimeoutPhase, connect_order,
+    TimeoutPhase, TlsInfo, connect_order,
 };
 
 /// A plain socket.
@@ -133,12 +133,14 @@ impl Transport {
         }
     }
 
-    /// Runs the TLS handshake on the plain socket, bounded by `deadline` overall.
+    /// Runs the TLS handshake on the plain socket, bounded by `deadline` overall. What the
+    /// connection negotiated goes to `seen`, also when the handshake fails.
     pub(crate) fn start_tls(
         &mut self,
         config: Arc<ClientConfig>,
         name: ServerName<'static>,
         deadline: Option<Instant>,
+        seen: &mut Option<TlsInfo>,
     ) -> Result<(), Error> {
         let Transport::Plain(sock) = std::mem::replace(self, Transport::Closed) else {
             return Err(Error::Usage(smtp_proto::session::UsageError::WrongState(
@@ -148,6 +150,17 @@ impl Transport {
         let conn =
             ClientConnection::new(config, name).map_err(|e| Error::tls(io::Error::other(e)))?;
         let mut tls = StreamOwned::new(conn, sock);
+        let r = Self::handshake(&mut tls, deadline);
+        *seen = Some(TlsInfo::from_rustls(&tls.conn));
+        r?;
+        *self = Transport::Tls(Box::new(tls));
+        Ok(())
+    }
+
+    fn handshake(
+        tls: &mut StreamOwned<ClientConnection, Socket>,
+        deadline: Option<Instant>,
+    ) -> Result<(), Error> {
         while tls.conn.is_handshaking() {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if left.is_some_and(|l| l.is_zero()) {
@@ -167,7 +180,6 @@ impl Transport {
                 Err(e) => return Err(Error::tls(e)),
             }
         }
-        *self = Transport::Tls(Box::new(tls));
         Ok(())
     }
 

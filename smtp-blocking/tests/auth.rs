@@ -105,6 +105,57 @@ fn a_refused_token_is_an_auth_error_after_one_refresh() {
     assert_eq!(auth_lines(&server).len(), 2);
 }
 
+/// A server that closes the connection after refusing the token: the single client
+/// cannot retry there, so it returns the refusal (also when its retry is what found the
+/// connection closed) and the caller does what `login_oauth`'s documentation says:
+/// connect again, with a provider that refreshes on its first call.
+#[test]
+fn a_refusal_that_closes_the_connection_is_returned_for_the_caller_to_reconnect() {
+    let server = TestServer::start(Script {
+        oauth: Some(("alice@example.org".into(), "good-token".into())),
+        oauth_refusal_closes: true,
+        ..Script::default()
+    });
+    let mut c = connect(&server);
+    let (calls, p) = provider("expired-token", "good-token");
+    let err = c.login_oauth("alice@example.org", &p).unwrap_err();
+    assert!(matches!(err, Error::Auth { .. }), "{err}");
+    assert!(smtp_blocking::is_token_refused(&err), "{err}");
+    assert!(c.is_closed());
+    // Asked to refresh only if the client tried the retry before it saw the close.
+    let before = calls.lock().unwrap().clone();
+    assert!(before == [false] || before == [false, true], "{before:?}");
+    // As documented: a new connection, the provider asked for a fresh token.
+    let mut c = connect(&server);
+    let refreshing = |user: &str, _: bool| p(user, true);
+    assert_eq!(
+        c.login_oauth("alice@example.org", &refreshing)
+            .unwrap()
+            .code(),
+        235
+    );
+    assert_eq!(calls.lock().unwrap()[before.len()..], [true]);
+    assert_eq!(server.sessions().len(), 2);
+    c.quit().unwrap();
+}
+
+/// The provider is never asked a third time, whatever the server says: a server that
+/// refuses every token (and keeps the connection) gets exactly two AUTH commands per
+/// login, and a second login starts afresh (asked without `refresh` first).
+#[test]
+fn a_server_refusing_every_token_never_makes_the_client_loop() {
+    let server = oauth_server();
+    let mut c = connect(&server);
+    let (calls, p) = provider("revoked-1", "revoked-2");
+    for _ in 0..2 {
+        let err = c.login_oauth("alice@example.org", &p).unwrap_err();
+        assert!(smtp_blocking::is_token_refused(&err), "{err}");
+    }
+    assert_eq!(*calls.lock().unwrap(), [false, true, false, true]);
+    assert_eq!(auth_lines(&server).len(), 4);
+    assert_eq!(c.noop().unwrap().code(), 250);
+}
+
 #[test]
 fn xoauth2_when_that_is_all_the_server_offers() {
     let server = TestServer::start(Script {

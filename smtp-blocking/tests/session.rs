@@ -959,3 +959,73 @@ fn server_that_stops_reading_times_out_instead_of_deadlocking() {
     done_tx.send(()).unwrap();
     server.join().unwrap();
 }
+
+#[test]
+fn tls_info_timings_and_capabilities_before_starttls() {
+    let server = TestServer::start(Script {
+        starttls: true,
+        ..Script::default()
+    });
+    let c = connect(&server, tls(TlsPolicy::Required)).unwrap();
+    let info = c.tls_info().expect("rustls' handshake is reported");
+    assert_eq!(info.verification(), &smtp_blocking::Verification::Verified);
+    assert!(matches!(
+        info.protocol_version(),
+        Some("TLSv1.3" | "TLSv1.2")
+    ));
+    assert!(info.cipher_suite().is_some_and(|s| s.starts_with("TLS")));
+    assert!(!info.peer_certificates().is_empty());
+    assert!(c.capabilities_before_tls().expect("kept").starttls());
+    assert!(!c.capabilities().unwrap().starttls());
+    let t = c.timings();
+    for (name, d) in [
+        ("connect", t.connect),
+        ("greeting", t.greeting),
+        ("ehlo", t.ehlo),
+        ("starttls", t.starttls),
+        ("tls_handshake", t.tls_handshake),
+        ("ehlo_after_tls", t.ehlo_after_tls),
+    ] {
+        assert!(d.is_some(), "{name}: {t:?}");
+    }
+
+    // Implicit TLS: one EHLO, after the handshake; nothing from before TLS.
+    let server = TestServer::start(Script {
+        implicit_tls: true,
+        ..Script::default()
+    });
+    let c = connect(&server, tls(TlsPolicy::Implicit)).unwrap();
+    assert!(c.tls_info().is_some() && c.capabilities_before_tls().is_none());
+    let t = c.timings();
+    assert!(t.tls_handshake.is_some() && t.greeting.is_some() && t.ehlo.is_some());
+    assert!(t.starttls.is_none() && t.ehlo_after_tls.is_none());
+}
+
+#[test]
+fn refused_certificate_chain_is_kept_with_why() {
+    let server = TestServer::start(Script {
+        starttls: true,
+        ..Script::default()
+    });
+    let mut o = plain();
+    o.core.tls = TlsPolicy::Required; // built-in roots: the test CA is not trusted
+    let mut c = SmtpClient::open(&server.addr().to_string(), o.clone()).unwrap();
+    let e = c.ehlo_or_helo_if_needed().unwrap_err();
+    assert!(matches!(e, Error::Tls(_)), "{e}");
+    let info = c.tls_info().expect("the refused chain");
+    assert!(!info.peer_certificates().is_empty());
+    // The blocking driver still holds the connection: what it had negotiated is kept.
+    assert!(info.protocol_version().is_some() && info.cipher_suite().is_some());
+    let why = info.verification().to_string();
+    assert!(
+        why.starts_with("not verified, because it is not signed by a trusted authority"),
+        "{why}"
+    );
+
+    // With checks off, the same chain and "not verified, because checks are off".
+    o.tls_options = TlsOptions::new().dangerous_accept_invalid_certs();
+    let c = connect(&server, o).unwrap();
+    let off = c.tls_info().unwrap();
+    assert_eq!(off.peer_certificates(), info.peer_certificates());
+    assert_eq!(off.verification(), &smtp_blocking::Verification::Disabled);
+}

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use smtp_proto::body::{BodyError, quick_scan};
+use smtp_proto::body::{BodyError, ScannedBody};
 use smtp_proto::command::{ForwardPath, MailParams, RcptParams, ReversePath};
 use smtp_proto::session::{BodyType, Client, CloseReason, Envelope, TxId, TxOutcome, UsageError};
 
@@ -139,26 +139,37 @@ impl Batch {
     /// a body that is not `BODY=BINARYMIME` holding a NUL or (unless
     /// [`Config::allow_long_lines`](smtp_proto::session::Config::allow_long_lines)) a
     /// line over 1,000 octets is refused with [`UsageError::Body`] before MAIL, the
-    /// session untouched ([`smtp_proto::body::quick_scan`], one pass for all three).
+    /// session untouched. The body is scanned once for all three
+    /// ([`ScannedBody`]); [`queue_scanned`](Self::queue_scanned) keeps that scan for
+    /// the send ([`Feeds::push_scanned`](crate::Feeds::push_scanned)).
     pub fn queue(
         &mut self,
         core: &mut Client,
         index: usize,
-        mut env: Envelope,
+        env: Envelope,
         bytes: Option<&[u8]>,
     ) -> Result<TxId, UsageError> {
-        if let Some(b) = bytes {
-            env.size_hint = Some(b.len() as u64);
-            // One fused pass for 8-bit octets, NUL and long lines (`quick_scan`: about
-            // 16 µs per MiB more than the `is_ascii` it replaces; `iter().any` went byte
-            // by byte, 40% of the client's CPU on 1 MiB messages, and `check_body` costs
-            // 60-80 µs).
+        let scanned = bytes.map(ScannedBody::new);
+        self.queue_scanned(core, index, env, scanned.as_ref())
+    }
+
+    /// [`queue`](Self::queue) for a body in memory scanned already: the one pass over
+    /// it ([`ScannedBody::new`]) decides `BODY=8BITMIME` and the refusal here, and then
+    /// the encoding ([`Client::write_scanned_body`]), which does not read it again.
+    pub fn queue_scanned(
+        &mut self,
+        core: &mut Client,
+        index: usize,
+        mut env: Envelope,
+        body: Option<&ScannedBody<'_>>,
+    ) -> Result<TxId, UsageError> {
+        if let Some(b) = body {
+            env.size_hint = Some(b.bytes().len() as u64);
             let binary = env.body == BodyType::BinaryMime;
-            let scan = quick_scan(b, binary || core.config().allow_long_lines);
-            if env.body == BodyType::SevenBit && scan.eight_bit {
+            if env.body == BodyType::SevenBit && b.eight_bit() {
                 env.body = BodyType::EightBitMime;
             }
-            if let Some(v) = scan.violation
+            if let Some(v) = b.violation(core.config().allow_long_lines)
                 && !binary
             {
                 return Err(UsageError::Body(BodyError::NeedsBinaryMime(v)));

@@ -3,6 +3,7 @@
 
 use std::io::IoSlice;
 
+use smtp_proto::body::{BodySegment, ScannedBody};
 use smtp_proto::session::{Client, TxId, UsageError};
 
 /// A message body: bytes in memory, or a reader of the driver's kind (`R` is
@@ -10,7 +11,8 @@ use smtp_proto::session::{Client, TxId, UsageError};
 /// streamed in constant memory.
 pub enum Body<'a, R: ?Sized> {
     /// In memory: its size is declared (SIZE=) and 8-bit content is declared as
-    /// `BODY=8BITMIME`; written without copying (see [`Segments`]).
+    /// `BODY=8BITMIME`; scanned once ([`ScannedBody`]) and written without copying, over
+    /// DATA or BDAT (see [`Segments`]).
     Bytes(&'a [u8]),
     /// Read to the end; declare 8-bit content yourself with
     /// [`Envelope::body`](smtp_proto::session::Envelope::body).
@@ -39,10 +41,16 @@ impl<'a, R: ?Sized> Body<'a, R> {
 /// Octets read from a body reader at a time.
 pub const BODY_CHUNK: usize = 64 * 1024;
 
+/// A body being fed to the core: scanned in memory, or a reader.
+enum Source<'a, R: ?Sized> {
+    Scanned(Box<ScannedBody<'a>>),
+    Reader(&'a mut R),
+}
+
 /// A body being fed to the core for one transaction.
 struct Feed<'a, R: ?Sized> {
     tx: TxId,
-    body: Body<'a, R>,
+    body: Source<'a, R>,
     buf: Vec<u8>,
     pos: usize,
     eof: bool,
@@ -82,8 +90,23 @@ impl<R: ?Sized> std::fmt::Debug for Feeds<'_, R> {
 }
 
 impl<'a, R: ?Sized> Feeds<'a, R> {
-    /// Adds the body of transaction `tx`.
+    /// Adds the body of transaction `tx` (an in-memory body is scanned here: see
+    /// [`push_scanned`](Self::push_scanned) for one scanned already).
     pub fn push(&mut self, tx: TxId, body: Body<'a, R>) {
+        let body = match body {
+            Body::Bytes(b) => Source::Scanned(Box::new(ScannedBody::new(b))),
+            Body::Reader(r) => Source::Reader(r),
+        };
+        self.add(tx, body);
+    }
+
+    /// Adds the in-memory body of transaction `tx`, scanned by
+    /// [`Batch::queue_scanned`](crate::Batch::queue_scanned) or [`ScannedBody::new`].
+    pub fn push_scanned(&mut self, tx: TxId, body: ScannedBody<'a>) {
+        self.add(tx, Source::Scanned(Box::new(body)));
+    }
+
+    fn add(&mut self, tx: TxId, body: Source<'a, R>) {
         self.list.push(Feed {
             tx,
             body,
@@ -106,15 +129,11 @@ impl<'a, R: ?Sized> Feeds<'a, R> {
         };
         let feed = &mut self.list[i];
         match &mut feed.body {
-            Body::Bytes(b) => {
-                let bytes: &'a [u8] = b;
-                let n = self.segs.write_body(core, bytes)?;
-                *b = &bytes[n..];
-                if b.is_empty() {
-                    core.finish_body()?;
-                }
+            // The core ends the body itself once it has taken all of it.
+            Source::Scanned(b) => {
+                self.segs.write_scanned(core, b)?;
             }
-            Body::Reader(_) => {
+            Source::Reader(_) => {
                 if feed.pos == feed.buf.len() && !feed.eof {
                     return Ok(Supplied::NeedRead(i));
                 }
@@ -131,7 +150,7 @@ impl<'a, R: ?Sized> Feeds<'a, R> {
     /// The reader of feed `i` and the buffer to read into.
     pub(crate) fn reader(&mut self, i: usize) -> Option<(&mut R, &mut [u8])> {
         let feed = self.list.get_mut(i)?;
-        let Body::Reader(r) = &mut feed.body else {
+        let Source::Reader(r) = &mut feed.body else {
             return None;
         };
         feed.buf.resize(BODY_CHUNK, 0);
@@ -154,7 +173,9 @@ impl<'a, R: ?Sized> Feeds<'a, R> {
 /// [`pending_output`](Client::pending_output) instead of being copied into it.
 #[derive(Debug, Default)]
 pub struct Segments<'a> {
-    segs: Vec<&'a [u8]>,
+    segs: Vec<BodySegment<'a>>,
+    /// Reused by [`write_body`](Self::write_body).
+    scratch: Vec<&'a [u8]>,
     /// Index of the first segment not fully written.
     next: usize,
     /// Octets of `segs[next..]`.
@@ -188,10 +209,27 @@ impl<'a> Segments<'a> {
     /// returns how many octets of `chunk` it took.
     pub fn write_body(&mut self, core: &mut Client, chunk: &'a [u8]) -> Result<usize, UsageError> {
         self.sync(core)?;
-        let first = self.segs.len();
-        let n = core.write_body_segments(chunk, &mut self.segs)?;
-        self.held += self.segs[first..].iter().map(|s| s.len()).sum::<usize>();
+        self.scratch.clear();
+        let n = core.write_body_segments(chunk, &mut self.scratch)?;
+        self.held += self.scratch.iter().map(|s| s.len()).sum::<usize>();
+        self.segs
+            .extend(self.scratch.drain(..).map(BodySegment::Slice));
         Ok(n)
+    }
+
+    /// Hands `body` (scanned, in memory) to the core with
+    /// [`Client::write_scanned_body`], keeping the segments it returns; `Ok(true)` once
+    /// the core has taken all of it and queued its end.
+    pub fn write_scanned(
+        &mut self,
+        core: &mut Client,
+        body: &ScannedBody<'a>,
+    ) -> Result<bool, UsageError> {
+        self.sync(core)?;
+        let first = self.segs.len();
+        let done = core.write_scanned_body(body, &mut self.segs)?;
+        self.held += self.segs[first..].iter().map(|s| s.len()).sum::<usize>();
+        Ok(done)
     }
 
     /// Fills `iov` with what to write next: the segments, then `after` (the core's
@@ -203,7 +241,7 @@ impl<'a> Segments<'a> {
             if k + 1 >= iov.len() {
                 break;
             }
-            iov[k] = IoSlice::new(s);
+            iov[k] = IoSlice::new(s.as_bytes());
             k += 1;
         }
         if self.next + k == self.segs.len() && !after.is_empty() && k < iov.len() {
@@ -222,7 +260,7 @@ impl<'a> Segments<'a> {
                 break;
             };
             if n < s.len() {
-                *s = &s[n..];
+                s.advance(n);
                 break;
             }
             n -= s.len();

@@ -12,7 +12,11 @@
 //!   ([`extract_envelope`]), zero-copy body [`Segments`], the pipelined [`Batch`], the
 //!   transcript, the TLS configuration ([`TlsOptions`]), server addresses ([`Target`]),
 //!   the TCP socket set-up ([`tcp_socket`]) and proxies ([`Proxy`], driven through the
-//!   sans-IO [`ProxyHandshake`]).
+//!   sans-IO [`ProxyHandshake`]);
+//! - what a session learnt while opening, for tools that report on a server: the
+//!   [`TlsInfo`] of its handshake (with the `x509` feature, a `CertSummary` of each
+//!   certificate), the capabilities before STARTTLS
+//!   ([`Session::capabilities_before_tls`]) and the [`Timings`] of each phase.
 //!
 //! Nothing here reads a socket or a clock: time comes in as `now`.
 //!
@@ -48,8 +52,10 @@ mod report;
 mod retry;
 mod session;
 mod target;
+mod timings;
 mod tls;
 mod tls_error;
+mod tls_info;
 
 pub use batch::{
     Batch, envelope, message_envelope, message_envelope_with, sendmail_envelope, with_cause,
@@ -71,7 +77,11 @@ pub use session::{
     transcript_text,
 };
 pub use target::{ConnectFailures, Target, connect_order, tcp_socket};
+pub use timings::Timings;
 pub use tls::TlsOptions;
+#[cfg(feature = "x509")]
+pub use tls_info::{CertParseError, CertSummary};
+pub use tls_info::{TlsInfo, Verification};
 
 pub use smtp_proto as proto;
 pub use smtp_proto::Reply;

@@ -198,13 +198,20 @@ impl OAuthFlow {
         }
         let reconnect = !usable || self.reconnected;
         if let Err(e) = result {
-            self.last = Some(e);
+            // The token's refusal is what the caller must hear about, not the closed
+            // connection a retry then found.
+            if self.last.is_none() {
+                self.last = Some(e);
+            }
         }
         OAuthNext::Retry { reconnect }
     }
 
     /// The error to report when an [`OAuthNext::Retry`] cannot be carried out (a single
-    /// client whose connection the server closed): the failure that asked for it.
+    /// client whose connection the server closed): the server's refusal of the first
+    /// token ([`is_token_refused`] holds), also when the refreshed token's retry is what
+    /// found the connection closed. The caller may then connect again and log in with a
+    /// token refreshed at once (the clients' `login_oauth` documentation shows how).
     pub fn give_up(&mut self) -> Error {
         self.held = None;
         self.last

@@ -26,6 +26,7 @@ use crate::body::{Body, Feeds};
 use crate::error::Error;
 use crate::report::SendReport;
 use crate::session::{Operation, Session};
+use smtp_proto::body::ScannedBody;
 
 /// Makes sure the session is ready: greeting, EHLO/LHLO (or HELO after a refused EHLO)
 /// and STARTTLS per policy. Completes when the core is idle; an error when the session
@@ -378,8 +379,11 @@ impl Login {
     /// assert!(sent.ends_with("AUTH X-TOY YWxpY2U=\r\nU0VDUkVU\r\n"), "{sent}");
     /// # Ok::<(), smtp_client::Error>(())
     /// ```
-    pub fn mechanism(m: Box<dyn SaslMechanism>) -> Login {
-        Login(LoginKind::Mechanism(m))
+    ///
+    /// Generic: a mechanism by value (`Toy { .. }`) or already boxed
+    /// (`Box<dyn SaslMechanism>`, itself a [`SaslMechanism`]) will do.
+    pub fn mechanism(m: impl SaslMechanism + 'static) -> Login {
+        Login(LoginKind::Mechanism(Box::new(m)))
     }
 }
 
@@ -485,11 +489,15 @@ impl<'b, R: ?Sized> Operation<'b, R> for SendOne<'b, R> {
         )))?;
         s.check_requiretls(&env).map_err(|e| s.usage(e))?;
         self.resend = body.bytes().map(|b| (env.clone(), b));
+        let scanned = body.bytes().map(ScannedBody::new);
         let tx = self
             .batch
-            .queue(s.core_mut(), 0, env, body.bytes())
+            .queue_scanned(s.core_mut(), 0, env, scanned.as_ref())
             .map_err(|e| s.usage(e))?;
-        feeds.push(tx, body);
+        match scanned {
+            Some(b) => feeds.push_scanned(tx, b),
+            None => feeds.push(tx, body),
+        }
         Ok(())
     }
 
@@ -574,9 +582,13 @@ impl<'b, R: ?Sized> SendOne<'b, R> {
             .map(|&i| env.recipients[i].clone())
             .collect();
         let bytes = *bytes;
-        match self.batch.queue(s.core_mut(), 0, next, Some(bytes)) {
+        let scanned = ScannedBody::new(bytes);
+        match self
+            .batch
+            .queue_scanned(s.core_mut(), 0, next, Some(&scanned))
+        {
             Ok(tx) => {
-                feeds.push(tx, Body::Bytes(bytes));
+                feeds.push_scanned(tx, scanned);
                 self.pending = deferred;
                 self.merged = Some(report);
                 None
@@ -648,8 +660,15 @@ where
                 (self.on_done)(i, Err(e.into()));
                 continue;
             }
-            match self.batch.queue(s.core_mut(), i, env, body.bytes()) {
-                Ok(tx) => feeds.push(tx, body),
+            let scanned = body.bytes().map(ScannedBody::new);
+            match self
+                .batch
+                .queue_scanned(s.core_mut(), i, env, scanned.as_ref())
+            {
+                Ok(tx) => match scanned {
+                    Some(b) => feeds.push_scanned(tx, b),
+                    None => feeds.push(tx, body),
+                },
                 // The session is over: settle what is queued, then stop.
                 Err(UsageError::Closed) => self.closed = true,
                 // This message cannot be sent (the core is unchanged): say so, go on.

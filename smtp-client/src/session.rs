@@ -16,7 +16,9 @@ use smtp_proto::{Capabilities, Reply};
 use crate::body::{Feeds, Supplied};
 use crate::error::Error;
 use crate::options::Options;
+use crate::timings::{Marks, Timings};
 use crate::tls::TlsOptions;
+use crate::tls_info::{RefusedChain, TlsInfo, Verification};
 
 /// The `tracing` target of the transcript (debug level).
 pub const TRANSCRIPT_TARGET: &str = "smtp::transcript";
@@ -38,6 +40,12 @@ pub struct Session {
     tls: TlsOptions,
     handshake_timeout: Duration,
     cause: Option<Error>,
+    /// What the TLS handshake established (or the chain it refused).
+    tls_info: Option<TlsInfo>,
+    /// Where the handshake's verifier records a refused chain.
+    refused: RefusedChain,
+    /// When each opening phase ended.
+    marks: Marks,
     /// Process-unique: [`Suspended::resume`] checks that it gets its own session back.
     id: u64,
 }
@@ -67,6 +75,9 @@ impl Session {
             tls: opts.tls_options.clone(),
             handshake_timeout: opts.tls_handshake_timeout,
             cause: None,
+            tls_info: None,
+            refused: RefusedChain::default(),
+            marks: Marks::new(now),
             id: NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed),
         })
     }
@@ -84,6 +95,100 @@ impl Session {
     /// The capabilities of the last EHLO/LHLO reply.
     pub fn capabilities(&self) -> Option<&Capabilities> {
         self.core.capabilities()
+    }
+
+    /// The capabilities of the EHLO reply before STARTTLS, kept when the session upgraded
+    /// (`None` without STARTTLS): see
+    /// [`Client::capabilities_before_tls`](smtp_proto::session::Client::capabilities_before_tls).
+    /// [`capabilities`](Self::capabilities) are those after TLS.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use smtp_client::{Exchange, Options, Session, Step, TlsInfo, TlsPolicy, Verification, ops};
+    ///
+    /// let now = Instant::now();
+    /// let mut s = Session::new(&Options::new().with_tls(TlsPolicy::Required), "mx", None, now)?;
+    /// let mut x: Exchange<'_, '_, dyn std::io::Read, _> = Exchange::new(&mut s, ops::Ready)?;
+    /// for reply in ["220 mx\r\n", "250-mx\r\n250 STARTTLS\r\n", "220 go ahead\r\n"] {
+    ///     assert!(matches!(x.step(), Step::Read));
+    ///     x.received(reply.as_bytes(), now);
+    ///     if let Step::Write = x.step() {
+    ///         let n = x.session().core().pending_output().len();
+    ///         x.wrote(n, now); // EHLO, then STARTTLS
+    ///     }
+    /// }
+    /// assert!(matches!(x.step(), Step::StartTls));
+    /// // The driver's handshake succeeded: it reports what rustls negotiated.
+    /// x.tls_established_with(TlsInfo::default(), now);
+    /// assert!(matches!(x.step(), Step::Write)); // EHLO again
+    /// let n = x.session().core().pending_output().len();
+    /// x.wrote(n, now);
+    /// x.received(b"250-mx\r\n250 AUTH PLAIN\r\n", now);
+    /// assert!(matches!(x.step(), Step::Done(Ok(()))));
+    /// assert!(s.capabilities_before_tls().unwrap().starttls());
+    /// assert!(s.capabilities().unwrap().auth());
+    /// assert_eq!(s.tls_info().unwrap().verification(), &Verification::Verified);
+    /// # Ok::<(), smtp_client::Error>(())
+    /// ```
+    pub fn capabilities_before_tls(&self) -> Option<&Capabilities> {
+        self.core.capabilities_before_tls()
+    }
+
+    /// What the TLS handshake established: protocol version, cipher suite, ALPN, the
+    /// server's certificate chain and whether it was verified. `None` before any
+    /// handshake, or when the driver reported none
+    /// ([`Exchange::tls_established`] rather than
+    /// [`tls_established_with`](Exchange::tls_established_with)). After a handshake that
+    /// failed because the certificate was refused, the chain the server presented and
+    /// [`Verification::Failed`] with why.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use smtp_client::{Options, Session, TlsPolicy};
+    ///
+    /// let opts = Options::new().with_tls(TlsPolicy::Required);
+    /// let s = Session::new(&opts, "mx.example.org", None, Instant::now())?;
+    /// assert!(s.tls_info().is_none()); // no handshake yet
+    /// # Ok::<(), smtp_client::Error>(())
+    /// ```
+    pub fn tls_info(&self) -> Option<&TlsInfo> {
+        self.tls_info.as_ref()
+    }
+
+    /// How long each phase of the opening took (connect, greeting, EHLO, STARTTLS, TLS
+    /// handshake, EHLO after TLS), from the `now`s the driver reported: see [`Timings`]
+    /// (whose example drives an opening with chosen instants).
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use smtp_client::{Options, Session};
+    ///
+    /// let s = Session::new(&Options::new(), "mx.example.org", None, Instant::now())?;
+    /// assert_eq!(s.timings().greeting, None); // not greeted yet
+    /// # Ok::<(), smtp_client::Error>(())
+    /// ```
+    pub fn timings(&self) -> Timings {
+        self.marks.timings()
+    }
+
+    /// The driver began connecting (resolving included) at `started`; the session's
+    /// creation (`now` of [`Session::new`]) is when the connection was up. Gives
+    /// [`Timings::connect`].
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use smtp_client::{Options, Session};
+    ///
+    /// let started = Instant::now();
+    /// // ... resolve and connect ...
+    /// let connected = started + Duration::from_millis(4);
+    /// let mut s = Session::new(&Options::new(), "mx.example.org", None, connected)?;
+    /// s.record_connect_start(started);
+    /// assert_eq!(s.timings().connect, Some(Duration::from_millis(4)));
+    /// # Ok::<(), smtp_client::Error>(())
+    /// ```
+    pub fn record_connect_start(&mut self, started: Instant) {
+        self.marks.connect_start = Some(started);
     }
 
     /// Whether the server advertised the extension `name` (case-insensitive).
@@ -355,12 +460,20 @@ impl<'s, 'b, R: ?Sized, O: Operation<'b, R>> Exchange<'s, 'b, R, O> {
         }
         loop {
             while let Some(ev) = self.s.core.poll_event() {
-                if let Event::Greeting(r) = &ev {
-                    self.s.greeting = Some(r.clone());
+                match &ev {
+                    Event::Greeting(r) => {
+                        self.s.greeting = Some(r.clone());
+                        self.s.marks.greeting.get_or_insert(self.s.marks.last_input);
+                    }
+                    Event::Ready => self.s.marks.hello_done(),
+                    _ => {}
                 }
                 if self.result.is_none() {
                     self.result = self.op.event(ev, self.s, &mut self.feeds);
                 }
+            }
+            if self.s.core.capabilities().is_some() {
+                self.s.marks.hello_done();
             }
             self.s.drain_transcript();
             let closing = self.s.core.close_reason().is_some() && !self.s.core.is_closed();
@@ -376,7 +489,10 @@ impl<'s, 'b, R: ?Sized, O: Operation<'b, R>> Exchange<'s, 'b, R, O> {
                     return Step::Write;
                 }
                 Action::Read => return Step::Read,
-                Action::StartTls => return Step::StartTls,
+                Action::StartTls => {
+                    self.s.marks.tls_requested();
+                    return Step::StartTls;
+                }
                 Action::SupplyBody(tx) => match self.feeds.supply(&mut self.s.core, tx) {
                     Ok(Supplied::Fed) => {}
                     Ok(Supplied::NeedRead(i)) => {
@@ -479,6 +595,7 @@ impl<'s, 'b, R: ?Sized, O: Operation<'b, R>> Exchange<'s, 'b, R, O> {
 
     /// Bytes read from the connection (all of them, at once: no read-ahead).
     pub fn received(&mut self, bytes: &[u8], now: Instant) {
+        self.s.marks.last_input = now;
         if let Err(e) = self.s.core.handle_input(now, bytes) {
             // Input after the session closed: nothing to act on.
             let _ = e;
@@ -507,20 +624,83 @@ impl<'s, 'b, R: ?Sized, O: Operation<'b, R>> Exchange<'s, 'b, R, O> {
         &self,
         now: Instant,
     ) -> Result<(Arc<ClientConfig>, ServerName<'static>, Option<Instant>), Error> {
-        let cfg = self.s.tls.client_config()?;
+        let cfg = self.s.tls.client_config_recording(&self.s.refused)?;
         let name = self.s.tls.server_name(&self.s.host)?;
         Ok((cfg, name, now.checked_add(self.s.handshake_timeout)))
     }
 
-    /// The TLS handshake succeeded.
+    /// The TLS handshake succeeded (a driver with a rustls connection should rather call
+    /// [`tls_established_with`](Self::tls_established_with), so that
+    /// [`Session::tls_info`] has something to say).
     pub fn tls_established(&mut self, now: Instant) {
+        self.s.marks.tls_done = Some(now);
         if let Err(e) = self.s.core.handle_tls_established(now) {
             self.s.fail(Error::Usage(e), now);
         }
     }
 
-    /// The TLS handshake failed (or timed out): the session is over.
+    /// The TLS handshake succeeded with what `info` says
+    /// ([`TlsInfo::from_rustls`] of the connection); the session adds the verification
+    /// outcome (verified, or not checked when certificate checks are off) and keeps it
+    /// ([`Session::tls_info`]). The example of
+    /// [`Session::capabilities_before_tls`] shows it in a STARTTLS opening; a driver with
+    /// a rustls stream calls it so:
+    ///
+    /// ```no_run
+    /// # use std::time::Instant;
+    /// # use smtp_client::{Exchange, Operation, TlsInfo};
+    /// # fn step<'b, O: Operation<'b, dyn std::io::Read>>(
+    /// #     x: &mut Exchange<'_, 'b, dyn std::io::Read, O>,
+    /// #     tls: &rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>,
+    /// #     handshake: Result<(), smtp_client::Error>,
+    /// # ) {
+    /// match handshake {
+    ///     Ok(()) => x.tls_established_with(TlsInfo::from_rustls(&tls.conn), Instant::now()),
+    ///     Err(e) => x.tls_failed_with(e, TlsInfo::from_rustls(&tls.conn), Instant::now()),
+    /// }
+    /// # }
+    /// ```
+    pub fn tls_established_with(&mut self, info: TlsInfo, now: Instant) {
+        self.s.tls_info = Some(info.with_verification(self.checked()));
+        self.tls_established(now);
+    }
+
+    /// The verification outcome of a chain the verifier accepted.
+    fn checked(&self) -> Verification {
+        if self.s.tls.verifies_certificates() {
+            Verification::Verified
+        } else {
+            Verification::Disabled
+        }
+    }
+
+    /// [`tls_failed`](Self::tls_failed), with what the failed connection had negotiated
+    /// ([`TlsInfo::from_rustls`], for a driver that still holds it): the protocol version
+    /// and cipher suite join a refused chain; after a chain the verifier accepted (the
+    /// handshake failed later, say for want of a client certificate),
+    /// [`Session::tls_info`] is that chain, verified. See
+    /// [`tls_established_with`](Self::tls_established_with) for an example.
+    pub fn tls_failed_with(&mut self, e: Error, info: TlsInfo, now: Instant) {
+        self.tls_failed(e, now);
+        match &mut self.s.tls_info {
+            Some(refused) => refused.negotiated_from(info),
+            None if !info.peer_certificates().is_empty() => {
+                self.s.tls_info = Some(info.with_verification(self.checked()));
+            }
+            None => {}
+        }
+    }
+
+    /// The TLS handshake failed (or timed out): the session is over. When it failed
+    /// because the server's certificate was refused, [`Session::tls_info`] holds the
+    /// chain it presented and why it was refused.
     pub fn tls_failed(&mut self, e: Error, now: Instant) {
+        self.s.marks.tls_done = Some(now);
+        let refused = self.s.refused.lock().ok().and_then(|mut r| r.take());
+        if let Some((chain, why)) = refused {
+            let why = crate::tls_error::refusal_text(&why);
+            self.s.tls_info = Some(TlsInfo::refused(chain, why));
+        }
         self.s.fail(e, now);
     }
 

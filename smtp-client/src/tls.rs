@@ -9,6 +9,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
@@ -16,6 +17,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::error::Error;
+use crate::tls_info::{Recording, RefusedChain};
 
 /// How to run TLS: trusted roots, client certificate, server name.
 #[derive(Clone, Debug)]
@@ -113,6 +115,19 @@ impl TlsOptions {
 
     /// The rustls client configuration these options stand for.
     pub fn client_config(&self) -> Result<Arc<ClientConfig>, Error> {
+        self.config(None)
+    }
+
+    /// [`client_config`](Self::client_config) whose verifier records in `slot` the chain
+    /// it refuses (and why) before failing the handshake, for [`crate::TlsInfo`].
+    pub(crate) fn client_config_recording(
+        &self,
+        slot: &RefusedChain,
+    ) -> Result<Arc<ClientConfig>, Error> {
+        self.config(Some(slot))
+    }
+
+    fn config(&self, slot: Option<&RefusedChain>) -> Result<Arc<ClientConfig>, Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
@@ -125,7 +140,22 @@ impl TlsOptions {
             let roots = self.roots.clone().unwrap_or_else(|| RootCertStore {
                 roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
             });
-            builder.with_root_certificates(roots)
+            match slot {
+                None => builder.with_root_certificates(roots),
+                // The same webpki verifier `with_root_certificates` builds, wrapped.
+                Some(slot) => {
+                    let inner =
+                        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                            .build()
+                            .map_err(|e| Error::InvalidInput(format!("TLS roots: {e}")))?;
+                    builder
+                        .dangerous()
+                        .with_custom_certificate_verifier(Arc::new(Recording {
+                            inner,
+                            slot: slot.clone(),
+                        }))
+                }
+            }
         };
         let cfg = match &self.client_auth {
             Some((chain, key)) => builder

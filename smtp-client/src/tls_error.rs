@@ -37,6 +37,15 @@ pub(crate) fn describe(e: io::Error) -> io::Error {
     io::Error::new(e.kind(), TlsFailure { text, source: e })
 }
 
+/// Why a certificate verifier refused the server's chain, as the end of a sentence ("not
+/// verified, because ...").
+pub(crate) fn refusal_text(e: &rustls::Error) -> String {
+    match e {
+        rustls::Error::InvalidCertificate(c) => certificate_text(c),
+        other => rustls_text(other),
+    }
+}
+
 fn rustls_text(e: &rustls::Error) -> String {
     use rustls::Error as E;
     match e {
@@ -158,10 +167,14 @@ fn words(s: &str) -> String {
 
 /// `YYYY-MM-DD HH:MM:SS UTC` of a Unix time.
 fn date(t: UnixTime) -> String {
-    let secs = t.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
+    date_text(i64::try_from(t.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Seconds since the Unix epoch as `YYYY-MM-DD hh:mm:ss UTC` (before 1970 too).
+pub(crate) fn date_text(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days as i64 + 719_468;
+    let z = days.saturating_add(719_468);
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;

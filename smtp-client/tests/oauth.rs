@@ -297,3 +297,30 @@ fn a_retry_that_finds_the_connection_closed_goes_once_more_on_a_new_one() {
         OAuthNext::Done(Err(Error::ServerDisconnected(_)))
     ));
 }
+
+/// A single client that cannot reconnect reports the token's refusal, not the closed
+/// connection its retry found.
+#[test]
+fn giving_up_after_a_retry_found_the_connection_closed_reports_the_refusal() {
+    let mut flow = OAuthFlow::new("alice@example.org");
+    let refused = Error::Auth {
+        mechanism: "OAUTHBEARER".into(),
+        source: smtp_client::proto::session::AuthError::Rejected {
+            reply: Reply::parse(b"535 5.7.8 expired\r\n").unwrap(),
+            detail: None,
+        },
+    };
+    let _ = flow.login(Some("stale".into()));
+    assert!(matches!(
+        flow.outcome(Err(refused), true),
+        OAuthNext::Retry { reconnect: false }
+    ));
+    let _ = flow.login(Some("fresh".into()));
+    let dead = Error::ServerDisconnected(smtp_client::Phase::Auth);
+    assert!(matches!(
+        flow.outcome(Err(dead), false),
+        OAuthNext::Retry { reconnect: true }
+    ));
+    let err = flow.give_up();
+    assert!(smtp_client::is_token_refused(&err), "{err}");
+}

@@ -1,5 +1,6 @@
 //! The adapters the matrix runs: [`all`] lists them, in column order.
 
+use smtp_blocking::proto::sasl::SaslMechanism;
 use smtp_blocking::{Body, Envelope, Error, Options, Reply, SendReport, SmtpClient};
 use smtp_client::{TokenProvider, ops};
 
@@ -39,6 +40,9 @@ impl Session for SmtpClient {
     }
     fn authenticate(&mut self, op: ops::Login) -> Result<Reply, Error> {
         self.execute(op)
+    }
+    fn auth_with(&mut self, mechanism: Box<dyn SaslMechanism>) -> Result<Reply, Error> {
+        SmtpClient::auth_with(self, mechanism)
     }
     fn login_oauth(&mut self, user: &str, provider: &dyn TokenProvider) -> Result<Reply, Error> {
         SmtpClient::login_oauth(self, user, provider)

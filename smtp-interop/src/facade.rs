@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 
 use smtp_async::{Envelope, Error, Options, Reply, SendReport};
 use smtp_blocking::Body;
+use smtp_blocking::proto::sasl::SaslMechanism;
 use smtp_client::{TokenProvider, ops};
 
 /// A `&dyn TokenProvider` as a sized provider (so that it is an `AsyncTokenProvider`).
@@ -153,6 +154,9 @@ impl<R: BlockOn> crate::Session for AsyncClient<R> {
     }
     fn authenticate(&mut self, op: ops::Login) -> Result<Reply, Error> {
         R::block_on(self.inner.execute(op))
+    }
+    fn auth_with(&mut self, mechanism: Box<dyn SaslMechanism>) -> Result<Reply, Error> {
+        R::block_on(self.inner.auth_with(mechanism))
     }
     fn login_oauth(&mut self, user: &str, provider: &dyn TokenProvider) -> Result<Reply, Error> {
         R::block_on(self.inner.login_oauth(user, &Provider(provider)))

@@ -22,7 +22,7 @@ pub mod store;
 pub use smtp_blocking::{Body, Envelope, Error, Options, Reply, SendReport, proto::Capabilities};
 use smtp_client::{TokenProvider, ops};
 use smtp_proto::command::{MailParams, Mechanism, RcptParams};
-use smtp_proto::sasl::Credentials;
+use smtp_proto::sasl::{Credentials, SaslMechanism};
 
 /// A client library under test: how to open a session. Implemented once per adapter
 /// (blocking, and each async runtime via `block_on`).
@@ -49,6 +49,8 @@ pub trait Session {
     fn data(&mut self, message: &[u8]) -> Result<Reply, Error>;
     /// Runs an authentication ([`ops::Login`]).
     fn authenticate(&mut self, op: ops::Login) -> Result<Reply, Error>;
+    /// The adapter's own `auth_with`: any [`SaslMechanism`], boxed or not.
+    fn auth_with(&mut self, mechanism: Box<dyn SaslMechanism>) -> Result<Reply, Error>;
     /// The adapter's own `login_oauth` (an OAuth login with a token provider, refreshed
     /// once).
     fn login_oauth(&mut self, user: &str, provider: &dyn TokenProvider) -> Result<Reply, Error>;

@@ -70,6 +70,21 @@ pub fn all() -> Vec<Scenario> {
             auth_scram
         ),
         s!(
+            "AUTH XOAUTH2",
+            "expired token 535 (JSON report), then a valid one 235 and send",
+            auth_xoauth2
+        ),
+        s!(
+            "AUTH OAUTHBEARER",
+            "expired token 535 (JSON report), then a valid one 235 and send",
+            auth_oauthbearer
+        ),
+        s!(
+            "OAuth token refresh (login_oauth)",
+            "provider's expired token refreshed once; refused twice: auth error, no loop",
+            oauth_refresh
+        ),
+        s!(
             "PIPELINING on",
             "2 recipients, then 3 messages pipelined on one connection",
             pipelining_on
@@ -357,70 +372,275 @@ fn implicit_tls(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
 
 // ---------------------------------------------------------------- AUTH
 
-fn auth_mech(a: &dyn Adapter, spec: &ServerSpec, mech: &str, missing: Feature) -> R {
+/// The credentials an AUTH row tries: refused ones first, then good ones; the secrets
+/// the transcript must never show.
+struct Creds {
+    wrong: Credentials,
+    right: Credentials,
+    secrets: Vec<String>,
+}
+
+fn password_creds(spec: &ServerSpec) -> Creds {
+    let (u, p) = &spec.user;
+    Creds {
+        wrong: Credentials::password(u.clone(), "wrong-password"),
+        right: Credentials::password(u.clone(), p.as_str()),
+        secrets: vec![p.clone(), "wrong-password".into()],
+    }
+}
+
+fn oauth_creds(spec: &ServerSpec) -> Creds {
+    let u = &spec.user.0;
+    let (good, expired) = &spec.oauth_tokens;
+    Creds {
+        wrong: Credentials::oauth2(u.clone(), expired.as_str()),
+        right: Credentials::oauth2(u.clone(), good.as_str()),
+        secrets: vec![good.clone(), expired.clone()],
+    }
+}
+
+/// Every client line of the AUTH exchanges is `C: AUTH <mech>` (with any initial response
+/// redacted) or a redacted response, and no line shows a secret.
+fn check_auth_redacted(tr: &[String], mech: &str, secrets: &[String]) -> Result<usize, String> {
+    let mut in_auth = false;
+    let mut lines = 0;
+    for l in tr {
+        if let Some(rest) = l.strip_prefix("C: ") {
+            if let Some(args) = rest.strip_prefix("AUTH ") {
+                in_auth = true;
+                ensure!(
+                    args == mech || args == format!("{mech} <redacted>"),
+                    "AUTH line not redacted: {l:?}"
+                );
+                lines += 1;
+            } else if in_auth {
+                ensure!(rest == "<redacted>", "AUTH response not redacted: {l:?}");
+                lines += 1;
+            }
+        } else if l.starts_with("S: ") && !l.starts_with("S: 334") {
+            in_auth = false;
+        }
+        for secret in secrets {
+            ensure!(
+                !l.contains(secret.as_str()),
+                "the transcript shows a secret: {l:?}"
+            );
+        }
+    }
+    ensure!(lines > 0, "no AUTH {mech} in the transcript {tr:?}");
+    Ok(lines)
+}
+
+/// Whether the server's `spec.auth` lists `mech`; if not, checks its EHLO agrees and gives
+/// the n/a reason. `Ok(None)`: go on.
+fn auth_offered(
+    a: &dyn Adapter,
+    spec: &ServerSpec,
+    mech: &str,
+    missing: Feature,
+) -> Result<Option<Outcome>, String> {
     let mechs = match spec.auth {
         Ok(m) => m,
-        Err(why) => return Ok(Outcome::NotApplicable(why)),
+        Err(why) => return Ok(Some(Outcome::NotApplicable(why))),
     };
     let addr = match &spec.submission {
         Ok(addr) => addr,
-        Err(why) => return Ok(Outcome::NotApplicable(why)),
+        Err(why) => return Ok(Some(Outcome::NotApplicable(why))),
     };
-    if !mechs.contains(&mech) {
-        // The server has AUTH, but not this mechanism: check its EHLO agrees.
-        let why = missing.err().unwrap_or("not offered");
-        let mut s = connect(a, addr, spec.options(TlsPolicy::Required))?;
-        let caps = s.capabilities().ok_or("no capabilities")?;
-        ensure!(
-            !caps.supports_auth(mech),
-            "the spec says {} does not offer {mech}, but it does",
-            spec.name
-        );
-        let _ = s.quit();
-        return Ok(Outcome::NotApplicable(why));
+    if mechs.contains(&mech) {
+        return Ok(None);
     }
+    // The server has AUTH, but not this mechanism: check its EHLO agrees.
+    let why = missing.err().unwrap_or("not offered");
+    let mut s = connect(a, addr, spec.options(TlsPolicy::Required))?;
+    let caps = s.capabilities().ok_or("no capabilities")?;
+    ensure!(
+        !caps.supports_auth(mech),
+        "the spec says {} does not offer {mech}, but it does",
+        spec.name
+    );
+    let _ = s.quit();
+    Ok(Some(Outcome::NotApplicable(why)))
+}
+
+fn auth_mech(a: &dyn Adapter, spec: &ServerSpec, mech: &str, missing: Feature, c: Creds) -> R {
+    if let Some(na) = auth_offered(a, spec, mech, missing)? {
+        return Ok(na);
+    }
+    let addr = spec.submission.as_ref().map_err(|w| w.to_string())?;
     let mut s = connect(a, addr, spec.options(TlsPolicy::Required))?;
     let caps = s.capabilities().ok_or("no capabilities")?;
     ensure!(caps.supports_auth(mech), "{mech} not in the EHLO after TLS");
-    let (u, p) = &spec.user;
-    match s.auth(mech, Credentials::password(u.clone(), "wrong-password")) {
-        Err(Error::Auth {
-            source: AuthError::Rejected { reply, .. },
-            ..
-        }) => ensure!(reply.code().get() == 535, "wrong password: {reply:?}"),
+    let oauth = matches!(c.wrong, Credentials::OAuth2 { .. });
+    let result = s.auth(mech, c.wrong);
+    let refused = match &result {
+        Err(
+            err @ Error::Auth {
+                source: AuthError::Rejected { reply, detail },
+                ..
+            },
+        ) => {
+            ensure!(reply.code().get() == 535, "refused credentials: {reply:?}");
+            if oauth {
+                ensure!(
+                    smtp_client::is_token_refused(err),
+                    "an expired token's refusal is not one a refresh may cure: {}",
+                    e(err)
+                );
+            }
+            match detail {
+                Some(d) => format!("535 ({d})"),
+                None => "535".to_string(),
+            }
+        }
         other => {
             return Err(format!(
-                "wrong password: expected a 535 refusal, got {other:?}"
+                "refused credentials: expected a 535 refusal, got {other:?}"
             ));
         }
-    }
+    };
     let ok = s
-        .auth(mech, Credentials::password(u.clone(), p.as_str()))
-        .map_err(|err| format!("right password: {}", e(&err)))?;
-    ensure!(ok.code() == 235, "right password: {ok}");
+        .auth(mech, c.right)
+        .map_err(|err| format!("good credentials: {}", e(&err)))?;
+    ensure!(ok.code() == 235, "good credentials: {ok}");
     let t = messages::token(&format!("auth-{mech}"));
     let msg = messages::plain(&t, SENDER, &spec.rcpt2);
     let stored = send_and_check(&mut *s, spec, &spec.rcpt2, &t, &msg)?;
     let tr = s.take_transcript();
-    ensure!(
-        !tr.iter().any(|l| l.contains(p.as_str())),
-        "the transcript shows the password"
-    );
+    let n = check_auth_redacted(&tr, mech, &c.secrets)?;
     quit(&mut *s)?;
-    Ok(Outcome::Pass(format!("535 then 235; {stored}")))
+    Ok(Outcome::Pass(format!(
+        "{refused} then 235; {n} client AUTH lines, all redacted; {stored}"
+    )))
 }
 
 fn auth_plain(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
-    done(auth_mech(a, spec, "PLAIN", Ok(())))
+    done(auth_mech(a, spec, "PLAIN", Ok(()), password_creds(spec)))
 }
 fn auth_login(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
-    done(auth_mech(a, spec, "LOGIN", Ok(())))
+    done(auth_mech(a, spec, "LOGIN", Ok(()), password_creds(spec)))
 }
 fn auth_cram_md5(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
-    done(auth_mech(a, spec, "CRAM-MD5", spec.cram_md5))
+    done(auth_mech(
+        a,
+        spec,
+        "CRAM-MD5",
+        spec.cram_md5,
+        password_creds(spec),
+    ))
 }
 fn auth_scram(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
-    done(auth_mech(a, spec, "SCRAM-SHA-256", spec.scram))
+    done(auth_mech(
+        a,
+        spec,
+        "SCRAM-SHA-256",
+        spec.scram,
+        password_creds(spec),
+    ))
+}
+fn auth_xoauth2(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
+    done(auth_mech(a, spec, "XOAUTH2", spec.oauth, oauth_creds(spec)))
+}
+fn auth_oauthbearer(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
+    done(auth_mech(
+        a,
+        spec,
+        "OAUTHBEARER",
+        spec.oauth,
+        oauth_creds(spec),
+    ))
+}
+
+/// A token provider for [`oauth_refresh`]: `first`, then `refreshed` on a refresh; logs
+/// the `refresh` flags.
+struct Tokens {
+    user: String,
+    first: String,
+    refreshed: String,
+    calls: std::sync::Mutex<Vec<bool>>,
+}
+
+impl smtp_client::TokenProvider for Tokens {
+    fn token(&self, user: &str, refresh: bool) -> Result<String, Error> {
+        if user != self.user {
+            return Err(Error::InvalidInput(format!("token asked for {user:?}")));
+        }
+        self.calls.lock().map(|mut c| c.push(refresh)).ok();
+        Ok(if refresh {
+            &self.refreshed
+        } else {
+            &self.first
+        }
+        .clone())
+    }
+}
+
+/// The adapter's `login_oauth`: an expired token is refreshed once on the same
+/// connection (then a message is sent); a token still refused after the refresh is an
+/// authentication error, the provider asked exactly twice, the session still usable.
+fn oauth_refresh(a: &dyn Adapter, spec: &ServerSpec) -> Outcome {
+    done((|| {
+        if let Some(na) = auth_offered(a, spec, "OAUTHBEARER", spec.oauth)? {
+            return Ok(na);
+        }
+        let addr = spec.submission.as_ref().map_err(|w| w.to_string())?;
+        let (good, expired) = &spec.oauth_tokens;
+        let user = &spec.user.0;
+        let provider = |first: &str, refreshed: &str| Tokens {
+            user: user.clone(),
+            first: first.into(),
+            refreshed: refreshed.into(),
+            calls: Default::default(),
+        };
+        let calls = |p: &Tokens| p.calls.lock().map(|c| c.clone()).unwrap_or_default();
+        let secrets = [good.clone(), expired.clone()];
+
+        let mut s = connect(a, addr, spec.options(TlsPolicy::Required))?;
+        let p = provider(expired, good);
+        let ok = s
+            .login_oauth(user, &p)
+            .map_err(|err| format!("expired then fresh: {}", e(&err)))?;
+        ensure!(ok.code() == 235, "expired then fresh: {ok}");
+        ensure!(calls(&p) == [false, true], "provider calls {:?}", calls(&p));
+        let t = messages::token("oauth-refresh");
+        let msg = messages::plain(&t, SENDER, &spec.rcpt2);
+        let stored = send_and_check(&mut *s, spec, &spec.rcpt2, &t, &msg)?;
+        let tr = s.take_transcript();
+        let n = check_auth_redacted(&tr, "OAUTHBEARER", &secrets)?;
+        ensure!(
+            tr.iter().filter(|l| l.starts_with("C: AUTH ")).count() == 2,
+            "two AUTH commands expected: {tr:?}"
+        );
+        quit(&mut *s)?;
+
+        let mut s = connect(a, addr, spec.options(TlsPolicy::Required))?;
+        let p = provider(expired, expired);
+        let err = match s.login_oauth(user, &p) {
+            Err(err) => err,
+            Ok(r) => return Err(format!("an expired token accepted: {r}")),
+        };
+        ensure!(
+            matches!(
+                &err,
+                Error::Auth {
+                    source: AuthError::Rejected { .. },
+                    ..
+                }
+            ) && smtp_client::is_token_refused(&err),
+            "refused twice: expected the token's refusal, got {}",
+            e(&err)
+        );
+        ensure!(calls(&p) == [false, true], "provider calls {:?}", calls(&p));
+        let tr = s.take_transcript();
+        check_auth_redacted(&tr, "OAUTHBEARER", &secrets)?;
+        let n2 = s.noop().map_err(|err| format!("NOOP after: {}", e(&err)))?;
+        ensure!(n2.code() == 250, "NOOP after the refusal: {n2}");
+        quit(&mut *s)?;
+        Ok(Outcome::Pass(format!(
+            "expired, refreshed: 235 ({n} redacted AUTH lines); {stored}; \
+             refused twice: {err}, provider asked twice, NOOP 250"
+        )))
+    })())
 }
 
 // ---------------------------------------------------------------- PIPELINING

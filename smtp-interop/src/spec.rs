@@ -37,6 +37,9 @@ pub struct ServerSpec {
     pub cram_md5: Feature,
     /// SCRAM-SHA-256 after TLS, or why not.
     pub scram: Feature,
+    /// XOAUTH2 and OAUTHBEARER after TLS (tokens checked by an OAuth 2.0 introspection
+    /// endpoint: [`oauth_tokens`](Self::oauth_tokens)), or why not.
+    pub oauth: Feature,
     /// PIPELINING on `plain`.
     pub pipelining: Feature,
     /// CHUNKING (BDAT) on `plain`.
@@ -62,6 +65,8 @@ pub struct ServerSpec {
     pub lmtp: Result<LmtpSpec, &'static str>,
     /// User and password for AUTH.
     pub user: (String, String),
+    /// An OAuth 2.0 access token valid for [`user`](Self::user), and an expired one.
+    pub oauth_tokens: (String, String),
     /// Delivered recipients (local part = the store folder).
     pub rcpt: String,
     /// A second delivered recipient.
@@ -135,14 +140,15 @@ const NO_TLS_OPENSMTPD: &str = "Debian 12's OpenSMTPD 6.8 cannot do TLS with Ope
 const NO_AUTH_OPENSMTPD: &str = "OpenSMTPD offers AUTH only over TLS, which this build cannot do";
 const NO_LMTP_SMTP: &str = "an SMTP server; LMTP is the Dovecot LMTP column";
 const NO_TLS_DOVECOT: &str = "Dovecot LMTP runs with ssl=no (scripts/servers/start): no STARTTLS";
-const NO_AUTH_LMTP: &str = "LMTP (RFC 2033) has no AUTH; Dovecot's SASL is tested through Postfix";
-const NO_MECH_AIOSMTPD: &str = "aiosmtpd 1.4 implements AUTH PLAIN and LOGIN only";
+const NO_AUTH_LMTP: &str =
+    "LMTP (RFC 2033) has no AUTH; Dovecot's SASL is tested through Postfix and Exim";
 
 /// Every server of the matrix, in column order; an error names a missing variable.
 pub fn servers() -> Result<Vec<ServerSpec>, String> {
     let ca = var("CA")?;
     let tls_name = var("TLS_NAME")?;
     let user = (var("USER")?, var("PASSWORD")?);
+    let oauth_tokens = (var("OAUTH_TOKEN")?, var("OAUTH_EXPIRED")?);
     let (rcpt, rcpt2, unknown) = (var("RCPT")?, var("RCPT2")?, var("RCPT_UNKNOWN")?);
     let dovecot_store = Store::Maildir {
         root: var("MAILDIR_ROOT")?.into(),
@@ -158,6 +164,7 @@ pub fn servers() -> Result<Vec<ServerSpec>, String> {
         auth: Err(UNSET),
         cram_md5: Err(UNSET),
         scram: Err(UNSET),
+        oauth: Err(UNSET),
         pipelining: Ok(()),
         chunking: Ok(()),
         eightbitmime: Ok(()),
@@ -170,6 +177,7 @@ pub fn servers() -> Result<Vec<ServerSpec>, String> {
         help: Ok(()),
         lmtp: Err(NO_LMTP_SMTP),
         user: user.clone(),
+        oauth_tokens: oauth_tokens.clone(),
         rcpt: rcpt.clone(),
         rcpt2: rcpt2.clone(),
         unknown: unknown.clone(),
@@ -192,10 +200,19 @@ pub fn servers() -> Result<Vec<ServerSpec>, String> {
              (no-PIPELINING port), OpenSMTPD and aiosmtpd columns",
         ),
         // Dovecot's SASL (scripts/servers/start): CRAM-MD5 and SCRAM-SHA-256 from the
-        // {PLAIN} passwd-file.
-        auth: Ok(&["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-256"]),
+        // {PLAIN} passwd-file, XOAUTH2 and OAUTHBEARER from its oauth2 passdb (the
+        // introspection endpoint scripts/servers/oauth-introspect.py).
+        auth: Ok(&[
+            "PLAIN",
+            "LOGIN",
+            "CRAM-MD5",
+            "SCRAM-SHA-256",
+            "XOAUTH2",
+            "OAUTHBEARER",
+        ]),
         cram_md5: Ok(()),
         scram: Ok(()),
+        oauth: Ok(()),
         size_limit: Ok(var("SIZE_LIMIT")?
             .parse()
             .map_err(|e| format!("SIZE_LIMIT: {e}"))?),
@@ -207,12 +224,20 @@ pub fn servers() -> Result<Vec<ServerSpec>, String> {
         submission: Ok(var("EXIM_SUBMISSION")?),
         smtps: Ok(var("EXIM_SMTPS")?),
         nopipelining: Ok(var("EXIM_NOPIPELINING")?),
-        auth: Ok(&["PLAIN", "LOGIN", "CRAM-MD5"]),
+        // Its own plaintext and cram_md5 authenticators; SCRAM-SHA-256, XOAUTH2 and
+        // OAUTHBEARER through its dovecot authenticator (the Dovecot of
+        // scripts/servers/start, over its auth-client socket).
+        auth: Ok(&[
+            "PLAIN",
+            "LOGIN",
+            "CRAM-MD5",
+            "SCRAM-SHA-256",
+            "XOAUTH2",
+            "OAUTHBEARER",
+        ]),
         cram_md5: Ok(()),
-        scram: Err(
-            "Debian's exim4-daemon-heavy 4.96 has no gsasl authenticator \
-             (authenticators: cram_md5 cyrus_sasl dovecot external plaintext spa tls)",
-        ),
+        scram: Ok(()),
+        oauth: Ok(()),
         size_limit: Ok(interop_limit),
         pipelining_log: Some(var("EXIM_MAINLOG")?.into()),
         ..base(
@@ -251,9 +276,19 @@ pub fn servers() -> Result<Vec<ServerSpec>, String> {
         submission: Ok(var("AIOSMTPD_STARTTLS")?),
         smtps: Ok(var("AIOSMTPD_SMTPS")?),
         nopipelining: Ok(var("AIOSMTPD_SMTP")?),
-        auth: Ok(&["PLAIN", "LOGIN"]),
-        cram_md5: Err(NO_MECH_AIOSMTPD),
-        scram: Err(NO_MECH_AIOSMTPD),
+        // PLAIN and LOGIN are aiosmtpd's; CRAM-MD5, SCRAM-SHA-256, XOAUTH2 and OAUTHBEARER
+        // are handler methods of scripts/servers/interop/aiosmtpd_server.py.
+        auth: Ok(&[
+            "PLAIN",
+            "LOGIN",
+            "CRAM-MD5",
+            "SCRAM-SHA-256",
+            "XOAUTH2",
+            "OAUTHBEARER",
+        ]),
+        cram_md5: Ok(()),
+        scram: Ok(()),
+        oauth: Ok(()),
         pipelining: Err("aiosmtpd 1.4 does not offer PIPELINING"),
         chunking: Err("aiosmtpd 1.4 does not offer CHUNKING"),
         dsn: Err("aiosmtpd 1.4 does not offer DSN"),

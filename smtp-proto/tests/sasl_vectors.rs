@@ -5,7 +5,8 @@ use base64::engine::general_purpose::STANDARD;
 use smtp_proto::command::{Mechanism, Secret};
 use smtp_proto::sasl::{
     CramMd5, Credentials, Fault, Login, MAX_CHALLENGE_LEN, MAX_CHALLENGES, OAuthBearer, OAuthError,
-    Plain, SaslError, SaslMechanism, ScramSha256, XOAuth2, choose_mechanism, select_mechanism,
+    Plain, SaslError, SaslMechanism, ScramSha1, ScramSha256, XOAuth2, choose_mechanism,
+    select_mechanism,
 };
 
 fn ir(m: &mut dyn SaslMechanism) -> Vec<u8> {
@@ -334,6 +335,41 @@ fn scram_rfc7677_exchange() {
     assert_eq!(m.step(SERVER_FINAL).unwrap().expose(), b"");
     m.finish().unwrap();
     assert!(m.step(b"").is_err());
+}
+
+// ---- SCRAM-SHA-1 (RFC 5802 §5) ----
+
+#[test]
+fn scram_sha1_rfc5802_exchange() {
+    let mut m = ScramSha1::new("user", "pencil", "fyko+d2lbbFgONRv9qkxdawL");
+    assert_eq!(m.name(), "SCRAM-SHA-1");
+    assert_eq!(ir(&mut m), b"n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL");
+    let server_first = b"r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096";
+    assert_eq!(
+        m.step(server_first).unwrap().expose(),
+        b"c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts="
+    );
+    assert_eq!(m.finish().unwrap_err(), SaslError::ServerNotVerified);
+    // A wrong server signature (SCRAM-SHA-256's) is refused; the right one verifies.
+    let mut wrong = m.clone();
+    assert_eq!(
+        wrong.step(SERVER_FINAL).unwrap_err(),
+        SaslError::ServerSignatureMismatch
+    );
+    assert_eq!(
+        m.step(b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ=").unwrap().expose(),
+        b""
+    );
+    m.finish().unwrap();
+    // Chosen by name from password credentials, and shown without its secrets.
+    let creds = Credentials::password("user", "pencil");
+    let by_name = creds.mechanism(&Mechanism::SCRAM_SHA_1, "n1").unwrap();
+    assert_eq!(by_name.name(), "SCRAM-SHA-1");
+    let dbg = format!("{m:?}");
+    assert!(
+        dbg.starts_with("ScramSha1") && !dbg.contains("pencil"),
+        "{dbg}"
+    );
 }
 
 #[test]

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use memchr::memmem;
 
-use crate::record::Capture;
+use base64::Engine as _;
+
+use crate::record::{Capture, Received};
 use crate::{FaultAction, FaultPoint, Shared, TlsMode};
 
 const BUF: usize = 1 << 20;
@@ -101,6 +103,8 @@ struct Conn<'a> {
     out: Vec<u8>,
     rng: Rng,
     drip_all: Option<Duration>,
+    /// A fault has fired on this connection.
+    faulted: bool,
     tls: bool,
     greeted: bool,
     /// In a transaction (MAIL accepted).
@@ -110,6 +114,22 @@ struct Conn<'a> {
     bdat: Option<Capture>,
     /// The transaction was refused at DATA/BDAT: remaining chunks are read and refused.
     bdat_failed: bool,
+    /// The MAIL FROM address of the transaction.
+    mail_from: String,
+    /// The user authenticated as.
+    auth_user: Option<String>,
+    /// An AUTH exchange waiting for the client's next line.
+    auth_step: Option<AuthStep>,
+}
+
+/// Where an AUTH exchange stands.
+enum AuthStep {
+    /// PLAIN without an initial response: the next line is the response.
+    Plain,
+    /// LOGIN: the next line is the user name.
+    LoginUser,
+    /// LOGIN: the next line is the password for this user.
+    LoginPassword(String),
 }
 
 pub(crate) fn serve(tcp: TcpStream, shared: &Shared, n: u64) {
@@ -124,12 +144,16 @@ pub(crate) fn serve(tcp: TcpStream, shared: &Shared, n: u64) {
         out: Vec::with_capacity(4096),
         rng: Rng(shared.config.faults.seed ^ n.wrapping_mul(0xD6E8_FEB8_6659_FD93)),
         drip_all: None,
+        faulted: false,
         tls: false,
         greeted: false,
         mail: false,
         rcpts: Vec::new(),
         bdat: None,
         bdat_failed: false,
+        mail_from: String::new(),
+        auth_user: None,
+        auth_step: None,
     };
     let end = match c.run() {
         Ok(()) => End::Close,
@@ -143,6 +167,8 @@ impl Conn<'_> {
         let rules = &self.shared.config.faults.rules;
         for r in rules.iter().filter(|r| r.point == point) {
             if self.rng.chance(r.probability) {
+                self.shared.record.fault(!self.faulted);
+                self.faulted = true;
                 return Some(r.action);
             }
         }
@@ -348,6 +374,10 @@ impl Conn<'_> {
     fn command(&mut self, line: &[u8]) -> Step {
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some(step) = self.auth_step.take() {
+            self.auth_continue(step, line);
+            return Ok(());
+        }
         let verb_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
         let mut verb = [0u8; 8];
         if verb_end <= 8 {
@@ -387,6 +417,7 @@ impl Conn<'_> {
                 self.flush().map_err(|_| End::Close)?;
                 self.start_tls()?;
                 self.greeted = false;
+                self.auth_user = None;
                 self.reset_tx();
             }
             b"MAIL" => {
@@ -403,6 +434,7 @@ impl Conn<'_> {
                     let ok = b"250 2.1.0 Ok\r\n";
                     if self.command_fault(FaultPoint::Mail, ok)? == Outcome::Normal {
                         self.mail = true;
+                        self.mail_from = address(arg.get(5..).unwrap_or_default());
                     }
                 }
             }
@@ -426,13 +458,14 @@ impl Conn<'_> {
                     self.reset_tx();
                     return Ok(());
                 }
-                let mut cap = Capture::new(self.shared.config.record);
+                let mut cap = Capture::new(self.shared.config.record, self.keeping());
                 if !self.read_data(&mut cap)? {
                     return Err(End::Close);
                 }
-                self.end_of_data(cap)?;
+                self.end_of_data(cap, true)?;
             }
             b"BDAT" => return self.bdat(arg),
+            b"AUTH" => self.auth(arg),
             b"RSET" => {
                 self.reset_tx();
                 self.reply(b"250 2.0.0 Ok\r\n");
@@ -520,8 +553,154 @@ impl Conn<'_> {
         }
     }
 
-    /// The final reply to a message whose content is in `cap`, with faults and records.
-    fn end_of_data(&mut self, mut cap: Capture) -> Step {
+    /// Whether messages are kept whole.
+    fn keeping(&self) -> bool {
+        self.shared.config.keep_messages > 0
+    }
+
+    /// Keeps a delivered message whole (when keeping): `dotted` for DATA content.
+    fn keep(&self, cap: &mut Capture, rcpts: &[String], dotted: bool) {
+        if let Some((content, truncated)) = cap.take_kept(dotted) {
+            let r = Received {
+                mail_from: self.mail_from.clone(),
+                recipients: rcpts.to_vec(),
+                content,
+                truncated,
+                bdat: !dotted,
+                tls: self.tls,
+                auth_user: self.auth_user.clone(),
+            };
+            self.shared.record.keep(r, self.shared.config.keep_messages);
+        }
+    }
+
+    /// `AUTH mechanism [initial-response]` (with [`Config::auth`](crate::Config::auth)).
+    fn auth(&mut self, arg: &[u8]) {
+        if self.shared.config.auth.is_none() {
+            self.reply(b"502 5.5.1 AUTH not available\r\n");
+            return;
+        }
+        if self.auth_user.is_some() {
+            self.reply(b"503 5.5.1 Already authenticated\r\n");
+            return;
+        }
+        if !self.greeted || self.mail {
+            self.reply(b"503 5.5.1 AUTH not allowed now\r\n");
+            return;
+        }
+        let mut words = arg.split(|&b| b == b' ').filter(|w| !w.is_empty());
+        let mech = words.next().unwrap_or_default().to_ascii_uppercase();
+        let initial = words.next();
+        match (&mech[..], initial) {
+            (b"PLAIN", None) => {
+                self.reply(b"334 \r\n");
+                self.auth_step = Some(AuthStep::Plain);
+            }
+            (b"PLAIN", Some(ir)) => self.auth_plain(ir),
+            (b"LOGIN", None) => {
+                self.reply(b"334 VXNlcm5hbWU6\r\n");
+                self.auth_step = Some(AuthStep::LoginUser);
+            }
+            (b"LOGIN", Some(ir)) => self.auth_continue(AuthStep::LoginUser, ir),
+            (b"XOAUTH2" | b"OAUTHBEARER", Some(ir)) => {
+                let ok = decode(ir).is_some_and(|raw| self.token_ok(&raw));
+                self.auth_result(ok);
+            }
+            _ => self.reply(b"504 5.5.4 Unrecognized authentication type\r\n"),
+        }
+    }
+
+    /// The client's line in an AUTH exchange.
+    fn auth_continue(&mut self, step: AuthStep, line: &[u8]) {
+        if line == b"*" {
+            self.reply(b"501 5.7.0 Authentication cancelled\r\n");
+            return;
+        }
+        match step {
+            AuthStep::Plain => self.auth_plain(line),
+            AuthStep::LoginUser => match decode(line) {
+                Some(user) => {
+                    self.reply(b"334 UGFzc3dvcmQ6\r\n");
+                    let user = String::from_utf8_lossy(&user).into_owned();
+                    self.auth_step = Some(AuthStep::LoginPassword(user));
+                }
+                None => self.reply(b"501 5.5.2 Bad base64\r\n"),
+            },
+            AuthStep::LoginPassword(user) => {
+                let ok = decode(line).is_some_and(|p| self.password_ok(user.as_bytes(), &p));
+                if ok {
+                    self.auth_user = Some(user);
+                }
+                self.auth_result(ok);
+            }
+        }
+    }
+
+    /// PLAIN's response: `authzid NUL user NUL password`.
+    fn auth_plain(&mut self, b64: &[u8]) {
+        let Some(raw) = decode(b64) else {
+            self.reply(b"501 5.5.2 Bad base64\r\n");
+            return;
+        };
+        let mut parts = raw.split(|&b| b == 0);
+        let (_, user, pass) = (parts.next(), parts.next(), parts.next());
+        let ok = match (user, pass, parts.next()) {
+            (Some(u), Some(p), None) => self.password_ok(u, p),
+            _ => false,
+        };
+        if ok && let Some(u) = user {
+            self.auth_user = Some(String::from_utf8_lossy(u).into_owned());
+        }
+        self.auth_result(ok);
+    }
+
+    fn password_ok(&self, user: &[u8], password: &[u8]) -> bool {
+        self.shared
+            .config
+            .auth
+            .as_ref()
+            .is_some_and(|a| a.user.as_bytes() == user && a.password.as_bytes() == password)
+    }
+
+    /// XOAUTH2 (`user=U^Aauth=Bearer T^A^A`) or OAUTHBEARER (`n,a=U,^Aauth=Bearer T^A^A`).
+    fn token_ok(&mut self, raw: &[u8]) -> bool {
+        let Some(a) = &self.shared.config.auth else {
+            return false;
+        };
+        let Some(token) = &a.token else {
+            return false;
+        };
+        let text = String::from_utf8_lossy(raw);
+        let mut user = None;
+        let mut bearer = None;
+        for field in text.split(['\x01', ',']) {
+            if let Some(u) = field
+                .strip_prefix("user=")
+                .or_else(|| field.strip_prefix("a="))
+            {
+                user = Some(u.to_owned());
+            } else if let Some(t) = field.strip_prefix("auth=Bearer ") {
+                bearer = Some(t.to_owned());
+            }
+        }
+        let ok = user.as_deref() == Some(a.user.as_str()) && bearer.as_deref() == Some(token);
+        if ok {
+            self.auth_user = user;
+        }
+        ok
+    }
+
+    fn auth_result(&mut self, ok: bool) {
+        if ok {
+            self.reply(b"235 2.7.0 Authentication successful\r\n");
+        } else {
+            self.reply(b"535 5.7.8 Authentication credentials invalid\r\n");
+        }
+    }
+
+    /// The final reply to a message whose content is in `cap` (`dotted`: DATA, not BDAT),
+    /// with faults and records.
+    fn end_of_data(&mut self, mut cap: Capture, dotted: bool) -> Step {
         let record = self.shared.record.clone();
         let rcpts = std::mem::take(&mut self.rcpts);
         self.reset_tx();
@@ -568,6 +747,7 @@ impl Conn<'_> {
                     record.refused_one(key);
                 } else {
                     record.delivered(key, &accepted, cap.size, false);
+                    self.keep(&mut cap, &accepted, dotted);
                 }
                 if let Some(FaultAction::Drip(d)) = action {
                     self.flush().map_err(|_| End::Close)?;
@@ -578,6 +758,7 @@ impl Conn<'_> {
             }
             None => {
                 record.delivered(cap.key(), &rcpts, cap.size, false);
+                self.keep(&mut cap, &rcpts, dotted);
                 self.reply(ok);
             }
             Some(FaultAction::Reply(code)) => {
@@ -679,7 +860,7 @@ impl Conn<'_> {
                     FaultAction::Drip(_) => {}
                 }
             }
-            self.bdat = Some(Capture::new(self.shared.config.record));
+            self.bdat = Some(Capture::new(self.shared.config.record, self.keeping()));
         }
         let Some(mut cap) = self.bdat.take() else {
             // No transaction (or refused): read the chunk and refuse it.
@@ -694,7 +875,7 @@ impl Conn<'_> {
         };
         self.skip(size, Some(&mut cap))?;
         if last {
-            self.end_of_data(cap)
+            self.end_of_data(cap, false)
         } else {
             let t = format!("250 2.0.0 {size} octets received\r\n");
             self.reply(t.as_bytes());
@@ -733,6 +914,14 @@ fn find_end(chunk: &[u8]) -> Option<usize> {
             p >= 2 && p + 3 <= n && &chunk[p - 2..p] == b"\r\n" && &chunk[p + 1..p + 3] == b"\r\n"
         })
         .map(|p| p - 2)
+}
+
+/// Base64 (standard alphabet, padded); `None` when it is not.
+fn decode(b64: &[u8]) -> Option<Vec<u8>> {
+    if b64 == b"=" {
+        return Some(Vec::new());
+    }
+    base64::engine::general_purpose::STANDARD.decode(b64).ok()
 }
 
 /// The `SIZE=` parameter of a MAIL command's argument.

@@ -11,6 +11,10 @@
 //! [`Record`]; with [`Config::record`] on, it is also recorded per recipient under its
 //! `Message-ID` (or a content hash), so duplicates show up as counts above one.
 //!
+//! With [`Config::auth`] it offers AUTH (PLAIN, LOGIN, XOAUTH2, OAUTHBEARER) for one
+//! identity; with [`Config::keep_messages`] it keeps the last messages whole (envelope and
+//! content: [`Record::messages`]), as the toolkit's command-line tool shows them.
+//!
 //! A seeded [`FaultPlan`] makes the sink misbehave on purpose: refusals, 421 and close,
 //! resets (`SO_LINGER` 0) before or after the end of data, stalls, dripped replies and TLS
 //! closes without `close_notify`.
@@ -32,7 +36,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-pub use record::{Record, Stats};
+pub use record::{KEEP_LIMIT, Received, Record, Stats};
 
 /// How TLS is offered.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -154,6 +158,24 @@ pub struct Config {
     pub faults: FaultPlan,
     /// Host name in the greeting and EHLO reply.
     pub hostname: String,
+    /// Offer AUTH (PLAIN, LOGIN, XOAUTH2, OAUTHBEARER) and accept these credentials
+    /// (default `None`: no AUTH offered, `AUTH` gets 502).
+    pub auth: Option<AuthConfig>,
+    /// Keep the last this many delivered messages whole (envelope, content up to
+    /// [`KEEP_LIMIT`] octets), for [`Record::messages`] (default 0: none).
+    pub keep_messages: usize,
+}
+
+/// The one identity the sink accepts when it offers AUTH.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// The user name (PLAIN's authentication identity, LOGIN's user name, the OAuth
+    /// `user=` / `a=`).
+    pub user: String,
+    /// The password (PLAIN, LOGIN).
+    pub password: String,
+    /// The bearer token (XOAUTH2, OAUTHBEARER); `None` refuses every token.
+    pub token: Option<String>,
 }
 
 impl Default for Config {
@@ -168,6 +190,8 @@ impl Default for Config {
             record: false,
             faults: FaultPlan::default(),
             hostname: "sink.example.test".into(),
+            auth: None,
+            keep_messages: 0,
         }
     }
 }
@@ -351,6 +375,9 @@ fn ehlo_reply(c: &Config, tls_done: bool) -> Vec<u8> {
     if c.chunking {
         lines.push("CHUNKING".into());
         lines.push("BINARYMIME".into());
+    }
+    if c.auth.is_some() {
+        lines.push("AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER".into());
     }
     if c.tls == TlsMode::StartTls && !tls_done {
         lines.push("STARTTLS".into());

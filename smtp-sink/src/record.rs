@@ -1,6 +1,6 @@
 //! The shared, thread-safe record of what the sink received.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::Hasher;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +20,35 @@ pub struct Stats {
     /// Messages received whose final reply never reached the client (reset or close
     /// after the end of data, or a stall): "may have been delivered" for the client.
     pub unanswered: u64,
+    /// Faults of the [`FaultPlan`](crate::FaultPlan) that fired.
+    pub faults: u64,
+    /// Connections on which at least one fault fired.
+    pub faulted_sessions: u64,
+}
+
+/// Content octets kept per message for [`Record::messages`]; the rest is dropped and the
+/// message marked [`truncated`](Received::truncated).
+pub const KEEP_LIMIT: usize = 1 << 20;
+
+/// A delivered message kept whole (see [`Config::keep_messages`](crate::Config::keep_messages)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Received {
+    /// The `MAIL FROM` address (without angle brackets; empty for the null path).
+    pub mail_from: String,
+    /// The recipients the message was delivered to (without angle brackets).
+    pub recipients: Vec<String>,
+    /// The content as the client meant it: DATA dot-unstuffed (CRLF line ends as sent),
+    /// BDAT as sent; at most [`KEEP_LIMIT`] octets.
+    pub content: Vec<u8>,
+    /// The content was longer than [`KEEP_LIMIT`].
+    pub truncated: bool,
+    /// Sent with BDAT rather than DATA.
+    pub bdat: bool,
+    /// Over TLS (implicit or after STARTTLS).
+    pub tls: bool,
+    /// The user the session authenticated as, if it did.
+    pub auth_user: Option<String>,
 }
 
 #[derive(Default)]
@@ -30,6 +59,8 @@ struct Inner {
     refused: HashMap<String, u32>,
     /// message keys received without their final reply reaching the client.
     unanswered: Vec<String>,
+    /// The last messages kept whole.
+    kept: VecDeque<Received>,
 }
 
 /// What the sink received: counters always; per message (keyed by its `Message-ID`
@@ -43,6 +74,8 @@ pub struct Record {
     bytes: AtomicU64,
     refused: AtomicU64,
     unanswered: AtomicU64,
+    faults: AtomicU64,
+    faulted_sessions: AtomicU64,
     inner: Mutex<Inner>,
 }
 
@@ -63,6 +96,8 @@ impl Record {
             bytes: self.bytes.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
             unanswered: self.unanswered.load(Ordering::Relaxed),
+            faults: self.faults.load(Ordering::Relaxed),
+            faulted_sessions: self.faulted_sessions.load(Ordering::Relaxed),
         }
     }
 
@@ -104,6 +139,13 @@ impl Record {
         g.unanswered.clone()
     }
 
+    /// The last delivered messages kept whole, oldest first (none unless
+    /// [`Config::keep_messages`](crate::Config::keep_messages) is set).
+    pub fn messages(&self) -> Vec<Received> {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.kept.iter().cloned().collect()
+    }
+
     /// Forgets everything recorded so far (counters included).
     pub fn clear(&self) {
         for c in [
@@ -112,6 +154,8 @@ impl Record {
             &self.bytes,
             &self.refused,
             &self.unanswered,
+            &self.faults,
+            &self.faulted_sessions,
         ] {
             c.store(0, Ordering::Relaxed);
         }
@@ -120,6 +164,14 @@ impl Record {
 
     pub(crate) fn session(&self) {
         self.sessions.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A fault fired; `first` when it is the first on its connection.
+    pub(crate) fn fault(&self, first: bool) {
+        self.faults.fetch_add(1, Ordering::Relaxed);
+        if first {
+            self.faulted_sessions.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn delivered(
@@ -145,6 +197,18 @@ impl Record {
         }
     }
 
+    /// Keeps `r`, dropping the oldest beyond `max`.
+    pub(crate) fn keep(&self, r: Received, max: usize) {
+        if max == 0 {
+            return;
+        }
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        while g.kept.len() >= max {
+            g.kept.pop_front();
+        }
+        g.kept.push_back(r);
+    }
+
     pub(crate) fn refused_one(&self, key: Option<String>) {
         self.refused.fetch_add(1, Ordering::Relaxed);
         if let Some(key) = key {
@@ -163,13 +227,16 @@ pub(crate) struct Capture {
     header_done: bool,
     message_id: Option<String>,
     hasher: std::collections::hash_map::DefaultHasher,
+    /// The content kept whole (when keeping), and whether it went past [`KEEP_LIMIT`].
+    kept: Option<Vec<u8>>,
+    truncated: bool,
 }
 
 /// The header is searched for `Message-ID` in its first this many octets.
 const HEADER_LIMIT: usize = 64 * 1024;
 
 impl Capture {
-    pub(crate) fn new(record: bool) -> Self {
+    pub(crate) fn new(record: bool, keep: bool) -> Self {
         Capture {
             record,
             size: 0,
@@ -177,11 +244,19 @@ impl Capture {
             header_done: false,
             message_id: None,
             hasher: Default::default(),
+            kept: keep.then(Vec::new),
+            truncated: false,
         }
     }
 
     pub(crate) fn feed(&mut self, bytes: &[u8]) {
         self.size += bytes.len() as u64;
+        if let Some(k) = &mut self.kept {
+            // Room for the dots that unstuffing removes later.
+            let room = (KEEP_LIMIT + KEEP_LIMIT / 64).saturating_sub(k.len());
+            self.truncated |= bytes.len() > room;
+            k.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        }
         if !self.record || bytes.is_empty() {
             return;
         }
@@ -219,6 +294,31 @@ impl Capture {
     }
 }
 
+impl Capture {
+    /// The kept content (DATA content dot-unstuffed when `dotted`), capped at
+    /// [`KEEP_LIMIT`], and whether it was cut.
+    pub(crate) fn take_kept(&mut self, dotted: bool) -> Option<(Vec<u8>, bool)> {
+        let raw = self.kept.take()?;
+        let mut out = if dotted { unstuff(&raw) } else { raw };
+        let truncated = self.truncated || out.len() > KEEP_LIMIT;
+        out.truncate(KEEP_LIMIT);
+        Some((out, truncated))
+    }
+}
+
+/// Removes the leading dot of every line that starts with one (RFC 5321 §4.5.2).
+fn unstuff(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut line_start = true;
+    for &b in raw {
+        if !(line_start && b == b'.') {
+            out.push(b);
+        }
+        line_start = b == b'\n';
+    }
+    out
+}
+
 /// The (unfolded, trimmed) value of the first `Message-ID` field of a header.
 fn find_message_id(header: &[u8]) -> Option<String> {
     let mut lines = header.split(|&b| b == b'\n').peekable();
@@ -249,7 +349,7 @@ mod tests {
     fn message_id_found_across_feeds_and_folded() {
         let msg = b"From: a@b\r\nMessage-Id:\r\n <x1@y>\r\nTo: c@d\r\n\r\nbody\r\n";
         for split in 0..msg.len() {
-            let mut c = Capture::new(true);
+            let mut c = Capture::new(true, false);
             c.feed(&msg[..split]);
             c.feed(&msg[split..]);
             assert_eq!(c.key().as_deref(), Some("<x1@y>"), "split {split}");
@@ -258,10 +358,25 @@ mod tests {
     }
 
     #[test]
+    fn kept_content_is_unstuffed_and_capped() {
+        let mut c = Capture::new(false, true);
+        c.feed(b"Subject: x\r\n\r\n..dot\r\n");
+        c.feed(b".\r\nend\r\n");
+        let (k, cut) = c.take_kept(true).unwrap();
+        assert_eq!(k, b"Subject: x\r\n\r\n.dot\r\n\r\nend\r\n");
+        assert!(!cut);
+        let mut big = Capture::new(false, true);
+        big.feed(&vec![b'a'; KEEP_LIMIT + 10]);
+        let (k, cut) = big.take_kept(false).unwrap();
+        assert_eq!((k.len(), cut), (KEEP_LIMIT, true));
+        assert!(Capture::new(false, false).take_kept(true).is_none());
+    }
+
+    #[test]
     fn no_message_id_means_content_hash() {
-        let mut a = Capture::new(true);
+        let mut a = Capture::new(true, false);
         a.feed(b"Subject: x\r\n\r\nbody one\r\n");
-        let mut b = Capture::new(true);
+        let mut b = Capture::new(true, false);
         b.feed(b"Subject: x\r\n\r\nbody two\r\n");
         let (ka, kb) = (a.key().unwrap_or_default(), b.key().unwrap_or_default());
         assert!(ka.starts_with("hash:"));

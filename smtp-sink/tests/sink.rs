@@ -219,6 +219,8 @@ fn refusals_at_mail_rcpt_and_end_of_data_are_not_delivered() {
         assert!(rec.deliveries().is_empty());
         let refused = u64::from(point == FaultPoint::EndOfData);
         assert_eq!(rec.stats().refused, refused, "{point:?}");
+        // One fault fired, on the one connection.
+        assert_eq!((rec.stats().faults, rec.stats().faulted_sessions), (1, 1));
     }
 }
 
@@ -343,4 +345,81 @@ fn size_limit_and_421_and_bdat_refused() {
     assert!(!accepted.is_empty() && accepted.len() < 20, "{accepted:?}");
     assert_eq!(delivered, accepted);
     assert!(sink.record().duplicates().is_empty());
+}
+
+#[test]
+fn auth_for_one_identity_and_kept_messages() {
+    use smtp_blocking::proto::sasl::Credentials;
+    use smtp_sink::AuthConfig;
+    let sink = Sink::start(Config {
+        tls: TlsMode::StartTls,
+        auth: Some(AuthConfig {
+            user: "alice".into(),
+            password: "pw".into(),
+            token: Some("tok".into()),
+        }),
+        keep_messages: 2,
+        ..Config::default()
+    })
+    .unwrap();
+    // Every mechanism it offers, with the right secret; the strongest offered by default.
+    for mech in ["PLAIN", "LOGIN"] {
+        let mut c = client(&sink, TlsPolicy::Required, false);
+        assert!(c.has_extn("AUTH"));
+        let r = c.auth(mech, Credentials::password("alice", "pw")).unwrap();
+        assert_eq!(r.code(), 235, "{mech}");
+        c.quit().unwrap();
+    }
+    for mech in ["XOAUTH2", "OAUTHBEARER"] {
+        let mut c = client(&sink, TlsPolicy::Required, false);
+        let r = c.auth(mech, Credentials::oauth2("alice", "tok")).unwrap();
+        assert_eq!(r.code(), 235, "{mech}");
+        c.quit().unwrap();
+    }
+    // Wrong secrets: 535, and the session goes on.
+    let mut c = client(&sink, TlsPolicy::Required, false);
+    assert!(c.login("alice", "nope").is_err());
+    assert!(
+        c.auth("XOAUTH2", Credentials::oauth2("alice", "bad"))
+            .is_err()
+    );
+    assert!(c.auth("LOGIN", Credentials::password("bob", "pw")).is_err());
+    c.login("alice", "pw").unwrap();
+    // Three messages, the first two over DATA with leading dots, the last over BDAT: the
+    // last two are kept, DATA content unstuffed.
+    for i in 0..2 {
+        let body = format!("Subject: m{i}\r\n\r\n.dot line\r\n..two\r\n");
+        c.sendmail(
+            "s@example.test",
+            &["r@example.test"],
+            body.as_bytes(),
+            Default::default(),
+            Default::default(),
+        )
+        .unwrap();
+    }
+    let mut env = envelope("s2@example.test", &["r1@example.test", "r2@example.test"]).unwrap();
+    env.prefer_bdat = true;
+    c.send(env, Body::Bytes(b"Subject: m2\r\n\r\n.dot\r\n"))
+        .unwrap();
+    c.quit().unwrap();
+    let kept = sink.record().messages();
+    assert_eq!(kept.len(), 2);
+    assert_eq!(
+        kept[0].content,
+        b"Subject: m1\r\n\r\n.dot line\r\n..two\r\n"
+    );
+    assert_eq!(kept[0].mail_from, "s@example.test");
+    assert!(!kept[0].bdat && kept[0].tls && !kept[0].truncated);
+    assert_eq!(kept[0].auth_user.as_deref(), Some("alice"));
+    assert_eq!(kept[1].content, b"Subject: m2\r\n\r\n.dot\r\n");
+    assert_eq!(kept[1].recipients, ["r1@example.test", "r2@example.test"]);
+    assert!(kept[1].bdat);
+
+    // Without `auth`, AUTH is neither offered nor accepted.
+    let plain = Sink::start(Config::default()).unwrap();
+    let mut c = client(&plain, TlsPolicy::Never, false);
+    assert!(!c.has_extn("AUTH"));
+    assert_eq!(c.docmd("AUTH PLAIN AGFsaWNlAHB3").unwrap().code(), 502);
+    assert!(plain.record().messages().is_empty());
 }

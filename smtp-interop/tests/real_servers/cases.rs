@@ -374,6 +374,94 @@ fn postfix_submission_login_prefers_scram() {
     c.quit().unwrap();
 }
 
+/// A caller's own mechanism: wraps any mechanism (here the toolkit's CRAM-MD5 and
+/// SCRAM-SHA-256, as a caller might add logging or policy) and counts its steps.
+#[derive(Debug)]
+struct Counting<M> {
+    inner: M,
+    steps: std::sync::Arc<AtomicU32>,
+    finished: std::sync::Arc<AtomicU32>,
+}
+
+impl<M: smtp_blocking::proto::sasl::SaslMechanism> smtp_blocking::proto::sasl::SaslMechanism
+    for Counting<M>
+{
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn initial_response(
+        &mut self,
+    ) -> Result<Option<smtp_blocking::proto::sasl::Secret>, smtp_blocking::proto::sasl::SaslError>
+    {
+        self.inner.initial_response()
+    }
+    fn step(
+        &mut self,
+        challenge: &[u8],
+    ) -> Result<smtp_blocking::proto::sasl::Secret, smtp_blocking::proto::sasl::SaslError> {
+        self.steps.fetch_add(1, Ordering::Relaxed);
+        self.inner.step(challenge)
+    }
+    fn finish(&mut self) -> Result<(), smtp_blocking::proto::sasl::SaslError> {
+        self.finished.fetch_add(1, Ordering::Relaxed);
+        self.inner.finish()
+    }
+}
+
+/// `auth_with` and a caller's own mechanism through Postfix and Dovecot: a generic one
+/// around CRAM-MD5 (one challenge), a boxed one around SCRAM-SHA-256 (the server-first
+/// message, then its signature, verified in `finish`); each logs in and sends.
+#[test]
+#[ignore = "needs real servers (scripts/test-all starts them)"]
+fn postfix_submission_auth_with_a_custom_mechanism() {
+    use smtp_blocking::proto::sasl::{CramMd5, SaslMechanism, ScramSha256};
+    let (user, pass) = (var("USER"), var("PASSWORD"));
+    let counting = |m| {
+        let steps = std::sync::Arc::new(AtomicU32::new(0));
+        let finished = std::sync::Arc::new(AtomicU32::new(0));
+        let c = Counting {
+            inner: m,
+            steps: steps.clone(),
+            finished: finished.clone(),
+        };
+        (c, steps, finished)
+    };
+    let boxed: Box<dyn SaslMechanism> = Box::new(CramMd5::new(user.clone(), pass.as_str()));
+    let (cram, steps, finished) = counting(boxed);
+    let mut c = connect(&var("POSTFIX_SUBMISSION"), tls(TlsPolicy::Required));
+    assert_eq!(c.auth_with(Box::new(cram)).unwrap().code(), 235);
+    assert_eq!(steps.load(Ordering::Relaxed), 1);
+    assert_eq!(finished.load(Ordering::Relaxed), 1);
+    send_as_authenticated(&mut c, "custom-cram");
+    let t = c.take_transcript();
+    assert!(t.iter().any(|l| l == "C: AUTH CRAM-MD5"), "{t:#?}");
+    assert!(!t.iter().any(|l| l.contains(&pass)), "{t:#?}");
+    c.quit().unwrap();
+
+    let scram: Box<dyn SaslMechanism> = Box::new(ScramSha256::new(
+        user.clone(),
+        pass.as_str(),
+        format!("custom{}", token("nonce").replace(['.', '-'], "")),
+    ));
+    let (scram, steps, finished) = counting(scram);
+    let mut c = connect(&var("POSTFIX_SUBMISSION"), tls(TlsPolicy::Required));
+    assert_eq!(c.auth_with(Box::new(scram)).unwrap().code(), 235);
+    assert_eq!(
+        steps.load(Ordering::Relaxed),
+        2,
+        "server-first, server-final"
+    );
+    assert_eq!(finished.load(Ordering::Relaxed), 1);
+    send_as_authenticated(&mut c, "custom-scram");
+    let t = c.take_transcript();
+    assert!(
+        t.iter().any(|l| l == "C: AUTH SCRAM-SHA-256 <redacted>"),
+        "{t:#?}"
+    );
+    assert!(!t.iter().any(|l| l.contains(&pass)), "{t:#?}");
+    c.quit().unwrap();
+}
+
 /// A token provider for the OAuth cases: `first`, then `refreshed` when asked to
 /// refresh; every call's `refresh` flag is logged.
 struct Tokens {

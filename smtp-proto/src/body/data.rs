@@ -4,7 +4,7 @@ use super::BodyStats;
 use super::scan::{CRLF, Scanner};
 
 /// The end-of-data line sent by [`DataEncoder::finish`].
-const TERMINATOR: &[u8] = b".\r\n";
+pub(super) const TERMINATOR: &[u8] = b".\r\n";
 
 /// The copying form flushes runs of input at least this often, while they are in cache.
 const COPY_FLUSH: usize = 16 * 1024;

@@ -18,6 +18,11 @@
 //!   whether to refuse it; it is available mid-stream from both encoders.
 //! - [`BodyChecker`] and [`check_body`] find the first NUL or over-long line without
 //!   encoding (the encoders report the same in [`BodyStats::first_violation`]).
+//! - [`ScannedBody`] scans an in-memory body once (stats, the verdicts a client needs
+//!   before MAIL, and where its DATA encoding differs from it); [`ScannedEncoder`] then
+//!   produces the DATA or BDAT encoding as [`BodySegment`]s (slices of the body, static
+//!   inserts, inline BDAT headers) without reading the body again, octet for octet what
+//!   the streaming encoders produce.
 //! - [`decode_data`] and [`decode_bdat`] are reference receivers for tests and fuzzing.
 //!
 //! ```
@@ -38,6 +43,7 @@ mod check;
 mod data;
 mod decode;
 mod scan;
+mod scanned;
 
 pub use bdat::BdatEncoder;
 pub use check::{
@@ -46,6 +52,7 @@ pub use check::{
 };
 pub use data::DataEncoder;
 pub use decode::{BdatDecoded, BodyDecodeError, DataDecoded, decode_bdat, decode_data};
+pub use scanned::{BodySegment, FrameHeader, ScannedBody, ScannedEncoder};
 
 /// What an encoder has seen and produced so far.
 ///

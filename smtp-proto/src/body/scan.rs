@@ -25,7 +25,7 @@ use super::{BodyStats, BodyViolation};
 /// `\r\n`, emitted for a bare CR, a bare LF, or a missing final line ending.
 pub(super) const CRLF: &[u8] = b"\r\n";
 /// The extra dot inserted before a line that starts with `.`.
-const DOT: &[u8] = b".";
+pub(super) const DOT: &[u8] = b".";
 
 /// RFC 5321 §4.5.3.1.6: at most 998 octets of text before the CRLF.
 pub(super) const MAX_LINE: u64 = 998;
@@ -176,23 +176,14 @@ impl Scanner {
     /// `input` or of static storage. Pending input is flushed at least every `flush_at`
     /// bytes (a copying sink wants the run to still be in cache).
     #[inline(always)]
-    pub(super) fn feed<'a, F: FnMut(&'a [u8])>(
-        &mut self,
-        input: &'a [u8],
-        flush_at: usize,
-        emit: &mut F,
-    ) {
+    pub(super) fn feed<'a, F: Emit<'a>>(&mut self, input: &'a [u8], flush_at: usize, emit: &mut F) {
         let len = input.len();
         if len == 0 {
             return;
         }
         let base = self.stats.bytes_in;
         self.stats.bytes_in += len as u64;
-        let mut out_n = 0usize;
-        let mut put = |s: &'a [u8]| {
-            out_n += s.len();
-            emit(s);
-        };
+        let mut out = Counted { n: 0, emit };
         let mut p = 0;
         if self.after_cr {
             self.after_cr = false;
@@ -219,9 +210,9 @@ impl Scanner {
                 self.bol = false;
                 if self.stuff_dots && input[p] == b'.' {
                     if seg < p {
-                        put(&input[seg..p]);
+                        out.run(&input[seg..p]);
                     }
-                    put(DOT);
+                    out.insert(DOT);
                     seg = p;
                     self.stats.dots_stuffed += 1;
                 }
@@ -252,7 +243,7 @@ impl Scanner {
                     p += BLOCK;
                     fails = 0;
                     if p - seg >= flush_at {
-                        put(&input[seg..p]);
+                        out.run(&input[seg..p]);
                         seg = p;
                     }
                     continue;
@@ -282,7 +273,7 @@ impl Scanner {
                             self.end_line(q - p);
                             p = q + 2;
                             if p - seg >= flush_at {
-                                put(&input[seg..p]);
+                                out.run(&input[seg..p]);
                                 seg = p;
                             }
                             continue;
@@ -295,9 +286,9 @@ impl Scanner {
                     }
                     if self.normalize {
                         if seg < q {
-                            put(&input[seg..q]);
+                            out.run(&input[seg..q]);
                         }
-                        put(CRLF);
+                        out.insert(CRLF);
                         seg = q + 1;
                     }
                     self.end_line(q - p);
@@ -307,9 +298,9 @@ impl Scanner {
                     self.stats.bare_lf += 1;
                     if self.normalize {
                         if seg < q {
-                            put(&input[seg..q]);
+                            out.run(&input[seg..q]);
                         }
-                        put(CRLF);
+                        out.insert(CRLF);
                         seg = q + 1;
                     }
                     self.end_line(q - p);
@@ -332,9 +323,49 @@ impl Scanner {
         }
         self.settle(input, &mut lazy, len);
         if seg < len {
-            put(&input[seg..len]);
+            out.run(&input[seg..len]);
         }
-        self.stats.bytes_out += out_n as u64;
+        self.stats.bytes_out += out.n as u64;
+    }
+}
+
+/// Where [`Scanner::feed`] sends the encoded bytes: runs of the input, and the static
+/// inserts (the `.` of dot-stuffing, the CRLF of a bare line ending). A closure taking
+/// slices receives both alike.
+pub(super) trait Emit<'a> {
+    /// A run of the input, as a slice of it.
+    fn run(&mut self, s: &'a [u8]);
+    /// An insert: [`DOT`] before the next input octet, or [`CRLF`] (in place of a bare
+    /// CR or LF when the scanner normalises, the input octet then skipped).
+    fn insert(&mut self, s: &'static [u8]) {
+        self.run(s);
+    }
+}
+
+impl<'a, F: FnMut(&'a [u8])> Emit<'a> for F {
+    #[inline(always)]
+    fn run(&mut self, s: &'a [u8]) {
+        self(s);
+    }
+}
+
+/// An [`Emit`] that counts the octets it passes on.
+struct Counted<'e, E> {
+    n: usize,
+    emit: &'e mut E,
+}
+
+impl<'a, E: Emit<'a>> Counted<'_, E> {
+    #[inline(always)]
+    fn run(&mut self, s: &'a [u8]) {
+        self.n += s.len();
+        self.emit.run(s);
+    }
+
+    #[inline(always)]
+    fn insert(&mut self, s: &'static [u8]) {
+        self.n += s.len();
+        self.emit.insert(s);
     }
 }
 

@@ -32,6 +32,8 @@ impl Mechanism {
     pub const CRAM_MD5: Self = Self(Cow::Borrowed("CRAM-MD5"));
     /// `SCRAM-SHA-256` (RFC 7677).
     pub const SCRAM_SHA_256: Self = Self(Cow::Borrowed("SCRAM-SHA-256"));
+    /// `SCRAM-SHA-1` (RFC 5802).
+    pub const SCRAM_SHA_1: Self = Self(Cow::Borrowed("SCRAM-SHA-1"));
 
     /// Validates a mechanism name; lower-case letters are upper-cased.
     pub fn new(name: &str) -> Result<Self, CommandError> {

@@ -66,7 +66,9 @@ pub use line::{AuthLine, auth_line_len, initial_response_line};
 pub use login::Login;
 pub use oauth::{OAuthBearer, XOAuth2};
 pub use plain::Plain;
-pub use scram::{SCRAM_DEFAULT_MAX_ITERATIONS, SCRAM_DEFAULT_MIN_ITERATIONS, ScramSha256};
+pub use scram::{
+    SCRAM_DEFAULT_MAX_ITERATIONS, SCRAM_DEFAULT_MIN_ITERATIONS, ScramSha1, ScramSha256,
+};
 pub use select::{PASSWORD_RANKING, TOKEN_RANKING, choose_mechanism, select_mechanism};
 
 /// Maximum number of challenges (`334` replies) in one exchange, after CPython's

@@ -1,17 +1,70 @@
-//! SCRAM-SHA-256 (RFC 5802, RFC 7677) without channel binding.
+//! SCRAM-SHA-256 (RFC 5802, RFC 7677) and SCRAM-SHA-1 (RFC 5802) without channel
+//! binding: one implementation, parameterised by the hash.
 
 use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
+use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use super::{Rounds, SaslError, SaslMechanism, Secret};
 
-type HmacSha256 = Hmac<Sha256>;
+/// The hash of a SCRAM variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hash {
+    Sha256,
+    Sha1,
+}
 
-const NAME: &str = "SCRAM-SHA-256";
+impl Hash {
+    fn name(self) -> &'static str {
+        match self {
+            Hash::Sha256 => "SCRAM-SHA-256",
+            Hash::Sha1 => "SCRAM-SHA-1",
+        }
+    }
+
+    /// HMAC of the concatenated `parts` under `key`.
+    fn hmac(self, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+            let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(key)
+                .expect("HMAC accepts any key length");
+            for part in parts {
+                mac.update(part);
+            }
+            mac.finalize().into_bytes().to_vec()
+        }
+        match self {
+            Hash::Sha256 => run::<Hmac<Sha256>>(key, parts),
+            Hash::Sha1 => run::<Hmac<Sha1>>(key, parts),
+        }
+    }
+
+    fn digest(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            Hash::Sha256 => Sha256::digest(data).to_vec(),
+            Hash::Sha1 => Sha1::digest(data).to_vec(),
+        }
+    }
+
+    /// PBKDF2-HMAC of `password` (the SCRAM `Hi` function): the salted password.
+    fn hi(self, password: &[u8], salt: &[u8], rounds: u32) -> Vec<u8> {
+        match self {
+            Hash::Sha256 => {
+                let mut out = [0u8; 32];
+                pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, rounds, &mut out);
+                out.to_vec()
+            }
+            Hash::Sha1 => {
+                let mut out = [0u8; 20];
+                pbkdf2::pbkdf2_hmac::<Sha1>(password, salt, rounds, &mut out);
+                out.to_vec()
+            }
+        }
+    }
+}
 
 /// Default minimum iteration count accepted from the server (RFC 7677 §4: at least 4096).
 pub const SCRAM_DEFAULT_MIN_ITERATIONS: u32 = 4096;
@@ -43,14 +96,6 @@ fn saslprep(field: &'static str, value: &[u8]) -> Result<Vec<u8>, SaslError> {
     Ok(prepped.as_bytes().to_vec())
 }
 
-fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    let mut mac = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize().into_bytes().into()
-}
-
 /// Equality that does not stop at the first difference.
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -65,7 +110,7 @@ enum State {
     /// GS2 header.
     ClientFirst { bare: Vec<u8>, gs2: Vec<u8> },
     /// Client-final sent; holds the expected server signature.
-    ClientFinal { server_signature: [u8; 32] },
+    ClientFinal { server_signature: Vec<u8> },
     /// Server signature verified.
     Verified,
     /// An error ended the exchange, or it is over.
@@ -88,7 +133,18 @@ enum State {
 ///
 /// `Debug` shows only the user name and the state's name; key material is never shown.
 #[derive(Clone)]
-pub struct ScramSha256 {
+pub struct ScramSha256(Scram);
+
+/// The SCRAM-SHA-1 mechanism (RFC 5802), without channel binding: as [`ScramSha256`] with
+/// SHA-1, for servers that offer no SCRAM-SHA-256. Choose it by name only (`AUTH
+/// SCRAM-SHA-1`): it is not in the automatic ranking.
+#[derive(Clone)]
+pub struct ScramSha1(Scram);
+
+/// The exchange, for either hash.
+#[derive(Clone)]
+struct Scram {
+    hash: Hash,
     authzid: Option<String>,
     username: String,
     password: Secret,
@@ -101,6 +157,18 @@ pub struct ScramSha256 {
 
 impl fmt::Debug for ScramSha256 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.debug("ScramSha256", f)
+    }
+}
+
+impl fmt::Debug for ScramSha1 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.debug("ScramSha1", f)
+    }
+}
+
+impl Scram {
+    fn debug(&self, type_name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match self.state {
             State::Start => "Start",
             State::ClientFirst { .. } => "ClientFirst",
@@ -108,7 +176,7 @@ impl fmt::Debug for ScramSha256 {
             State::Verified => "Verified",
             State::Failed => "Failed",
         };
-        f.debug_struct("ScramSha256")
+        f.debug_struct(type_name)
             .field("authzid", &self.authzid)
             .field("username", &self.username)
             .field("password", &self.password)
@@ -119,19 +187,63 @@ impl fmt::Debug for ScramSha256 {
     }
 }
 
-impl ScramSha256 {
-    /// SCRAM-SHA-256 for `username` with `password` and the caller's `client_nonce`
-    /// (checked by [`initial_response`](SaslMechanism::initial_response)).
-    pub fn new(
-        username: impl Into<String>,
-        password: impl Into<Secret>,
-        client_nonce: impl Into<String>,
-    ) -> Self {
+macro_rules! scram_variant {
+    ($t:ident, $hash:expr, $what:literal) => {
+        impl $t {
+            #[doc = concat!($what, " for `username` with `password` and the caller's `client_nonce`")]
+            /// (checked by [`initial_response`](SaslMechanism::initial_response)).
+            pub fn new(
+                username: impl Into<String>,
+                password: impl Into<Secret>,
+                client_nonce: impl Into<String>,
+            ) -> Self {
+                Self(Scram::new($hash, username.into(), password.into(), client_nonce.into()))
+            }
+
+            /// Sets the authorization identity (sent in the GS2 header); empty means none.
+            pub fn with_authzid(self, authzid: impl Into<String>) -> Self {
+                Self(self.0.with_authzid(authzid.into()))
+            }
+
+            /// Sets the accepted range of server iteration counts (inclusive); RFC 7677
+            /// asks for at least 4096, and the cap bounds the PBKDF2 work a server can
+            /// demand.
+            pub fn with_iteration_limits(self, min: u32, max: u32) -> Self {
+                Self(self.0.with_iteration_limits(min, max))
+            }
+        }
+
+        impl SaslMechanism for $t {
+            fn name(&self) -> &str {
+                self.0.hash.name()
+            }
+
+            fn initial_response(&mut self) -> Result<Option<Secret>, SaslError> {
+                self.0.client_first().map(Some)
+            }
+
+            fn step(&mut self, challenge: &[u8]) -> Result<Secret, SaslError> {
+                self.0.step(challenge)
+            }
+
+            fn finish(&mut self) -> Result<(), SaslError> {
+                self.0.finish()
+            }
+        }
+    };
+}
+
+scram_variant!(ScramSha256, Hash::Sha256, "SCRAM-SHA-256");
+scram_variant!(ScramSha1, Hash::Sha1, "SCRAM-SHA-1");
+
+impl Scram {
+    fn new(hash: Hash, username: String, password: Secret, nonce: String) -> Self {
         Self {
+            hash,
             authzid: None,
-            username: username.into(),
-            password: password.into(),
-            nonce: client_nonce.into(),
+            username,
+            password,
+            nonce,
             min_iterations: SCRAM_DEFAULT_MIN_ITERATIONS,
             max_iterations: SCRAM_DEFAULT_MAX_ITERATIONS,
             rounds: Rounds::default(),
@@ -139,16 +251,12 @@ impl ScramSha256 {
         }
     }
 
-    /// Sets the authorization identity (sent in the GS2 header); empty means none.
-    pub fn with_authzid(mut self, authzid: impl Into<String>) -> Self {
-        let authzid = authzid.into();
+    fn with_authzid(mut self, authzid: String) -> Self {
         self.authzid = (!authzid.is_empty()).then_some(authzid);
         self
     }
 
-    /// Sets the accepted range of server iteration counts (inclusive); RFC 7677 asks for
-    /// at least 4096, and the cap bounds the PBKDF2 work a server can demand.
-    pub fn with_iteration_limits(mut self, min: u32, max: u32) -> Self {
+    fn with_iteration_limits(mut self, min: u32, max: u32) -> Self {
         self.min_iterations = min;
         self.max_iterations = max;
         self
@@ -192,8 +300,9 @@ impl ScramSha256 {
         bare: &[u8],
         gs2: &[u8],
         server_first: &[u8],
-    ) -> Result<(Secret, [u8; 32]), SaslError> {
-        let malformed = |reason| SaslError::malformed(NAME, reason);
+    ) -> Result<(Secret, Vec<u8>), SaslError> {
+        let name = self.hash.name();
+        let malformed = |reason| SaslError::malformed(name, reason);
         let mut attrs = server_first.split(|&b| b == b',');
         let mut attr = |key: &[u8], reason| match attrs.next() {
             Some(a) if a.starts_with(key) => Ok(&a[key.len()..]),
@@ -245,8 +354,8 @@ impl ScramSha256 {
         })?;
 
         let password = saslprep("password", self.password.expose())?;
-        let mut salted = [0u8; 32];
-        pbkdf2::pbkdf2_hmac::<Sha256>(&password, &salt, rounds, &mut salted);
+        let h = self.hash;
+        let salted = h.hi(&password, &salt, rounds);
 
         let mut without_proof = b"c=".to_vec();
         without_proof.extend_from_slice(STANDARD.encode(gs2).as_bytes());
@@ -254,15 +363,15 @@ impl ScramSha256 {
         without_proof.extend_from_slice(nonce);
 
         let auth_message: [&[u8]; 5] = [bare, b",", server_first, b",", &without_proof];
-        let client_key = hmac(&salted, &[b"Client Key"]);
-        let stored_key: [u8; 32] = Sha256::digest(client_key).into();
-        let client_signature = hmac(&stored_key, &auth_message);
+        let client_key = h.hmac(&salted, &[b"Client Key"]);
+        let stored_key = h.digest(&client_key);
+        let client_signature = h.hmac(&stored_key, &auth_message);
         let mut proof = client_key;
         for (p, s) in proof.iter_mut().zip(client_signature) {
             *p ^= s;
         }
-        let server_key = hmac(&salted, &[b"Server Key"]);
-        let server_signature = hmac(&server_key, &auth_message);
+        let server_key = h.hmac(&salted, &[b"Server Key"]);
+        let server_signature = h.hmac(&server_key, &auth_message);
 
         let mut out = without_proof;
         out.extend_from_slice(b",p=");
@@ -271,16 +380,9 @@ impl ScramSha256 {
     }
 }
 
-impl SaslMechanism for ScramSha256 {
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    fn initial_response(&mut self) -> Result<Option<Secret>, SaslError> {
-        self.client_first().map(Some)
-    }
-
+impl Scram {
     fn step(&mut self, challenge: &[u8]) -> Result<Secret, SaslError> {
+        let name = self.hash.name();
         self.rounds.next(challenge)?;
         match std::mem::replace(&mut self.state, State::Failed) {
             State::Start if challenge.is_empty() => self.client_first(),
@@ -297,18 +399,18 @@ impl SaslMechanism for ScramSha256 {
                     });
                 }
                 let Some(verifier) = value.strip_prefix(b"v=") else {
-                    return Err(SaslError::malformed(NAME, "expected v= or e="));
+                    return Err(SaslError::malformed(name, "expected v= or e="));
                 };
                 let verifier = STANDARD
                     .decode(verifier)
-                    .map_err(|_| SaslError::malformed(NAME, "server signature not base64"))?;
+                    .map_err(|_| SaslError::malformed(name, "server signature not base64"))?;
                 if !ct_eq(&verifier, &server_signature) {
                     return Err(SaslError::ServerSignatureMismatch);
                 }
                 self.state = State::Verified;
                 Ok(Secret::new(Vec::new()))
             }
-            _ => Err(SaslError::unexpected(NAME)),
+            _ => Err(SaslError::unexpected(name)),
         }
     }
 

@@ -2,7 +2,9 @@
 
 use crate::command::Mechanism;
 
-use super::{CramMd5, Credentials, Login, OAuthBearer, Plain, SaslMechanism, ScramSha256, XOAuth2};
+use super::{
+    CramMd5, Credentials, Login, OAuthBearer, Plain, SaslMechanism, ScramSha1, ScramSha256, XOAuth2,
+};
 
 /// Password mechanisms, strongest first: SCRAM-SHA-256 (mutual authentication, nothing
 /// replayable on the wire), CRAM-MD5 (no password on the wire), PLAIN, LOGIN.
@@ -57,7 +59,7 @@ pub fn choose_mechanism<'a>(
 /// [`choose_mechanism`], then a mechanism ready to run with `credentials`; `None` when
 /// nothing fits.
 ///
-/// `client_nonce` is used only by SCRAM-SHA-256 (see [`ScramSha256`]); always pass a fresh
+/// `client_nonce` is used only by SCRAM (see [`ScramSha256`]); always pass a fresh
 /// one (24 or more random bytes, base64-encoded): it costs nothing when unused.
 pub fn select_mechanism<'a>(
     advertised: impl IntoIterator<Item = &'a str>,
@@ -88,6 +90,9 @@ impl Credentials {
                 let name = mechanism.as_str();
                 if name == Mechanism::SCRAM_SHA_256.as_str() {
                     let m = ScramSha256::new(username.clone(), password.clone(), client_nonce);
+                    Some(Box::new(m.with_authzid(authzid.unwrap_or(""))))
+                } else if name == Mechanism::SCRAM_SHA_1.as_str() {
+                    let m = ScramSha1::new(username.clone(), password.clone(), client_nonce);
                     Some(Box::new(m.with_authzid(authzid.unwrap_or(""))))
                 } else if name == Mechanism::PLAIN.as_str() {
                     let m = Plain::new(username.clone(), password.clone());

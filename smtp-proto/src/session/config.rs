@@ -228,7 +228,14 @@ pub struct Config {
     pub allow_long_lines: bool,
     /// Record a transcript (see [`Client::poll_transcript`](super::Client::poll_transcript)).
     pub transcript: bool,
-    /// Payload octets per `BDAT` chunk (the core buffers at most one chunk).
+    /// Payload octets per `BDAT` chunk: every chunk but the last holds exactly this many,
+    /// the last one (`BDAT <n> LAST`) the rest, so a body of at most this many octets goes
+    /// as a single `BDAT <n> LAST`. Whatever the way the body is written, the frames are
+    /// the same. A body given with [`Client::write_body`](super::Client::write_body)
+    /// (streamed) is copied, the core buffering at most one chunk; an in-memory body given
+    /// with [`Client::write_scanned_body`](super::Client::write_scanned_body) is not
+    /// buffered at all (each header goes before its payload, borrowed from the body), so
+    /// a larger size costs no memory there. Default 256 KiB.
     pub bdat_chunk_size: usize,
     /// After a write error, how long to keep reading replies to commands already sent
     /// (a server that refuses the content and closes without reading the rest has its

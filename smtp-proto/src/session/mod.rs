@@ -13,7 +13,8 @@
 //!   [`UsageError`]): [`send_mail`](Client::send_mail) (a whole transaction), its content
 //!   with [`write_body`](Client::write_body) (or the zero-copy
 //!   [`write_body_segments`](Client::write_body_segments)) and
-//!   [`finish_body`](Client::finish_body); [`authenticate`](Client::authenticate) and
+//!   [`finish_body`](Client::finish_body), or a whole scanned in-memory body with
+//!   [`write_scanned_body`](Client::write_scanned_body) (zero-copy DATA and BDAT); [`authenticate`](Client::authenticate) and
 //!   [`login`](Client::login) (AUTH); [`check_health`](Client::check_health);
 //!   [`vrfy`](Client::vrfy), [`expn`](Client::expn), [`help`](Client::help),
 //!   [`noop`](Client::noop), [`rset`](Client::rset), [`raw`](Client::raw) and
@@ -67,7 +68,7 @@ pub use types::{
     Stage, TranscriptLine, TxId, TxOutcome,
 };
 
-use crate::body::{BdatEncoder, BodyStats, DataEncoder};
+use crate::body::{BdatEncoder, BodySegment, BodyStats, DataEncoder, ScannedBody, ScannedEncoder};
 use crate::command::{Body, Command, RawCommand, SmtpString, Verb};
 use crate::command::{Domain, Mechanism};
 use crate::ehlo::Capabilities;
@@ -132,6 +133,9 @@ pub struct Client {
     events: VecDeque<Event>,
     transcript: VecDeque<TranscriptLine>,
     caps: Option<Capabilities>,
+    /// The capabilities of the EHLO before STARTTLS, kept for the caller to show (never
+    /// used for a decision: RFC 3207 §4.2).
+    caps_before_tls: Option<Capabilities>,
     helo_only: bool,
     encrypted: bool,
     /// AUTH succeeded (235) on this session (since the last STARTTLS).
@@ -174,6 +178,7 @@ impl Client {
             events: VecDeque::new(),
             transcript: VecDeque::new(),
             caps: None,
+            caps_before_tls: None,
             helo_only: false,
             encrypted: false,
             authenticated: false,
@@ -196,6 +201,37 @@ impl Client {
     /// right after a TLS handshake until the new EHLO reply).
     pub fn capabilities(&self) -> Option<&Capabilities> {
         self.caps.as_ref()
+    }
+
+    /// The capabilities of the EHLO reply that preceded STARTTLS, once STARTTLS was
+    /// accepted (`None` without STARTTLS, with implicit TLS, or when the session fell back
+    /// to HELO). The core forgets them when the server accepts STARTTLS (RFC 3207 §4.2)
+    /// and decides nothing from them afterwards; they stay here for the caller to show or
+    /// compare (a server that offered AUTH only after TLS, say).
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use smtp_proto::command::Domain;
+    /// use smtp_proto::ehlo::SizeLimit;
+    /// use smtp_proto::session::{Client, Config, TlsPolicy};
+    ///
+    /// let now = Instant::now();
+    /// let mut cfg = Config::new(Domain::parse("client.example")?);
+    /// cfg.tls = TlsPolicy::Required;
+    /// let mut c = Client::new(cfg, now);
+    /// c.handle_input(now, b"220 mx ESMTP\r\n")?;
+    /// c.consume_output(c.pending_output().len(), now); // EHLO
+    /// c.handle_input(now, b"250-mx\r\n250-SIZE 1000\r\n250 STARTTLS\r\n")?;
+    /// c.consume_output(c.pending_output().len(), now); // STARTTLS
+    /// c.handle_input(now, b"220 go ahead\r\n")?;
+    /// assert!(c.capabilities().is_none());
+    /// let before = c.capabilities_before_tls().expect("kept");
+    /// assert!(before.starttls());
+    /// assert!(matches!(before.size(), Some(SizeLimit::Max(n)) if n.get() == 1000));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn capabilities_before_tls(&self) -> Option<&Capabilities> {
+        self.caps_before_tls.as_ref()
     }
 
     /// Whether the session fell back to HELO.

@@ -154,9 +154,10 @@ impl Client {
             Expect::Ehlo | Expect::Helo => self.on_hello(head.expect, reply),
             Expect::StartTls => {
                 if code.get() == 220 {
-                    // RFC 3207 §4.2: forget everything learnt before TLS.
+                    // RFC 3207 §4.2: forget everything learnt before TLS (kept aside for
+                    // the caller to show, never used for a decision).
                     self.state = State::Handshake;
-                    self.caps = None;
+                    self.caps_before_tls = self.caps.take();
                 } else if closing.is_some() {
                     self.close(CloseReason::ServiceClosing(reply), false);
                 } else if code.is_positive() {

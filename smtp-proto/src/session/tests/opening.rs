@@ -458,3 +458,44 @@ fn esmtp_parameters_after_helo_fallback_fail_before_mail() {
     assert_eq!(h.sent(), "RCPT TO:<b@y.org>\r\n");
     assert!(!h.c.is_closed());
 }
+
+#[test]
+fn capabilities_before_starttls_are_kept_aside_and_not_used() {
+    let mut h = Harness::new(config(TlsPolicy::Required));
+    h.server(b"220 mx\r\n");
+    assert!(h.c.capabilities_before_tls().is_none());
+    h.server(b"250-mx\r\n250-SIZE 1000\r\n250 STARTTLS\r\n");
+    assert_eq!(h.sent(), "EHLO client.example\r\nSTARTTLS\r\n");
+    // Until the 220, they are the current ones.
+    assert!(h.c.capabilities_before_tls().is_none());
+    h.server(b"220 go ahead\r\n");
+    assert!(h.c.capabilities().is_none());
+    let before = h.c.capabilities_before_tls().expect("kept aside");
+    assert!(before.starttls() && before.has_extn("SIZE"));
+    h.c.handle_tls_established(h.now).unwrap();
+    h.drain();
+    assert_eq!(h.sent(), "EHLO client.example\r\n");
+    h.server(b"250-mx\r\n250 AUTH PLAIN\r\n");
+    // The new EHLO alone decides: no SIZE now, AUTH now; the old ones are still shown.
+    let now = h.c.capabilities().expect("after TLS");
+    assert!(now.auth() && !now.has_extn("SIZE"));
+    let before = h.c.capabilities_before_tls().expect("still kept");
+    assert!(!before.auth() && before.has_extn("SIZE"));
+}
+
+#[test]
+fn no_capabilities_before_tls_with_implicit_tls_or_a_refused_starttls() {
+    let mut h = Harness::new(config(TlsPolicy::Implicit));
+    h.c.handle_tls_established(h.now).unwrap();
+    h.server(b"220 mx\r\n");
+    h.server(b"250-mx\r\n250 SIZE 1000\r\n");
+    assert!(h.c.capabilities().is_some());
+    assert!(h.c.capabilities_before_tls().is_none());
+
+    let mut h = Harness::new(config(TlsPolicy::Opportunistic));
+    h.server(b"220 mx\r\n");
+    h.server(b"250-mx\r\n250 STARTTLS\r\n");
+    h.server(b"454 4.7.0 TLS not available\r\n");
+    assert!(h.c.capabilities().is_some());
+    assert!(h.c.capabilities_before_tls().is_none());
+}

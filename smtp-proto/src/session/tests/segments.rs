@@ -311,3 +311,169 @@ fn timeouts_too_large_for_an_instant_mean_no_deadline() {
     h.server(b"250 OK\r\n");
     assert!(h.outcome().any_accepted());
 }
+
+/// A driver that uses `write_scanned_body`: like [`SegDriver`], with [`BodySegment`]s.
+struct ScanDriver<'a> {
+    segs: Vec<BodySegment<'a>>,
+    step: usize,
+    handed: usize,
+}
+
+impl<'a> ScanDriver<'a> {
+    fn drain(&mut self, h: &mut Harness) {
+        loop {
+            while let Some(e) = h.c.poll_event() {
+                h.events.push(e);
+            }
+            if h.c.pending_segment_len() == 0 {
+                self.segs.clear();
+            }
+            let held: usize = self.segs.iter().map(|s| s.len()).sum();
+            assert_eq!(held, h.c.pending_segment_len());
+            let mut n = 0;
+            let out = h.c.pending_output().to_vec();
+            for s in self.segs.iter().map(|s| s.as_bytes()).chain([&out[..]]) {
+                let k = s.len().min(self.step - n);
+                h.wire.extend_from_slice(&s[..k]);
+                n += k;
+                if n == self.step {
+                    break;
+                }
+            }
+            if n == 0 {
+                break;
+            }
+            h.c.consume_output(n, h.now);
+            let mut left = n;
+            while left > 0 && !self.segs.is_empty() {
+                if left >= self.segs[0].len() {
+                    left -= self.segs[0].len();
+                    self.segs.remove(0);
+                } else {
+                    self.segs[0].advance(left);
+                    left = 0;
+                }
+            }
+        }
+    }
+
+    fn body(&mut self, h: &mut Harness, body: &'a [u8]) {
+        assert!(matches!(h.c.next_action(), Action::SupplyBody(_)));
+        let scanned = ScannedBody::new(body);
+        loop {
+            let before = self.segs.len();
+            let done = h.c.write_scanned_body(&scanned, &mut self.segs).unwrap();
+            self.handed += self.segs[before..].iter().map(|s| s.len()).sum::<usize>();
+            // The body is taken whole or not at all: write_body must refuse meanwhile.
+            if !done {
+                assert!(h.c.write_body(b"x").is_err() && h.c.finish_body().is_err());
+            }
+            self.drain(h);
+            if done {
+                break;
+            }
+        }
+        assert!(!matches!(h.c.next_action(), Action::SupplyBody(_)));
+    }
+}
+
+/// One BDAT transaction carrying `body` in frames of `chunk`, written by `write`.
+fn bdat_transaction(
+    body: &[u8],
+    chunk: usize,
+    binary: bool,
+    write: &mut dyn FnMut(&mut Harness, &[u8]),
+) -> String {
+    let mut h = bdat_harness(chunk, Dialect::Smtp);
+    let mut e = env("<a@x.org>", &["<b@y.org>"]);
+    e.prefer_bdat = true;
+    if binary {
+        e.body = BodyType::BinaryMime;
+    }
+    h.c.send_mail(e).unwrap();
+    h.drain();
+    h.server(b"250 ok\r\n250 ok\r\n");
+    write(&mut h, body);
+    let sent = h.sent();
+    let frames = sent.matches("BDAT ").count();
+    for _ in 0..frames {
+        h.server(b"250 ok\r\n");
+    }
+    assert_eq!(status_kinds(&h.outcome()), ["accepted"], "{frames} frames");
+    let transcript: Vec<TranscriptLine> = std::iter::from_fn(|| h.c.poll_transcript()).collect();
+    format!("{sent}{transcript:?}")
+}
+
+#[test]
+fn scanned_bodies_put_the_same_bytes_on_the_wire_as_copying() {
+    for body in segment_bodies() {
+        let (copied, _) = two_transactions(&body, &mut |h, b| h.body(b));
+        for step in [1usize, 1000, 65_536 + 3, usize::MAX] {
+            let mut handed = 0;
+            let (scanned, _) = two_transactions(&body, &mut |h, b| {
+                let mut d = ScanDriver {
+                    segs: Vec::new(),
+                    step,
+                    handed: 0,
+                };
+                d.body(h, b);
+                handed += d.handed;
+            });
+            assert!(
+                scanned == copied,
+                "DATA, body of {} octets, writes of {step}: output differs",
+                body.len()
+            );
+            if body.len() > 1000 && !ScannedBody::new(&body).is_dense() {
+                assert!(handed > 0, "segments never used ({} octets)", body.len());
+            }
+        }
+        if body.len() > 65_536 {
+            // The one long line of `split` needs BINARYMIME.
+            continue;
+        }
+        for (chunk, binary) in [(1, false), (1000, false), (65_536, false), (1000, true)] {
+            let copied = bdat_transaction(&body, chunk, binary, &mut |h, b| h.body(b));
+            for step in [7usize, usize::MAX] {
+                let scanned = bdat_transaction(&body, chunk, binary, &mut |h, b| {
+                    ScanDriver {
+                        segs: Vec::new(),
+                        step,
+                        handed: 0,
+                    }
+                    .body(h, b)
+                });
+                assert!(
+                    scanned == copied,
+                    "BDAT {chunk} (binary {binary}), body of {} octets, writes of {step}: output differs",
+                    body.len()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn scanned_body_is_refused_whole_before_any_of_it_is_sent() {
+    let mut h = Harness::new(config(TlsPolicy::Never));
+    h.server(b"220 mx\r\n");
+    h.server(EHLO_PIPE);
+    h.c.send_mail(env("<a@x.org>", &["<b@y.org>"])).unwrap();
+    h.drain();
+    h.server(b"250 ok\r\n250 ok\r\n354 go\r\n");
+    h.sent();
+    // 8-bit at the very end of a body declared 7-bit: nothing of it goes out.
+    let mut body = b"plain text\r\n".repeat(100_000);
+    body.extend_from_slice("caf\u{e9}\r\n".as_bytes());
+    let scanned = ScannedBody::new(&body);
+    let mut segs = Vec::new();
+    assert_eq!(
+        h.c.write_scanned_body(&scanned, &mut segs),
+        Err(UsageError::Undeclared8Bit)
+    );
+    assert!(segs.is_empty());
+    assert_eq!(h.c.pending_segment_len(), 0);
+    h.drain();
+    assert_eq!(h.sent(), "");
+    assert_eq!(status_kinds(&h.outcome()), ["not-delivered"]);
+}
