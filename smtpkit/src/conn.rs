@@ -11,10 +11,8 @@
 //! - [`ConnArgs::auth_plan`]: the credentials and mechanism;
 //! - [`ConnArgs::prepare`]: all three at once, with the embedded server started (and its
 //!   CA trusted) when there is no `--server`: a [`Prepared`] connection, which opens
-//!   blocking clients ([`Prepared::open_blocking`], [`Prepared::login_blocking`]) and pool
-//!   endpoints ([`Prepared::endpoint`]);
-//! - [`ConnArgs::connect_blocking`]: prepare, connect, greeting, EHLO, TLS and login in one
-//!   call.
+//!   blocking clients ([`Prepared::open_blocking_with`], [`Prepared::login_blocking`]) and
+//!   pool endpoints ([`Prepared::endpoint`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -354,10 +354,11 @@ fn smtps_implicit_tls_ccert_and_mx() {
         &[],
     );
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.out.contains("encrypted: yes"), "{r:?}");
+    assert!(r.out.contains("TLS         TLSv1"), "{r:?}");
+    assert!(r.out.contains("certificate verified\n"), "{r:?}");
     assert!(
         r.out
-            .contains("extension: AUTH PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256"),
+            .contains("\n  AUTH PLAIN LOGIN CRAM-MD5 SCRAM-SHA-256"),
         "{r:?}"
     );
 }

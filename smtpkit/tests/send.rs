@@ -424,9 +424,15 @@ fn quit_after_stops_at_each_step_and_quits() {
             assert!(!r.err.contains("C: QUIT"), "{step}: {r:?}");
         }
         assert!(!r.err.contains("C: DATA"), "{step}: {r:?}");
-        // Wait for the server to log the session.
+        // Wait for the server to log the session and read its commands (the client may
+        // exit before the server's thread has read the QUIT).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while server.sessions().len() <= i && std::time::Instant::now() < deadline {
+        while server
+            .sessions()
+            .get(i)
+            .is_none_or(|s| s.commands.len() < commands.len())
+            && std::time::Instant::now() < deadline
+        {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         let got: Vec<String> = server.sessions()[i]
