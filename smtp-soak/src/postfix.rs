@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use smtp_async::{Body, Endpoint, Options, Pool, PoolConfig, TlsOptions, TlsPolicy, envelope};
@@ -130,8 +130,13 @@ pub(crate) fn run(s: &Settings) -> bool {
     let start = Instant::now();
     let monitor = Monitor::start(outcomes.clone(), start);
 
+    // Set when a restart fails: Postfix may be down for good, so the senders stop (the
+    // messages left unsent then have no outcome, which fails the run) instead of retrying
+    // every remaining message against a dead server.
+    let abort = Arc::new(AtomicBool::new(false));
     // The restarts, on a thread, when their share of the messages is done.
     let restarter = {
+        let abort = abort.clone();
         let (outcomes, restarts, dir, lock) = (
             outcomes.clone(),
             s.restarts.clone(),
@@ -147,6 +152,9 @@ pub(crate) fn run(s: &Settings) -> bool {
                 let t0 = Instant::now();
                 let done = outcomes.done.load(Ordering::Relaxed);
                 let r = ctl(&dir, &action, lock.as_deref());
+                if r.is_err() {
+                    abort.store(true, Ordering::Relaxed);
+                }
                 println!(
                     "restart: {action} after {done} messages: {} in {:.1} s",
                     match &r {
@@ -174,8 +182,13 @@ pub(crate) fn run(s: &Settings) -> bool {
         let next = Arc::new(AtomicU64::new(0));
         let tasks: Vec<_> = (0..s.connections * 2)
             .map(|_| {
-                let (pool, ep, next, outcomes) =
-                    (pool.clone(), ep.clone(), next.clone(), outcomes.clone());
+                let (pool, ep, next, outcomes, abort) = (
+                    pool.clone(),
+                    ep.clone(),
+                    next.clone(),
+                    outcomes.clone(),
+                    abort.clone(),
+                );
                 let (seed, run_id, rcpt, user) =
                     (s.seed, run_id.clone(), rcpt.clone(), user.clone());
                 tokio::spawn(async move {
@@ -183,7 +196,7 @@ pub(crate) fn run(s: &Settings) -> bool {
                     let mut buf = Vec::with_capacity(8192);
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= n {
+                        if i >= n || abort.load(Ordering::Relaxed) {
                             break;
                         }
                         let id = message_id('p', i, &run_id);
@@ -203,6 +216,11 @@ pub(crate) fn run(s: &Settings) -> bool {
     });
     let send_time = start.elapsed();
     let restarts_ok = restarter.join().unwrap_or_default();
+    if abort.load(Ordering::Relaxed) {
+        // Leave Postfix running for whatever runs next (the run has failed already).
+        let r = ctl(&dir, "start", s.lock.as_deref());
+        println!("restart failed: sending stopped; postfix-ctl start: {r:?}");
+    }
 
     // Wait for delivery: until every delivered message is in the maildir, or nothing new
     // arrived for a while (flushing the deferred queue once, in case a restart deferred
