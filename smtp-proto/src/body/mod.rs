@@ -136,4 +136,15 @@ impl BodyStats {
             BodyClass::SevenBit
         }
     }
+
+    /// The first violation that rules the body out without `BODY=BINARYMIME`:
+    /// [`first_violation`](Self::first_violation), or with `allow_long_lines` only the
+    /// first NUL.
+    pub(crate) fn violation(&self, allow_long_lines: bool) -> Option<BodyViolation> {
+        if allow_long_lines {
+            self.first_nul.map(|offset| BodyViolation::Nul { offset })
+        } else {
+            self.first_violation
+        }
+    }
 }

@@ -148,12 +148,7 @@ impl<'a> ScannedBody<'a> {
     /// with `allow_long_lines` only a NUL counts (as [`quick_scan`](super::quick_scan)).
     #[must_use]
     pub fn violation(&self, allow_long_lines: bool) -> Option<BodyViolation> {
-        let stats = self.data_stats();
-        if allow_long_lines {
-            stats.first_nul.map(|offset| BodyViolation::Nul { offset })
-        } else {
-            stats.first_violation
-        }
+        self.data_stats().violation(allow_long_lines)
     }
 
     /// No bare CR or LF: the normalised body is the body itself.

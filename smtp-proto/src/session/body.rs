@@ -193,14 +193,7 @@ impl Client {
         if body == Some(BodyType::BinaryMime) {
             return None;
         }
-        let violation = match stats.first_violation? {
-            crate::body::BodyViolation::LongLine { .. } if self.cfg.allow_long_lines => {
-                crate::body::BodyViolation::Nul {
-                    offset: stats.first_nul?,
-                }
-            }
-            v => v,
-        };
+        let violation = stats.violation(self.cfg.allow_long_lines)?;
         Some(UsageError::Body(crate::body::BodyError::NeedsBinaryMime(
             violation,
         )))
