@@ -13,26 +13,7 @@ fn send_against(replies: &[&str]) -> Result<SendReport, Error> {
     let mut s = Session::new(&opts, "localhost", None, Instant::now()).unwrap();
     let env = envelope("a@example.org", &["b@example.net"]).unwrap();
     let body: Body<'_, dyn std::io::Read> = Body::Bytes(b"Subject: x\r\n\r\nhi\r\n");
-    let mut x = Exchange::new(&mut s, SendOne::new(env, body)).unwrap();
-    let mut replies = replies.iter();
-    for _ in 0..1000 {
-        let now = Instant::now();
-        match x.step() {
-            Step::Done(r) => return r,
-            Step::Write => {
-                let mut iov = [IoSlice::new(&[]); smtp_client::Segments::MAX_IOV];
-                let k = x.io_slices(&mut iov);
-                let n = iov[..k].iter().map(|s| s.len()).sum();
-                x.wrote(n, now);
-            }
-            Step::Read => match replies.next() {
-                Some(r) => x.received(r.as_bytes(), now),
-                None => x.eof(now),
-            },
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-    panic!("the exchange did not finish");
+    drive_env(&mut s, env, body, replies, &mut Vec::new())
 }
 
 const OPEN: [&str; 2] = ["220 mx.example.net ESMTP\r\n", "250 mx.example.net\r\n"];
@@ -87,8 +68,8 @@ fn accepted_message_reports_every_recipient() {
     );
 }
 
-/// Runs `body` to `env` through `s`, the server answering with `replies` in turn (then
-/// EOF); appends what was written to `wire`.
+/// Runs `body` through `s` (from a@example.org to b@example.net), the server answering
+/// with `replies` in turn (then EOF); appends what was written to `wire`.
 fn drive<'b>(
     s: &mut Session,
     body: Body<'b, dyn std::io::Read + 'b>,
@@ -96,6 +77,18 @@ fn drive<'b>(
     wire: &mut Vec<u8>,
 ) -> Result<SendReport, Error> {
     let env = envelope("a@example.org", &["b@example.net"]).unwrap();
+    drive_env(s, env, body, replies, wire)
+}
+
+/// Runs `body` to `env` through `s`, the server answering with `replies` in turn (then
+/// EOF); appends what was written to `wire`.
+fn drive_env<'b>(
+    s: &mut Session,
+    env: smtp_proto::session::Envelope,
+    body: Body<'b, dyn std::io::Read + 'b>,
+    replies: &[&str],
+    wire: &mut Vec<u8>,
+) -> Result<SendReport, Error> {
     let mut x = Exchange::new(s, SendOne::new(env, body))?;
     let mut replies = replies.iter();
     for _ in 0..1000 {
@@ -258,29 +251,8 @@ fn send_env(
     let mut s = Session::new(&opts, "localhost", None, Instant::now()).unwrap();
     let mut wire = Vec::new();
     let body: Body<'_, dyn std::io::Read> = Body::Bytes(body);
-    let mut x = Exchange::new(&mut s, SendOne::new(env, body)).unwrap();
-    let mut replies = replies.iter();
-    for _ in 0..1000 {
-        let now = Instant::now();
-        match x.step() {
-            Step::Done(r) => return (r, String::from_utf8_lossy(&wire).into_owned()),
-            Step::Write => {
-                let mut iov = [IoSlice::new(&[]); smtp_client::Segments::MAX_IOV];
-                let k = x.io_slices(&mut iov);
-                for s in &iov[..k] {
-                    wire.extend_from_slice(s);
-                }
-                let n = iov[..k].iter().map(|s| s.len()).sum();
-                x.wrote(n, now);
-            }
-            Step::Read => match replies.next() {
-                Some(r) => x.received(r.as_bytes(), now),
-                None => x.eof(now),
-            },
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-    panic!("the exchange did not finish");
+    let r = drive_env(&mut s, env, body, replies, &mut wire);
+    (r, String::from_utf8_lossy(&wire).into_owned())
 }
 
 /// RFC 5321 §4.5.3.1.8, §4.5.3.1.10: recipients deferred at RCPT for "too many
