@@ -3,19 +3,49 @@
 use super::bdat::bdat_harness;
 use super::*;
 
-/// A driver that uses `write_body_segments`: it holds the segments, writes them before
-/// `pending_output`, at most `step` octets per write, and drops them when the core does.
-struct SegDriver<'a> {
-    segs: Vec<&'a [u8]>,
+/// A driver that holds the segments a `write_body_segments` or `write_scanned_body` call
+/// appended, writes them before `pending_output`, at most `step` octets per write, and
+/// drops them when the core does.
+struct Driver<S> {
+    segs: Vec<S>,
     /// Octets written per "write" (a short write stops inside a segment).
     step: usize,
     /// Segments handed out, in octets (to tell that segments were used at all).
     handed: usize,
 }
 
-impl<'a> SegDriver<'a> {
+/// A segment the [`Driver`] holds: its unwritten octets, and dropping written ones.
+trait Segment {
+    fn bytes(&self) -> &[u8];
+    fn advance(&mut self, n: usize);
+}
+
+impl Segment for &[u8] {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+
+    fn advance(&mut self, n: usize) {
+        *self = &self[n..];
+    }
+}
+
+impl Segment for BodySegment<'_> {
+    fn bytes(&self) -> &[u8] {
+        self.as_bytes()
+    }
+
+    fn advance(&mut self, n: usize) {
+        BodySegment::advance(self, n);
+    }
+}
+
+/// A driver that uses `write_body_segments`.
+type SegDriver<'a> = Driver<&'a [u8]>;
+
+impl<S: Segment> Driver<S> {
     fn held(&self) -> usize {
-        self.segs.iter().map(|s| s.len()).sum()
+        self.segs.iter().map(|s| s.bytes().len()).sum()
     }
 
     /// Writes everything (segments first), like `Harness::drain`.
@@ -30,7 +60,8 @@ impl<'a> SegDriver<'a> {
             assert_eq!(self.held(), h.c.pending_segment_len());
             // One "vectored write" of at most `step` octets.
             let mut n = 0;
-            for s in self.segs.iter().copied().chain([h.c.pending_output()]) {
+            let segs = self.segs.iter().map(Segment::bytes);
+            for s in segs.chain([h.c.pending_output()]) {
                 let k = s.len().min(self.step - n);
                 h.wire.extend_from_slice(&s[..k]);
                 n += k;
@@ -44,17 +75,20 @@ impl<'a> SegDriver<'a> {
             h.c.consume_output(n, h.now);
             let mut left = n;
             while left > 0 && !self.segs.is_empty() {
-                if left >= self.segs[0].len() {
-                    left -= self.segs[0].len();
+                let first = self.segs[0].bytes().len();
+                if left >= first {
+                    left -= first;
                     self.segs.remove(0);
                 } else {
-                    self.segs[0] = &self.segs[0][left..];
+                    self.segs[0].advance(left);
                     left = 0;
                 }
             }
         }
     }
+}
 
+impl<'a> SegDriver<'a> {
     fn body(&mut self, h: &mut Harness, body: &'a [u8]) {
         assert!(matches!(h.c.next_action(), Action::SupplyBody(_)));
         let mut rest = body;
@@ -312,51 +346,10 @@ fn timeouts_too_large_for_an_instant_mean_no_deadline() {
     assert!(h.outcome().any_accepted());
 }
 
-/// A driver that uses `write_scanned_body`: like [`SegDriver`], with [`BodySegment`]s.
-struct ScanDriver<'a> {
-    segs: Vec<BodySegment<'a>>,
-    step: usize,
-    handed: usize,
-}
+/// A driver that uses `write_scanned_body`.
+type ScanDriver<'a> = Driver<BodySegment<'a>>;
 
 impl<'a> ScanDriver<'a> {
-    fn drain(&mut self, h: &mut Harness) {
-        loop {
-            while let Some(e) = h.c.poll_event() {
-                h.events.push(e);
-            }
-            if h.c.pending_segment_len() == 0 {
-                self.segs.clear();
-            }
-            let held: usize = self.segs.iter().map(|s| s.len()).sum();
-            assert_eq!(held, h.c.pending_segment_len());
-            let mut n = 0;
-            let out = h.c.pending_output().to_vec();
-            for s in self.segs.iter().map(|s| s.as_bytes()).chain([&out[..]]) {
-                let k = s.len().min(self.step - n);
-                h.wire.extend_from_slice(&s[..k]);
-                n += k;
-                if n == self.step {
-                    break;
-                }
-            }
-            if n == 0 {
-                break;
-            }
-            h.c.consume_output(n, h.now);
-            let mut left = n;
-            while left > 0 && !self.segs.is_empty() {
-                if left >= self.segs[0].len() {
-                    left -= self.segs[0].len();
-                    self.segs.remove(0);
-                } else {
-                    self.segs[0].advance(left);
-                    left = 0;
-                }
-            }
-        }
-    }
-
     fn body(&mut self, h: &mut Harness, body: &'a [u8]) {
         assert!(matches!(h.c.next_action(), Action::SupplyBody(_)));
         let scanned = ScannedBody::new(body);
