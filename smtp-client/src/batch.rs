@@ -153,6 +153,26 @@ impl Batch {
         self.queue_scanned(core, index, env, scanned.as_ref())
     }
 
+    /// Queues message `index` with `core` (as [`queue_scanned`](Self::queue_scanned))
+    /// and hands its body to `feeds`: a body in memory is scanned once, for the checks
+    /// before MAIL and for the send ([`Feeds::push_scanned`](crate::Feeds::push_scanned)).
+    pub(crate) fn queue_body<'b, R: ?Sized>(
+        &mut self,
+        core: &mut Client,
+        feeds: &mut crate::Feeds<'b, R>,
+        index: usize,
+        env: Envelope,
+        body: crate::Body<'b, R>,
+    ) -> Result<TxId, UsageError> {
+        let scanned = body.bytes().map(ScannedBody::new);
+        let tx = self.queue_scanned(core, index, env, scanned.as_ref())?;
+        match scanned {
+            Some(b) => feeds.push_scanned(tx, b),
+            None => feeds.push(tx, body),
+        }
+        Ok(tx)
+    }
+
     /// [`queue`](Self::queue) for a body in memory scanned already: the one pass over
     /// it ([`ScannedBody::new`]) decides `BODY=8BITMIME` and the refusal here, and then
     /// the encoding ([`Client::write_scanned_body`]), which does not read it again.

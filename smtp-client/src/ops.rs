@@ -26,7 +26,6 @@ use crate::body::{Body, Feeds};
 use crate::error::Error;
 use crate::report::SendReport;
 use crate::session::{Operation, Session};
-use smtp_proto::body::ScannedBody;
 
 /// Makes sure the session is ready: greeting, EHLO/LHLO (or HELO after a refused EHLO)
 /// and STARTTLS per policy. Completes when the core is idle; an error when the session
@@ -489,15 +488,9 @@ impl<'b, R: ?Sized> Operation<'b, R> for SendOne<'b, R> {
         )))?;
         s.check_requiretls(&env).map_err(|e| s.usage(e))?;
         self.resend = body.bytes().map(|b| (env.clone(), b));
-        let scanned = body.bytes().map(ScannedBody::new);
-        let tx = self
-            .batch
-            .queue_scanned(s.core_mut(), 0, env, scanned.as_ref())
+        self.batch
+            .queue_body(s.core_mut(), feeds, 0, env, body)
             .map_err(|e| s.usage(e))?;
-        match scanned {
-            Some(b) => feeds.push_scanned(tx, b),
-            None => feeds.push(tx, body),
-        }
         Ok(())
     }
 
@@ -581,14 +574,9 @@ impl<'b, R: ?Sized> SendOne<'b, R> {
             .iter()
             .map(|&i| env.recipients[i].clone())
             .collect();
-        let bytes = *bytes;
-        let scanned = ScannedBody::new(bytes);
-        match self
-            .batch
-            .queue_scanned(s.core_mut(), 0, next, Some(&scanned))
-        {
-            Ok(tx) => {
-                feeds.push_scanned(tx, scanned);
+        let body = Body::Bytes(bytes);
+        match self.batch.queue_body(s.core_mut(), feeds, 0, next, body) {
+            Ok(_) => {
                 self.pending = deferred;
                 self.merged = Some(report);
                 None
@@ -660,15 +648,8 @@ where
                 (self.on_done)(i, Err(e.into()));
                 continue;
             }
-            let scanned = body.bytes().map(ScannedBody::new);
-            match self
-                .batch
-                .queue_scanned(s.core_mut(), i, env, scanned.as_ref())
-            {
-                Ok(tx) => match scanned {
-                    Some(b) => feeds.push_scanned(tx, b),
-                    None => feeds.push(tx, body),
-                },
+            match self.batch.queue_body(s.core_mut(), feeds, i, env, body) {
+                Ok(_) => {}
                 // The session is over: settle what is queued, then stop.
                 Err(UsageError::Closed) => self.closed = true,
                 // This message cannot be sent (the core is unchanged): say so, go on.
