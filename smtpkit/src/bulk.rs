@@ -18,7 +18,8 @@ use smtp_client::{Envelope, Error, SendReport};
 
 use crate::conn::{ConnArgs, UsageError};
 use crate::send::{
-    DEFAULT_FROM, DEFAULT_TO, MessageArgs, complete_headers, header_sender, new_message_id,
+    DEFAULT_FROM, DEFAULT_TO, MessageArgs, complete_headers, every_recipient_refused,
+    header_sender, new_message_id, reply_json, report_of,
 };
 use crate::{EXIT_FAILED, EXIT_OK, one_line, usage_error};
 
@@ -364,12 +365,7 @@ fn describe(r: &Result<SendReport, Error>) -> String {
                 .find_map(|x| x.reply.as_ref().map(ToString::to_string))
                 .unwrap_or_else(|| "refused".into()),
         ),
-        Err(Error::RecipientsRefused(rep)) => {
-            match rep.recipients.iter().find_map(|x| x.reply.as_ref()) {
-                Some(reply) => one_line(&format!("every recipient was refused: {reply}")),
-                None => "every recipient was refused".into(),
-            }
-        }
+        Err(Error::RecipientsRefused(rep)) => one_line(&every_recipient_refused(rep)),
         Err(e) => one_line(&e.to_string()),
     }
 }
@@ -378,27 +374,18 @@ fn describe(r: &Result<SendReport, Error>) -> String {
 fn failure_json(name: &str, o: Outcome, r: &Result<SendReport, Error>) -> serde_json::Value {
     let report = match r {
         Ok(rep) => Some(rep),
-        Err(Error::RecipientsRefused(rep)) => Some(&**rep),
-        Err(
-            Error::SenderRefused { report, .. }
-            | Error::DataRefused { report, .. }
-            | Error::DeliveryUnknown { report, .. },
-        ) => Some(&**report),
-        Err(_) => None,
+        Err(e) => report_of(e),
     };
     let recipients: Vec<_> = report
         .map(|rep| {
             rep.recipients
                 .iter()
                 .map(|x| {
-                    json!({
-                        "recipient": x.recipient,
-                        "accepted": x.accepted,
-                        "code": x.reply.as_ref().map(|r| r.code().get()),
-                        "enhanced": x.reply.as_ref().and_then(|r| r.enhanced()).map(|e| e.to_string()),
-                        "reply": x.reply.as_ref().map(ToString::to_string),
-                        "detail": x.status.to_string(),
-                    })
+                    let mut v = reply_json(x.reply.as_ref());
+                    v["recipient"] = json!(x.recipient);
+                    v["accepted"] = json!(x.accepted);
+                    v["detail"] = json!(x.status.to_string());
+                    v
                 })
                 .collect()
         })

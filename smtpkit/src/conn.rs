@@ -223,6 +223,26 @@ pub(crate) enum AuthPlan {
 }
 
 impl AuthPlan {
+    /// The mechanism named with `--auth` and the credentials for it, if one was named.
+    fn named(&self) -> Option<(&'static str, Credentials)> {
+        match self {
+            AuthPlan::Password {
+                user,
+                password,
+                mech: Some(m),
+            } => Some((
+                m.name(),
+                Credentials::password(user.as_str(), password.as_str()),
+            )),
+            AuthPlan::OAuth {
+                user,
+                token,
+                mech: Some(m),
+            } => Some((m.name(), Credentials::oauth2(user.as_str(), token.as_str()))),
+            _ => None,
+        }
+    }
+
     /// The user, when authenticating.
     pub(crate) fn user(&self) -> Option<&str> {
         match self {
@@ -379,24 +399,8 @@ impl ConnArgs {
     pub(crate) fn prepare(&self, keep: bool) -> Result<Prepared, UsageError> {
         let mut options = self.options()?;
         let auth = self.auth_plan()?;
-        match &auth {
-            AuthPlan::Password {
-                user,
-                password,
-                mech: Some(m),
-            } => drop(mechanism(
-                m.name(),
-                Credentials::password(user.as_str(), password.as_str()),
-            )?),
-            AuthPlan::OAuth {
-                user,
-                token,
-                mech: Some(m),
-            } => drop(mechanism(
-                m.name(),
-                Credentials::oauth2(user.as_str(), token.as_str()),
-            )?),
-            _ => {}
+        if let Some((name, creds)) = auth.named() {
+            mechanism(name, creds)?;
         }
         let target = self.target();
         let embedded = match target {
@@ -485,40 +489,18 @@ impl Prepared {
     /// Authenticates `client` as planned (nothing without `--user`). Returns the 235.
     pub(crate) fn login_blocking(&self, client: &mut SmtpClient) -> Result<Option<Reply>, Error> {
         client.ehlo_or_helo_if_needed()?;
+        if let Some((name, creds)) = self.auth.named() {
+            return client.auth(name, creds).map(Some);
+        }
         match &self.auth {
             AuthPlan::None => Ok(None),
-            AuthPlan::Password {
-                user,
-                password,
-                mech: None,
-            } => client.login(user, password).map(Some),
-            AuthPlan::Password {
-                user,
-                password,
-                mech: Some(m),
-            } => client
-                .auth(
-                    m.name(),
-                    Credentials::password(user.as_str(), password.as_str()),
-                )
-                .map(Some),
-            AuthPlan::OAuth {
-                user,
-                token,
-                mech: None,
-            } => {
+            AuthPlan::Password { user, password, .. } => client.login(user, password).map(Some),
+            AuthPlan::OAuth { user, token, .. } => {
                 let token = token.clone();
                 let provider =
                     move |_: &str, _refresh: bool| -> Result<String, Error> { Ok(token.clone()) };
                 client.login_oauth(user, &provider).map(Some)
             }
-            AuthPlan::OAuth {
-                user,
-                token,
-                mech: Some(m),
-            } => client
-                .auth(m.name(), Credentials::oauth2(user.as_str(), token.as_str()))
-                .map(Some),
         }
     }
 
@@ -534,53 +516,21 @@ impl Prepared {
         opts.record_transcript = false;
         let ep = smtp_async::Endpoint::new(&server, opts)
             .map_err(|e| UsageError(format!("--server: {e}")))?;
+        if let Some((name, creds)) = self.auth.named() {
+            // Checked once here, so the factory cannot fail later.
+            mechanism(name, creds.clone())?;
+            return Ok(ep.with_auth(Arc::new(move || {
+                mechanism(name, creds.clone()).unwrap_or_else(|_| unreachable_mechanism())
+            })));
+        }
         Ok(match &self.auth {
             AuthPlan::None => ep,
-            AuthPlan::Password {
-                user,
-                password,
-                mech: None,
-            } => ep.with_login(user, password),
-            AuthPlan::Password {
-                user,
-                password,
-                mech: Some(m),
-            } => {
-                let (user, password, name) = (user.clone(), password.clone(), m.name());
-                // Checked once here, so the factory cannot fail later.
-                mechanism(
-                    name,
-                    Credentials::password(user.as_str(), password.as_str()),
-                )?;
-                ep.with_auth(Arc::new(move || {
-                    mechanism(
-                        name,
-                        Credentials::password(user.as_str(), password.as_str()),
-                    )
-                    .unwrap_or_else(|_| unreachable_mechanism())
-                }))
-            }
-            AuthPlan::OAuth {
-                user,
-                token,
-                mech: None,
-            } => {
+            AuthPlan::Password { user, password, .. } => ep.with_login(user, password),
+            AuthPlan::OAuth { user, token, .. } => {
                 let token = token.clone();
                 let provider =
                     move |_: &str, _refresh: bool| -> Result<String, Error> { Ok(token.clone()) };
                 ep.with_oauth(user, Arc::new(provider))
-            }
-            AuthPlan::OAuth {
-                user,
-                token,
-                mech: Some(m),
-            } => {
-                let (user, token, name) = (user.clone(), token.clone(), m.name());
-                mechanism(name, Credentials::oauth2(user.as_str(), token.as_str()))?;
-                ep.with_auth(Arc::new(move || {
-                    mechanism(name, Credentials::oauth2(user.as_str(), token.as_str()))
-                        .unwrap_or_else(|_| unreachable_mechanism())
-                }))
             }
         })
     }

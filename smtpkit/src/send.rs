@@ -546,7 +546,7 @@ fn session(
 }
 
 /// The report an error carries, if any.
-fn report_of(e: &Error) -> Option<&SendReport> {
+pub(crate) fn report_of(e: &Error) -> Option<&SendReport> {
     match e {
         Error::RecipientsRefused(r) => Some(r),
         Error::SenderRefused { report, .. }
@@ -565,19 +565,21 @@ fn describe_error(e: &Error) -> String {
         smtp_client::Fault::Proxy => "proxy",
     };
     let text = match e {
-        Error::RecipientsRefused(r) => {
-            let first = r.recipients.iter().find_map(|x| x.reply.as_ref());
-            match first {
-                Some(reply) => format!("every recipient was refused: {reply}"),
-                None => "every recipient was refused".to_owned(),
-            }
-        }
+        Error::RecipientsRefused(r) => every_recipient_refused(r),
         Error::TlsUnavailable(_) => {
             format!("{e} (smtpkit: use --starttls-optional, or no TLS flag, to send without TLS)")
         }
         _ => e.to_string(),
     };
     format!("{} ({fault} fault)", one_line(&text))
+}
+
+/// "every recipient was refused", with the first reply there is.
+pub(crate) fn every_recipient_refused(r: &SendReport) -> String {
+    match r.recipients.iter().find_map(|x| x.reply.as_ref()) {
+        Some(reply) => format!("every recipient was refused: {reply}"),
+        None => "every recipient was refused".to_owned(),
+    }
 }
 
 /// The verdict word of a recipient.
@@ -592,7 +594,7 @@ fn verdict(r: &RecipientResult) -> &'static str {
 }
 
 /// A reply as JSON: code, enhanced status, full text.
-fn reply_json(reply: Option<&Reply>) -> Value {
+pub(crate) fn reply_json(reply: Option<&Reply>) -> Value {
     match reply {
         Some(r) => json!({
             "code": r.code().get(),

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{run, temp_dir};
+use common::{run, run_at, temp_dir};
 use serde_json::Value;
 use smtp_test_server::{Rule, Script, TestServer};
 
@@ -29,23 +29,24 @@ fn bulk_copies_to_the_embedded_server() {
 fn bulk_sends_each_copy_with_its_own_message_id_over_few_connections() {
     let server = TestServer::start(Script::default());
     let addr = server.addr().to_string();
-    let r = run(&[
+    let r = run_at(
         "bulk",
-        "--server",
         &addr,
-        "--from",
-        "a@example.test",
-        "--to",
-        "b@example.test",
-        "--count",
-        "40",
-        "-c",
-        "4",
-        "--subject",
-        "hello",
-        "--body",
-        "copy",
-    ]);
+        &[
+            "--from",
+            "a@example.test",
+            "--to",
+            "b@example.test",
+            "--count",
+            "40",
+            "-c",
+            "4",
+            "--subject",
+            "hello",
+            "--body",
+            "copy",
+        ],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     let msgs = server.messages();
     assert_eq!(msgs.len(), 40);
@@ -81,7 +82,7 @@ fn bulk_dir_of_eml_files_with_envelopes_from_headers() {
     std::fs::write(dir.join("ignored.txt"), "not a message").unwrap();
     let server = TestServer::start(Script::default());
     let addr = server.addr().to_string();
-    let r = run(&["bulk", "--server", &addr, "--dir", dir.to_str().unwrap()]);
+    let r = run_at("bulk", &addr, &["--dir", dir.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.out.contains("delivered 5,"), "{r:?}");
     let mut msgs = server.messages();
@@ -116,15 +117,16 @@ fn bulk_counts_outcomes_and_reports_failures_as_json() {
     std::fs::write(dir.join("2.eml"), bad).unwrap();
     std::fs::write(dir.join("3.eml"), good).unwrap();
     let report = dir.join("report.json");
-    let r = run(&[
+    let r = run_at(
         "bulk",
-        "--server",
         &addr,
-        "--dir",
-        dir.to_str().unwrap(),
-        "--report",
-        report.to_str().unwrap(),
-    ]);
+        &[
+            "--dir",
+            dir.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+    );
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.out
@@ -145,17 +147,11 @@ fn bulk_counts_outcomes_and_reports_failures_as_json() {
     assert_eq!(f["recipients"][0]["enhanced"], "5.1.1");
 
     // Nothing listening: every message failed, exit 1.
-    let r = run(&[
+    let r = run_at(
         "bulk",
-        "--server",
         "127.0.0.1:1",
-        "--to",
-        "x@example.test",
-        "--count",
-        "3",
-        "--timeout",
-        "2",
-    ]);
+        &["--to", "x@example.test", "--count", "3", "--timeout", "2"],
+    );
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.out
@@ -168,15 +164,7 @@ fn bulk_counts_outcomes_and_reports_failures_as_json() {
     let server =
         TestServer::start(Script::default().rule(Rule::new(".", smtp_test_server::Step::Close)));
     let addr = server.addr().to_string();
-    let r = run(&[
-        "bulk",
-        "--server",
-        &addr,
-        "--to",
-        "x@example.test",
-        "--count",
-        "1",
-    ]);
+    let r = run_at("bulk", &addr, &["--to", "x@example.test", "--count", "1"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.out.contains("may-have-been-delivered 1"), "{r:?}");
 }
@@ -219,13 +207,13 @@ fn probe_prints_what_the_server_offers() {
 
     let server = TestServer::start(Script::default());
     let addr = server.addr().to_string();
-    let r = run(&["probe", "--server", &addr, "-v"]);
+    let r = run_at("probe", &addr, &["-v"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(!r.out.contains("TLS         "), "{r:?}");
     assert!(r.out.contains("\n  SIZE 10000000\n"), "{r:?}");
     assert!(r.err.contains("C: QUIT"), "{r:?}");
 
-    let r = run(&["probe", "--server", &addr, "--starttls"]);
+    let r = run_at("probe", &addr, &["--starttls"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.err.contains("does not offer STARTTLS"), "{r:?}");
     assert_eq!(r.err.lines().count(), 1, "{r:?}");

@@ -76,6 +76,24 @@ fn smtpkit(args: &[&str], env: &[(&str, &str)]) -> Run {
     run_with(&a, STDIN_MESSAGE, env)
 }
 
+/// `smtpkit send` to Postfix submission with STARTTLS, as `$USER`, to `$RCPT`, then `args`
+/// (through [`smtpkit`]).
+fn submit(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let (sub, user, rcpt) = (var("POSTFIX_SUBMISSION"), var("USER"), var("RCPT"));
+    let mut a = vec![
+        "send",
+        "--server",
+        &sub,
+        "--starttls",
+        "--user",
+        &user,
+        "--to",
+        &rcpt,
+    ];
+    a.extend_from_slice(args);
+    smtpkit(&a, env)
+}
+
 /// The user's password, given through the environment (never on the command line).
 fn password_env() -> [(&'static str, String); 1] {
     [("SMTPKIT_PASSWORD", var("PASSWORD"))]
@@ -141,19 +159,7 @@ fn submission_starttls_auth_each_mechanism_delivers() {
         assert!(stored.contains("Message-ID: <"), "{stored}");
     }
     // A wrong password: exit 1, the server's 535 on one line.
-    let r = smtpkit(
-        &[
-            "send",
-            "--server",
-            &sub,
-            "--starttls",
-            "--user",
-            &user,
-            "--to",
-            &rcpt,
-        ],
-        &[("SMTPKIT_PASSWORD", "wrong")],
-    );
+    let r = submit(&[], &[("SMTPKIT_PASSWORD", "wrong")]);
     assert_eq!(r.code, 1, "{r:?}");
     assert_eq!(r.err.lines().count(), 1, "{r:?}");
     assert!(r.err.contains("535 5.7.8"), "{r:?}");
@@ -173,25 +179,9 @@ fn submission_starttls_auth_each_mechanism_delivers() {
 #[test]
 #[ignore = "needs scripts/servers/start"]
 fn submission_oauth_tokens_from_env_and_file() {
-    let (sub, user, rcpt) = (var("POSTFIX_SUBMISSION"), var("USER"), var("RCPT"));
     let tok = var("OAUTH_TOKEN");
     for mech in ["XOAUTH2", "OAUTHBEARER"] {
-        let r = smtpkit(
-            &[
-                "send",
-                "--server",
-                &sub,
-                "--starttls",
-                "--user",
-                &user,
-                "--auth",
-                mech,
-                "--to",
-                &rcpt,
-                "-v",
-            ],
-            &[("SMTPKIT_OAUTH_TOKEN", &tok)],
-        );
+        let r = submit(&["--auth", mech, "-v"], &[("SMTPKIT_OAUTH_TOKEN", &tok)]);
         assert_eq!(r.code, 0, "{mech}: {r:?}");
         assert!(
             r.err.contains(&format!("C: AUTH {mech} <redacted>")),
@@ -201,36 +191,10 @@ fn submission_oauth_tokens_from_env_and_file() {
     }
     let file = temp_dir("oauth").join("token");
     std::fs::write(&file, format!("{tok}\n")).unwrap();
-    let r = smtpkit(
-        &[
-            "send",
-            "--server",
-            &sub,
-            "--starttls",
-            "--user",
-            &user,
-            "--oauth-token-file",
-            file.to_str().unwrap(),
-            "--to",
-            &rcpt,
-        ],
-        &[],
-    );
+    let r = submit(&["--oauth-token-file", file.to_str().unwrap()], &[]);
     assert_eq!(r.code, 0, "{r:?}");
     // An expired token: refused (exit 1), the 535 shown.
-    let r = smtpkit(
-        &[
-            "send",
-            "--server",
-            &sub,
-            "--starttls",
-            "--user",
-            &user,
-            "--to",
-            &rcpt,
-        ],
-        &[("SMTPKIT_OAUTH_TOKEN", &var("OAUTH_EXPIRED"))],
-    );
+    let r = submit(&[], &[("SMTPKIT_OAUTH_TOKEN", &var("OAUTH_EXPIRED"))]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.err.contains("535"), "{r:?}");
 }
@@ -584,7 +548,7 @@ fn send_and_probe_through_real_proxies() {
     // microsocks (SOCKS5, with username/password) and tinyproxy (HTTP CONNECT, with Basic
     // credentials) in front of Postfix submission: STARTTLS and AUTH end to end, the
     // certificate checked against the mail server's name.
-    let (sub, user, rcpt) = (var("POSTFIX_SUBMISSION"), var("USER"), var("RCPT"));
+    let (sub, user) = (var("POSTFIX_SUBMISSION"), var("USER"));
     let env = password_env();
     for proxy_var in [
         "PROXY_SOCKS5",
@@ -595,24 +559,8 @@ fn send_and_probe_through_real_proxies() {
         let proxy = var(proxy_var);
         let t = token(&proxy_var.to_lowercase());
         let from = format!("{user}@{}", var("DOMAIN"));
-        let r = smtpkit(
-            &[
-                "send",
-                "--server",
-                &sub,
-                "--starttls",
-                "--user",
-                &user,
-                "--from",
-                &from,
-                "--to",
-                &rcpt,
-                "--subject",
-                &t,
-                "--proxy",
-                &proxy,
-                "-v",
-            ],
+        let r = submit(
+            &["--from", &from, "--subject", &t, "--proxy", &proxy, "-v"],
             &env_refs(&env),
         );
         assert_eq!(r.code, 0, "{proxy_var}: {r:?}");

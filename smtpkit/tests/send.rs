@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{run, run_with, temp_dir};
+use common::{json_lines, run, run_at, run_with, temp_dir};
 use serde_json::Value;
 use smtp_test_server::{Rule, Script, Step, TestServer};
 
@@ -151,7 +151,7 @@ fn bad_arguments_exit_2_with_one_line() {
 fn refused_and_failed_exit_1_with_one_line() {
     let server = TestServer::start(Script::default().rule(Rule::reply("RCPT", "550 5.1.1 nope")));
     let addr = server.addr().to_string();
-    let r = run(&["send", "--server", &addr, "--to", "x@example.test"]);
+    let r = run_at("send", &addr, &["--to", "x@example.test"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.out.contains("x@example.test\trefused\t550 5.1.1 nope"),
@@ -166,14 +166,7 @@ fn refused_and_failed_exit_1_with_one_line() {
     // STARTTLS required but not offered.
     let server = TestServer::start(Script::default());
     let addr = server.addr().to_string();
-    let r = run(&[
-        "send",
-        "--server",
-        &addr,
-        "--starttls",
-        "--to",
-        "x@example.test",
-    ]);
+    let r = run_at("send", &addr, &["--starttls", "--to", "x@example.test"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.err
@@ -185,15 +178,11 @@ fn refused_and_failed_exit_1_with_one_line() {
     assert_eq!(r.err.lines().count(), 1, "{r:?}");
 
     // Nothing listening.
-    let r = run(&[
+    let r = run_at(
         "send",
-        "--server",
         "127.0.0.1:1",
-        "--to",
-        "x@example.test",
-        "--timeout",
-        "2",
-    ]);
+        &["--to", "x@example.test", "--timeout", "2"],
+    );
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.err.contains("could not connect"), "{r:?}");
     assert_eq!(r.err.lines().count(), 1, "{r:?}");
@@ -201,7 +190,7 @@ fn refused_and_failed_exit_1_with_one_line() {
     // The data refused: exit 1, the reply on the one line.
     let server = TestServer::start(Script::default().rule(Rule::reply(".", "554 5.7.1 spam")));
     let addr = server.addr().to_string();
-    let r = run(&["send", "--server", &addr, "--to", "x@example.test"]);
+    let r = run_at("send", &addr, &["--to", "x@example.test"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.err.contains("message refused: 554 5.7.1 spam"), "{r:?}");
     assert!(
@@ -214,15 +203,11 @@ fn refused_and_failed_exit_1_with_one_line() {
         Script::default().rule(Rule::reply("RCPT TO:<bad@", "550 5.1.1 no such user")),
     );
     let addr = server.addr().to_string();
-    let r = run(&[
+    let r = run_at(
         "send",
-        "--server",
         &addr,
-        "--to",
-        "good@example.test",
-        "--to",
-        "bad@example.test",
-    ]);
+        &["--to", "good@example.test", "--to", "bad@example.test"],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.out.contains("good@example.test\taccepted\t250"), "{r:?}");
     assert!(
@@ -236,14 +221,11 @@ fn refused_and_failed_exit_1_with_one_line() {
 fn stdin_body_with_server() {
     let server = TestServer::start(Script::default());
     let addr = server.addr().to_string();
-    let r = run(&[
+    let r = run_at(
         "send",
-        "--server",
         &addr,
-        "--starttls-optional",
-        "--to",
-        "x@example.test",
-    ]);
+        &["--starttls-optional", "--to", "x@example.test"],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     // Date and Message-ID were missing: added in front, the rest as given.
     let data = String::from_utf8(server.messages()[0].data.clone()).unwrap();
@@ -286,7 +268,7 @@ fn no_tls_flag_means_plaintext() {
         ..Script::default()
     });
     let addr = server.addr().to_string();
-    let r = run(&["send", "--server", &addr, "--to", "x@example.test", "-v"]);
+    let r = run_at("send", &addr, &["--to", "x@example.test", "-v"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.out.contains("x@example.test\taccepted\t250"), "{r:?}");
     assert!(
@@ -301,45 +283,39 @@ fn no_tls_flag_means_plaintext() {
     );
 
     // --starttls-optional tries it, and the unverifiable certificate fails the session.
-    let r = run(&[
+    let r = run_at(
         "send",
-        "--server",
         &addr,
-        "--starttls-optional",
-        "--to",
-        "x@example.test",
-    ]);
+        &["--starttls-optional", "--to", "x@example.test"],
+    );
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.err.contains("not signed by a trusted authority"), "{r:?}");
 
     // --insecure accepts it, and says so loudly.
-    let r = run(&[
+    let r = run_at(
         "send",
-        "--server",
         &addr,
-        "--starttls",
-        "--insecure",
-        "--to",
-        "x@example.test",
-    ]);
+        &["--starttls", "--insecure", "--to", "x@example.test"],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.err.contains("WARNING: --insecure"), "{r:?}");
     // --ca-file with the right CA verifies it.
     let dir = temp_dir("ca");
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, smtp_test_server::CA_PEM).unwrap();
-    let r = run(&[
+    let r = run_at(
         "send",
-        "--server",
         &addr,
-        "--starttls",
-        "--ca-file",
-        ca.to_str().unwrap(),
-        "--tls-name",
-        "localhost",
-        "--to",
-        "x@example.test",
-    ]);
+        &[
+            "--starttls",
+            "--ca-file",
+            ca.to_str().unwrap(),
+            "--tls-name",
+            "localhost",
+            "--to",
+            "x@example.test",
+        ],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(server.sessions().last().unwrap().tls);
 }
@@ -349,7 +325,7 @@ fn verbose_shows_the_transcript_of_a_session_that_fails_early() {
     let server =
         TestServer::start(Script::default().rule(Rule::reply("GREETING", "554 5.3.2 go away")));
     let addr = server.addr().to_string();
-    let r = run(&["send", "--server", &addr, "--to", "x@example.test", "-v"]);
+    let r = run_at("send", &addr, &["--to", "x@example.test", "-v"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.err.contains("S: 554 5.3.2 go away"), "{r:?}");
     assert!(r.err.contains("C: QUIT"), "{r:?}");
@@ -362,7 +338,7 @@ fn verbose_shows_the_transcript_of_a_session_that_fails_early() {
         "{r:?}"
     );
     // Without -v, only the line.
-    let r = run(&["send", "--server", &addr, "--to", "x@example.test"]);
+    let r = run_at("send", &addr, &["--to", "x@example.test"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert_eq!(r.err.lines().count(), 1, "{r:?}");
 }
@@ -460,15 +436,11 @@ fn quit_after_stops_at_each_step_and_quits() {
     // A refusal at the step: exit 1, the reply on one line.
     let server = TestServer::start(Script::default().rule(Rule::reply("RCPT", "550 5.1.1 nope")));
     let addr = server.addr().to_string();
-    let r = run(&[
+    let r = run_at(
         "send",
-        "--server",
         &addr,
-        "--to",
-        "x@example.test",
-        "--quit-after",
-        "rcpt",
-    ]);
+        &["--to", "x@example.test", "--quit-after", "rcpt"],
+    );
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.out.contains("RCPT TO:<x@example.test>\t550 5.1.1 nope"),
@@ -487,22 +459,19 @@ fn json_results_one_object_per_recipient() {
         "550 5.1.1 <bad@example.test>: no such user",
     )));
     let addr = server.addr().to_string();
-    let r = run(&[
+    let r = run_at(
         "send",
-        "--server",
         &addr,
-        "--to",
-        "good@example.test",
-        "--to",
-        "bad@example.test",
-        "--json",
-    ]);
+        &[
+            "--to",
+            "good@example.test",
+            "--to",
+            "bad@example.test",
+            "--json",
+        ],
+    );
     assert_eq!(r.code, 0, "{r:?}");
-    let v: Vec<Value> = r
-        .out
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let v: Vec<Value> = json_lines(&r.out);
     assert_eq!(v.len(), 2, "{r:?}");
     assert_eq!(v[0]["recipient"], "good@example.test");
     assert_eq!(v[0]["accepted"], true);
@@ -517,22 +486,13 @@ fn json_results_one_object_per_recipient() {
     assert_eq!(v[1]["reply"], "550 5.1.1 <bad@example.test>: no such user");
 
     // A session that failed: every recipient, with the error.
-    let r = run(&[
+    let r = run_at(
         "send",
-        "--server",
         "127.0.0.1:1",
-        "--to",
-        "a@x.test",
-        "--to",
-        "b@x.test",
-        "--json",
-    ]);
+        &["--to", "a@x.test", "--to", "b@x.test", "--json"],
+    );
     assert_eq!(r.code, 1, "{r:?}");
-    let v: Vec<Value> = r
-        .out
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let v: Vec<Value> = json_lines(&r.out);
     assert_eq!(v.len(), 2, "{r:?}");
     assert_eq!(v[1]["status"], "failed");
     assert!(
@@ -546,7 +506,7 @@ fn json_results_one_object_per_recipient() {
     // The end of data unanswered: "unknown" (may have been delivered).
     let server = TestServer::start(Script::default().rule(Rule::new(".", Step::Close)));
     let addr = server.addr().to_string();
-    let r = run(&["send", "--server", &addr, "--to", "a@x.test", "--json"]);
+    let r = run_at("send", &addr, &["--to", "a@x.test", "--json"]);
     assert_eq!(r.code, 1, "{r:?}");
     let v: Value = serde_json::from_str(r.out.lines().next().unwrap()).unwrap();
     assert_eq!(v["status"], "unknown", "{r:?}");
@@ -562,27 +522,28 @@ fn builds_a_mime_message_with_headers_and_attachments() {
     std::fs::write(&pdf, b"%PDF-1.4 not really\x00\xff").unwrap();
     let txt = dir.join("notes.txt");
     std::fs::write(&txt, "some notes\n").unwrap();
-    let r = run(&[
+    let r = run_at(
         "send",
-        "--server",
         &addr,
-        "--from",
-        "alice@example.test",
-        "--to",
-        "bob@example.test",
-        "--subject",
-        "Quarterly report",
-        "--header",
-        "X-Campaign: q4",
-        "--header",
-        "Reply-To: desk@example.test",
-        "--body",
-        "Hello Bob,\nthe report is attached.\n",
-        "--attach",
-        pdf.to_str().unwrap(),
-        "--attach",
-        txt.to_str().unwrap(),
-    ]);
+        &[
+            "--from",
+            "alice@example.test",
+            "--to",
+            "bob@example.test",
+            "--subject",
+            "Quarterly report",
+            "--header",
+            "X-Campaign: q4",
+            "--header",
+            "Reply-To: desk@example.test",
+            "--body",
+            "Hello Bob,\nthe report is attached.\n",
+            "--attach",
+            pdf.to_str().unwrap(),
+            "--attach",
+            txt.to_str().unwrap(),
+        ],
+    );
     assert_eq!(r.code, 0, "{r:?}");
     let m = &server.messages()[0];
     assert_eq!(m.from, "alice@example.test");
@@ -674,34 +635,36 @@ fn explicit_mechanisms_and_secrets_from_env_and_files() {
     });
     let addr = server.addr().to_string();
     // Plaintext AUTH is refused by the client itself: TLS is needed.
-    let r = run(&[
+    let r = run_at(
         "send",
-        "--server",
         &addr,
-        "--to",
-        "x@example.test",
-        "--user",
-        "alice",
-        "--password",
-        "wrong",
-    ]);
+        &[
+            "--to",
+            "x@example.test",
+            "--user",
+            "alice",
+            "--password",
+            "wrong",
+        ],
+    );
     assert_eq!(r.code, 1, "{r:?}");
     assert!(
         r.err.contains("credentials over an unencrypted connection"),
         "{r:?}"
     );
-    let r = run(&[
+    let r = run_at(
         "send",
-        "--server",
         &addr,
-        "--to",
-        "x@example.test",
-        "--user",
-        "alice",
-        "--password",
-        "wrong",
-        "--tls",
-    ]);
+        &[
+            "--to",
+            "x@example.test",
+            "--user",
+            "alice",
+            "--password",
+            "wrong",
+            "--tls",
+        ],
+    );
     assert_eq!(r.code, 1, "{r:?}");
 }
 
@@ -735,14 +698,7 @@ fn pipelining_off_and_bdat() {
     // BDAT to a server without CHUNKING: exit 1, saying so.
     let server = TestServer::start(Script::default());
     let addr = server.addr().to_string();
-    let r = run(&[
-        "send",
-        "--server",
-        &addr,
-        "--bdat",
-        "--to",
-        "a@example.test",
-    ]);
+    let r = run_at("send", &addr, &["--bdat", "--to", "a@example.test"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.err.contains("CHUNKING"), "{r:?}");
 }

@@ -60,3 +60,17 @@ pub(crate) fn temp_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&d).expect("temp dir");
     d
 }
+
+/// Runs `smtpkit <subcommand> --server <server> args...` with the small message on stdin.
+pub(crate) fn run_at(subcommand: &str, server: &str, args: &[&str]) -> Run {
+    let mut all = vec![subcommand, "--server", server];
+    all.extend_from_slice(args);
+    run(&all)
+}
+
+/// Standard output as JSON lines, one value a line.
+pub(crate) fn json_lines(out: &str) -> Vec<serde_json::Value> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
