@@ -277,10 +277,7 @@ impl SmtpClient {
     /// Whether the connection can take another command: not closed, and no earlier
     /// operation was cancelled.
     pub fn is_usable(&self) -> bool {
-        !self.busy
-            && !self.session.is_closed()
-            && self.session.core().close_reason().is_none()
-            && self.io.is_some()
+        !self.busy && self.session.is_usable() && self.io.is_some()
     }
 
     /// Runs any [`Operation`] of the shared layer over this connection (every method
