@@ -277,10 +277,7 @@ impl SmtpClient {
     /// Whether the connection can take another command: not closed, and no earlier
     /// operation was cancelled.
     pub fn is_usable(&self) -> bool {
-        !self.busy
-            && !self.session.is_closed()
-            && self.session.core().close_reason().is_none()
-            && self.io.is_some()
+        !self.busy && self.session.is_usable() && self.io.is_some()
     }
 
     /// Runs any [`Operation`] of the shared layer over this connection (every method
@@ -813,7 +810,7 @@ async fn connect_tcp(
         return connect_direct(rt, target, opts).await;
     };
     let deadline = after(opts.connect_timeout);
-    let host = if proxy.resolves_locally(&target.host) {
+    let mut hs = if proxy.resolves_locally(&target.host) {
         let mut resolve = rt.resolve(target.host.clone(), target.port);
         let addrs = match timed(rt, deadline, |cx| resolve.as_mut().poll(cx)).await {
             Timed::Done(r) => r.map_err(|source| Error::Connect {
@@ -822,14 +819,10 @@ async fn connect_tcp(
             })?,
             Timed::TimedOut => return Err(Error::Timeout(TimeoutPhase::Connect)),
         };
-        match smtp_client::connect_order(addrs, None).first() {
-            Some(a) => a.ip().to_string(),
-            None => return Err(smtp_client::ConnectFailures::new().into_error(target)),
-        }
+        ProxyHandshake::to_resolved(proxy, target, addrs)?
     } else {
-        target.host.clone()
+        ProxyHandshake::new(proxy, &target.host, target.port)?
     };
-    let mut hs = ProxyHandshake::new(proxy, &host, target.port)?;
     let (mut stream, _) = connect_direct(rt, proxy.target(), opts)
         .await
         .map_err(|e| proxy.connect_failed(e))?;

@@ -96,13 +96,16 @@ pub type MechanismFactory = Arc<dyn Fn() -> Box<dyn SaslMechanism> + Send + Sync
 enum Auth {
     /// [`SmtpClient::login`].
     Password { user: String, password: String },
-    /// [`SmtpClient::auth_with`] a mechanism from the factory.
-    Mechanism(MechanismFactory),
+    /// [`SmtpClient::auth_with`] a mechanism from the factory; `id` stands for it in the
+    /// pool key.
+    Mechanism { factory: MechanismFactory, id: u64 },
     /// [`SmtpClient::login_oauth`], with a new connection for the retry when the server
     /// closed the first after refusing the token.
     Token {
         user: String,
         provider: Arc<dyn AsyncTokenProvider>,
+        /// Stands for the provider in the pool key.
+        id: u64,
     },
 }
 
@@ -128,7 +131,7 @@ impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let user = match &self.auth {
             Some(Auth::Password { user, .. } | Auth::Token { user, .. }) => Some(user.as_str()),
-            Some(Auth::Mechanism(_)) => Some("(mechanism factory)"),
+            Some(Auth::Mechanism { .. }) => Some("(mechanism factory)"),
             None => None,
         };
         f.debug_struct("Endpoint")
@@ -149,7 +152,7 @@ impl Endpoint {
             auth: None,
             key: String::new(),
         };
-        ep.rekey(None);
+        ep.rekey();
         Ok(ep)
     }
 
@@ -159,7 +162,7 @@ impl Endpoint {
             user: user.into(),
             password: password.into(),
         });
-        self.rekey(None);
+        self.rekey();
         self
     }
 
@@ -181,8 +184,11 @@ impl Endpoint {
     /// # Ok::<(), smtp_async::Error>(())
     /// ```
     pub fn with_auth(mut self, factory: MechanismFactory) -> Endpoint {
-        self.auth = Some(Auth::Mechanism(factory));
-        self.rekey(Some(NEXT_AUTH_ID.fetch_add(1, Ordering::Relaxed)));
+        self.auth = Some(Auth::Mechanism {
+            factory,
+            id: NEXT_AUTH_ID.fetch_add(1, Ordering::Relaxed),
+        });
+        self.rekey();
         self
     }
 
@@ -197,8 +203,9 @@ impl Endpoint {
         self.auth = Some(Auth::Token {
             user: user.into(),
             provider,
+            id: NEXT_AUTH_ID.fetch_add(1, Ordering::Relaxed),
         });
-        self.rekey(Some(NEXT_AUTH_ID.fetch_add(1, Ordering::Relaxed)));
+        self.rekey();
         self
     }
 
@@ -209,10 +216,10 @@ impl Endpoint {
 
     /// The pool key: every setting of the connection (where, how securely, with which
     /// deadlines) and as whom (the password as a hash, so it is not kept twice in clear;
-    /// a factory or token provider by `auth_id`, given when it was set).
+    /// a factory or token provider by the id it was given when set).
     /// The options enter through their derived `Debug`, so a field added to [`Options`]
     /// (or to the core's `Config` inside it) is part of the key without anyone listing it.
-    fn rekey(&mut self, auth_id: Option<u64>) {
+    fn rekey(&mut self) {
         let identity = match &self.auth {
             None => String::new(),
             Some(Auth::Password { user, password }) => {
@@ -220,10 +227,8 @@ impl Endpoint {
                 password.hash(&mut h);
                 format!("password:{user:?}:{}", h.finish())
             }
-            Some(Auth::Mechanism(_)) => format!("mechanism:{}", auth_id.unwrap_or_default()),
-            Some(Auth::Token { user, .. }) => {
-                format!("oauth:{user:?}:{}", auth_id.unwrap_or_default())
-            }
+            Some(Auth::Mechanism { id, .. }) => format!("mechanism:{id}"),
+            Some(Auth::Token { user, id, .. }) => format!("oauth:{user:?}:{id}"),
         };
         // The proxy shows in the options' `Debug` with its credentials redacted: they
         // enter as a hash, so that two identities at one proxy never share a connection.
@@ -474,8 +479,8 @@ impl Pool {
         let authed = match &ep.auth {
             None => Ok(()),
             Some(Auth::Password { user, password }) => c.login(user, password).await.map(drop),
-            Some(Auth::Mechanism(factory)) => c.auth_with(factory()).await.map(drop),
-            Some(Auth::Token { user, provider }) => {
+            Some(Auth::Mechanism { factory, .. }) => c.auth_with(factory()).await.map(drop),
+            Some(Auth::Token { user, provider, .. }) => {
                 let mut flow = OAuthFlow::new(user);
                 loop {
                     let token = match flow.token_needed() {

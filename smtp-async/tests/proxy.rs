@@ -154,12 +154,7 @@ async fn http_connect_with_basic_auth_and_implicit_tls(rt: &'static dyn Runtime)
 }
 
 async fn refusals_are_typed(rt: &'static dyn Runtime) {
-    let scripted = |replies: &[&[u8]]| {
-        TestProxy::start(ProxyMode::Scripted(
-            replies.iter().map(|r| r.to_vec()).collect(),
-        ))
-    };
-    let p = scripted(&[b"\x05\x00", b"\x05\x04\x00\x01\0\0\0\0\0\0"]);
+    let p = TestProxy::scripted(&[b"\x05\x00", b"\x05\x04\x00\x01\0\0\0\0\0\0"]);
     let o = opts(&format!("socks5h://{}", p.addr()), TlsPolicy::Never);
     let err = SmtpClient::connect_on(rt, "mail.invalid:25", o)
         .await
@@ -178,14 +173,14 @@ async fn refusals_are_typed(rt: &'static dyn Runtime) {
         "{err:?}"
     );
     assert_eq!(err.fault(), Fault::Io);
-    let p = scripted(&[b"HTTP/1.0 503 Service Unavailable\r\n\r\n"]);
+    let p = TestProxy::scripted(&[b"HTTP/1.0 503 Service Unavailable\r\n\r\n"]);
     let o = opts(&format!("http://{}", p.addr()), TlsPolicy::Never);
     let err = SmtpClient::connect_on(rt, "mail.invalid:25", o)
         .await
         .unwrap_err();
     assert_eq!(err.fault(), Fault::Proxy, "{err:?}");
     assert!(err.is_transient());
-    let p = scripted(&[b"\x04\x5a"]);
+    let p = TestProxy::scripted(&[b"\x04\x5a"]);
     let o = opts(&format!("socks5h://{}", p.addr()), TlsPolicy::Never);
     let err = SmtpClient::connect_on(rt, "mail.invalid:25", o)
         .await

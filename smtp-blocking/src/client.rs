@@ -493,8 +493,7 @@ impl SmtpClient {
                 None => None,
             };
             let r = self.execute(flow.login(token));
-            let usable = !self.session.is_closed() && self.session.core().close_reason().is_none();
-            match flow.outcome(r, usable) {
+            match flow.outcome(r, self.session.is_usable()) {
                 OAuthNext::Done(r) => return r,
                 OAuthNext::Retry { reconnect: true } => return Err(flow.give_up()),
                 OAuthNext::Retry { reconnect: false } => {}

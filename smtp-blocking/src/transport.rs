@@ -211,21 +211,11 @@ pub(crate) fn connect(
         return Ok((tcp, local));
     };
     let deadline = Instant::now().checked_add(opts.connect_timeout);
-    let host = if proxy.resolves_locally(&target.host) {
-        let resolved = (target.host.as_str(), target.port)
-            .to_socket_addrs()
-            .map_err(|source| Error::Connect {
-                target: target.to_string(),
-                source,
-            })?;
-        match connect_order(resolved, None).first() {
-            Some(a) => a.ip().to_string(),
-            None => return Err(ConnectFailures::new().into_error(target)),
-        }
+    let mut hs = if proxy.resolves_locally(&target.host) {
+        ProxyHandshake::to_resolved(proxy, target, resolve(target)?)?
     } else {
-        target.host.clone()
+        ProxyHandshake::new(proxy, &target.host, target.port)?
     };
-    let mut hs = ProxyHandshake::new(proxy, &host, target.port)?;
     let mut tcp = connect_tcp(proxy.target(), opts.connect_timeout, opts.source_address)
         .map_err(|e| proxy.connect_failed(e))?;
     proxy_handshake(&mut tcp, &mut hs, proxy, deadline)?;
@@ -285,20 +275,24 @@ fn proxy_handshake(
     Ok(())
 }
 
+/// The addresses `target` resolves to.
+fn resolve(target: &Target) -> Result<std::vec::IntoIter<SocketAddr>, Error> {
+    (target.host.as_str(), target.port)
+        .to_socket_addrs()
+        .map_err(|source| Error::Connect {
+            target: target.to_string(),
+            source,
+        })
+}
+
 /// Connects to every resolved address in turn, each bounded by `timeout`.
 fn connect_tcp(
     target: &Target,
     timeout: Duration,
     source: Option<SocketAddr>,
 ) -> Result<TcpStream, Error> {
-    let resolved = (target.host.as_str(), target.port)
-        .to_socket_addrs()
-        .map_err(|source| Error::Connect {
-            target: target.to_string(),
-            source,
-        })?;
     let mut failures = ConnectFailures::new();
-    for addr in connect_order(resolved, source) {
+    for addr in connect_order(resolve(target)?, source) {
         match connect_one(addr, timeout, source) {
             Ok(s) => return Ok(s),
             Err(e) => failures.failed(e),

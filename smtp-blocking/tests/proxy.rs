@@ -27,6 +27,15 @@ fn creds(u: &str, p: &str) -> Option<(String, String)> {
     Some((u.into(), p.into()))
 }
 
+/// Connects to `target` through a scripted `scheme://` proxy answering `replies`: the
+/// error, and the proxy's URL.
+fn through_scripted(target: &str, scheme: &str, replies: &[&[u8]]) -> (Error, String) {
+    let p = TestProxy::scripted(replies);
+    let url = format!("{scheme}://{}", p.addr());
+    let err = SmtpClient::connect(target, opts(&url, TlsPolicy::Never)).unwrap_err();
+    (err, url)
+}
+
 fn send(c: &mut SmtpClient) {
     let r = c
         .sendmail(
@@ -171,18 +180,12 @@ fn credentials_refused_or_missing_are_the_callers_fault() {
 fn refusals_are_typed_and_say_whose_fault() {
     let server = TestServer::start(Script::default());
     let target = format!("localhost:{}", server.addr().port());
-    let scripted = |replies: &[&[u8]]| {
-        TestProxy::start(ProxyMode::Scripted(
-            replies.iter().map(|r| r.to_vec()).collect(),
-        ))
-    };
     // SOCKS5 reply 5: the mail server refused the proxy's connection (the network's fault).
-    let p = scripted(&[b"\x05\x00", b"\x05\x05\x00\x01\0\0\0\0\0\0"]);
-    let err = SmtpClient::connect(
+    let (err, url) = through_scripted(
         &target,
-        opts(&format!("socks5h://{}", p.addr()), TlsPolicy::Never),
-    )
-    .unwrap_err();
+        "socks5h",
+        &[b"\x05\x00", b"\x05\x05\x00\x01\0\0\0\0\0\0"],
+    );
     match &err {
         Error::Proxy {
             proxy,
@@ -192,7 +195,7 @@ fn refusals_are_typed_and_say_whose_fault() {
                     refusal: ProxyRefusal::Socks(5),
                 },
         } => {
-            assert_eq!(proxy, &format!("socks5h://{}", p.addr()));
+            assert_eq!(proxy, &url);
             assert_eq!(t, &target);
         }
         e => panic!("{e:?}"),
@@ -201,21 +204,19 @@ fn refusals_are_typed_and_say_whose_fault() {
     assert!(err.is_transient() && err.is_retry_safe());
     assert!(err.to_string().contains("connection refused"), "{err}");
     // Not allowed by ruleset: the proxy's policy.
-    let p = scripted(&[b"\x05\x00", b"\x05\x02\x00\x01\0\0\0\0\0\0"]);
-    let err = SmtpClient::connect(
+    let (err, _) = through_scripted(
         &target,
-        opts(&format!("socks5h://{}", p.addr()), TlsPolicy::Never),
-    )
-    .unwrap_err();
+        "socks5h",
+        &[b"\x05\x00", b"\x05\x02\x00\x01\0\0\0\0\0\0"],
+    );
     assert_eq!(err.fault(), Fault::Proxy, "{err:?}");
     assert!(!err.is_transient());
     // HTTP 403.
-    let p = scripted(&[b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"]);
-    let err = SmtpClient::connect(
+    let (err, _) = through_scripted(
         &target,
-        opts(&format!("http://{}", p.addr()), TlsPolicy::Never),
-    )
-    .unwrap_err();
+        "http",
+        &[b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"],
+    );
     assert!(
         matches!(
             &err,
@@ -231,12 +232,7 @@ fn refusals_are_typed_and_say_whose_fault() {
     );
     assert!(err.to_string().contains("403 Forbidden"), "{err}");
     // Not a proxy at all: an SMTP server's greeting.
-    let p = scripted(&[b"220 mx ESMTP\r\n"]);
-    let err = SmtpClient::connect(
-        &target,
-        opts(&format!("http://{}", p.addr()), TlsPolicy::Never),
-    )
-    .unwrap_err();
+    let (err, _) = through_scripted(&target, "http", &[b"220 mx ESMTP\r\n"]);
     assert!(
         matches!(
             &err,
@@ -249,12 +245,7 @@ fn refusals_are_typed_and_say_whose_fault() {
     );
     assert_eq!(err.fault(), Fault::Proxy);
     // Closes half-way through the SOCKS5 reply.
-    let p = scripted(&[b"\x05\x00", b"\x05\x00\x00\x01\x7f"]);
-    let err = SmtpClient::connect(
-        &target,
-        opts(&format!("socks5h://{}", p.addr()), TlsPolicy::Never),
-    )
-    .unwrap_err();
+    let (err, _) = through_scripted(&target, "socks5h", &[b"\x05\x00", b"\x05\x00\x00\x01\x7f"]);
     assert!(
         matches!(
             &err,
@@ -266,12 +257,11 @@ fn refusals_are_typed_and_say_whose_fault() {
         "{err:?}"
     );
     // An endless response head is cut at the cap.
-    let p = scripted(&[&[b"HTTP/1.1 200 OK\r\n".as_slice(), &[b'x'; 20_000]].concat()]);
-    let err = SmtpClient::connect(
+    let (err, _) = through_scripted(
         &target,
-        opts(&format!("http://{}", p.addr()), TlsPolicy::Never),
-    )
-    .unwrap_err();
+        "http",
+        &[&[b"HTTP/1.1 200 OK\r\n".as_slice(), &[b'x'; 20_000]].concat()],
+    );
     assert!(
         matches!(
             &err,

@@ -6,7 +6,7 @@
 //! Nothing here touches a socket: see [`ProxyHandshake`] for the driving loop.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
 use base64::Engine as _;
@@ -493,7 +493,8 @@ pub struct ProxyHandshake {
 impl ProxyHandshake {
     /// A handshake asking `proxy` for a tunnel to `host` (a name or an IP literal, without
     /// brackets) port `port`. For `socks5://` give an address when
-    /// [`Proxy::resolves_locally`] says so; a name is then sent as for `socks5h://`.
+    /// [`Proxy::resolves_locally`] says so ([`to_resolved`](Self::to_resolved) picks it); a
+    /// name is then sent as for `socks5h://`.
     pub fn new(proxy: &Proxy, host: &str, port: u16) -> Result<ProxyHandshake, Error> {
         let ip = host.parse::<IpAddr>().ok();
         if ip.is_none() && (host.is_empty() || host.len() > 255 || !valid_host(host)) {
@@ -563,6 +564,21 @@ impl ProxyHandshake {
             }
         }
         Ok(hs)
+    }
+
+    /// The handshake for a tunnel to `target` when [`Proxy::resolves_locally`] says the
+    /// driver resolves its name: `resolved` are the addresses it found, and the first in
+    /// [`connect_order`](crate::connect_order) is sent to the proxy (none: the connect
+    /// error for `target`). Every driver's choice of address, written once.
+    pub fn to_resolved(
+        proxy: &Proxy,
+        target: &Target,
+        resolved: impl IntoIterator<Item = SocketAddr>,
+    ) -> Result<ProxyHandshake, Error> {
+        match crate::connect_order(resolved, None).first() {
+            Some(a) => ProxyHandshake::new(proxy, &a.ip().to_string(), target.port),
+            None => Err(crate::ConnectFailures::new().into_error(target)),
+        }
     }
 
     /// What to do next.

@@ -224,6 +224,12 @@ impl Session {
         self.core.is_closed()
     }
 
+    /// Whether the connection can take another command: not over, and not closing (no
+    /// [`close_reason`](smtp_proto::session::Client::close_reason), such as after a 421).
+    pub fn is_usable(&self) -> bool {
+        !self.core.is_closed() && self.core.close_reason().is_none()
+    }
+
     /// Takes the transcript recorded so far (with [`Options::record_transcript`]).
     pub fn take_transcript(&mut self) -> Vec<String> {
         self.drain_transcript();

@@ -102,8 +102,7 @@ fn login(server: &mut Server, s: &mut Session, p: &dyn TokenProvider) -> Result<
             None => None,
         };
         let r = server.run(s, flow.login(token));
-        let usable = !s.is_closed() && s.core().close_reason().is_none();
-        match flow.outcome(r, usable) {
+        match flow.outcome(r, s.is_usable()) {
             OAuthNext::Done(r) => return r,
             OAuthNext::Retry { reconnect: true } => return Err(flow.give_up()),
             OAuthNext::Retry { reconnect: false } => {}

@@ -65,6 +65,13 @@ impl TestProxy {
         TestProxy { addr, asked }
     }
 
+    /// Starts a [`ProxyMode::Scripted`] proxy answering `replies`.
+    pub fn scripted(replies: &[&[u8]]) -> TestProxy {
+        TestProxy::start(ProxyMode::Scripted(
+            replies.iter().map(|r| r.to_vec()).collect(),
+        ))
+    }
+
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
